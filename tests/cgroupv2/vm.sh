@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs the cached sid guest under qemu TCG (KVM hangs on this machine kind), on a
+# copy-on-write overlay so the cached disk stays clean.
+#   vm.sh start     boot, wait for SSH (prints the seconds it took)
+#   vm.sh ssh CMD…  run a command in the guest as root (stdin passes through)
+#   vm.sh put SRC DEST   copy a host directory's contents into DEST in the guest
+#   vm.sh stop      power off and remove the overlay
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+usage() { echo "usage: $0 start|stop|ssh CMD...|put SRC DEST" >&2; exit 2; }
+
+guest_ssh() {
+  local opts
+  mapfile -t opts < <(cg2_ssh_opts)
+  ssh "${opts[@]}" root@127.0.0.1 "$@"
+}
+
+running() { [ -s "$CG2_RUN/qemu.pid" ] && kill -0 "$(cat "$CG2_RUN/qemu.pid")" 2>/dev/null; }
+
+start() {
+  cg2_need qemu-system-x86_64 qemu-img ssh
+  [ -s "$CG2_BASE/.complete" ] || cg2_die "no guest disk: run tests/cgroupv2/build-guest.sh first"
+  running && cg2_die "a guest is already running (pid $(cat "$CG2_RUN/qemu.pid")): $0 stop"
+  rm -rf "$CG2_RUN"
+  mkdir -p "$CG2_RUN"
+  qemu-img create -q -f qcow2 -b "$CG2_BASE/disk.raw" -F raw "$CG2_RUN/overlay.qcow2"
+  local fwd="hostfwd=tcp:127.0.0.1:$CG2_SSH_PORT-:22" p
+  for p in $CG2_FWD_PORTS; do fwd+=",hostfwd=tcp:127.0.0.1:$((p + 10000))-:$p"; done
+  echo "$CG2_SSH_PORT" >"$CG2_RUN/ssh_port"
+  local t0=$SECONDS
+  qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${CG2_MEM_MB:-3072}" \
+    -display none -serial "file:$CG2_RUN/serial.log" -monitor none \
+    -kernel "$CG2_BASE/vmlinuz" -initrd "$CG2_BASE/initrd.img" \
+    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet" \
+    -drive "file=$CG2_RUN/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe" \
+    -netdev "user,id=n0,$fwd" -device virtio-net-pci,netdev=n0 \
+    -daemonize -pidfile "$CG2_RUN/qemu.pid"
+  cg2_log "qemu started (pid $(cat "$CG2_RUN/qemu.pid")); waiting for SSH on 127.0.0.1:$CG2_SSH_PORT"
+  local deadline=$((SECONDS + ${CG2_BOOT_TIMEOUT:-420}))
+  until guest_ssh true 2>/dev/null; do
+    running || { tail -40 "$CG2_RUN/serial.log" >&2; cg2_die "qemu exited during boot"; }
+    [ $SECONDS -lt $deadline ] || { tail -40 "$CG2_RUN/serial.log" >&2; cg2_die "no SSH after ${CG2_BOOT_TIMEOUT:-420} s"; }
+    sleep 3
+  done
+  cg2_log "guest up: SSH after $((SECONDS - t0)) s"
+}
+
+stop() {
+  if running; then
+    guest_ssh -o ControlMaster=no 'systemctl poweroff' >/dev/null 2>&1 || true
+    local pid i
+    pid=$(cat "$CG2_RUN/qemu.pid")
+    for i in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill "$pid" 2>/dev/null || true
+  fi
+  ssh -o ControlPath="$CG2_RUN/ssh.ctl" -O exit x 2>/dev/null || true
+  rm -f "$CG2_RUN/overlay.qcow2" "$CG2_RUN/qemu.pid"
+}
+
+put() {
+  [ -d "$1" ] || cg2_die "put: not a directory: $1"
+  tar -C "$1" -cf - . | guest_ssh "mkdir -p '$2' && tar -C '$2' -xf -"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  ssh) shift; [ $# -gt 0 ] || usage; guest_ssh "$@" ;;
+  put) [ $# -eq 3 ] || usage; put "$2" "$3" ;;
+  *) usage ;;
+esac
