@@ -1,0 +1,139 @@
+"""Shared pieces of the duet benchmarks: wrk output parsing, statistics, /proc readings.
+
+Stdlib only, so the benchmarks run wherever python3 does (and from the Nix app).
+"""
+
+import os
+import re
+import statistics
+import subprocess
+
+_TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+class BenchError(Exception):
+    """A benchmark cannot produce complete figures; the message says why."""
+
+
+def parse_duration_ms(text):
+    """'381.00us' -> 0.381, '2.5ms' -> 2.5, '1.01s' -> 1010.0 (wrk's time format)."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*(us|ms|s|m|h)\s*", text)
+    if not match:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(match.group(1)) * _TIME_UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output):
+    """Figures from `wrk --latency` output: requests/s, p50/p75/p90/p99 in ms, requests, errors."""
+    result = {}
+    match = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.M)
+    if not match:
+        raise ValueError("wrk output has no Requests/sec line")
+    result["rps"] = float(match.group(1))
+    match = re.search(r"^\s*(\d+) requests in ([0-9.]+\w+),", output, re.M)
+    if match:
+        result["requests"] = int(match.group(1))
+    section = output.split("Latency Distribution", 1)
+    if len(section) != 2:
+        raise ValueError("wrk output has no Latency Distribution (run wrk with --latency)")
+    for percent, value in re.findall(r"^\s*(50|75|90|99)%\s+(\S+)", section[1], re.M):
+        result[f"p{percent}_ms"] = parse_duration_ms(value)
+    if "p50_ms" not in result or "p99_ms" not in result:
+        raise ValueError("wrk latency distribution lacks p50 or p99")
+    errors = {}
+    match = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if match:
+        errors = dict(zip(("connect", "read", "write", "timeout"), map(int, match.groups())))
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if match:
+        errors["non2xx"] = int(match.group(1))
+    result["errors"] = errors
+    return result
+
+
+def run_wrk(url, duration_s, connections=50, threads=1, timeout_s=10):
+    """One keep-alive wrk run against url; returns parse_wrk's figures."""
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s",
+        f"--timeout={timeout_s}s", "--latency", url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed on {url}: {done.stderr.strip() or done.stdout.strip()}")
+    try:
+        return parse_wrk(done.stdout)
+    except ValueError as error:
+        raise BenchError(f"cannot read wrk output for {url}: {error}\n{done.stdout}") from None
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def spread(values):
+    """(min, max) of the rounds: with 3-5 rounds the range says more than a deviation."""
+    return (min(values), max(values))
+
+
+def summarize(values):
+    """{'median', 'min', 'max', 'n'} of a non-empty list of numbers."""
+    if not values:
+        raise ValueError("no values to summarize")
+    low, high = spread(values)
+    return {"median": median(values), "min": low, "max": high, "n": len(values)}
+
+
+def format_number(value, digits=3):
+    """Compact human figure: 3 significant digits, thousands as k."""
+    if value is None:
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= 100_000:
+        return f"{value / 1000:.0f}k"
+    if magnitude >= 10_000:
+        return f"{value / 1000:.1f}k"
+    if magnitude >= 1000:
+        return f"{value:.0f}"
+    if magnitude == 0:
+        return "0"
+    return f"{value:.{digits}g}"
+
+
+def proc_status_kib(pid, field):
+    """A kB field (VmRSS, VmHWM) of /proc/PID/status, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise BenchError(f"/proc/{pid}/status has no {field}")
+
+
+def proc_cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def child_pids(parent):
+    """PIDs whose parent is `parent` (nginx workers of a master)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(entry))
+    return sorted(children)
+
+
+def loadavg():
+    with open("/proc/loadavg") as file:
+        return " ".join(file.read().split()[:3])

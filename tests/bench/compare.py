@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Side-by-side comparison of the three approaches (issue 6): systemd, supervisord and
+separate containers, on this host, in one run, N rounds each.
+
+Per approach it measures image size (uncompressed and gzip-compressed, from `ENGINE save`),
+time to the first 200 on / (from invoking the run script, and from the engine's container
+start time), idle memory 10 s after the first 200 (container cgroup memory and RSS of each
+process in it), `ENGINE stop` time and exit status, and req/s + p99 under wrk through the
+published port. Writes compare.md, compare.svg and compare.json; exits non-zero without
+writing them when any approach cannot run here.
+
+Usage: tests/bench/compare.py [--rounds 5] [--engine docker|podman] [--image-dir DIR]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import BenchError, loadavg, run_wrk, summarize  # noqa: E402
+import containers  # noqa: E402
+import svgchart  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+APPROACHES = {
+    # approach: (image keys in units/images.json, containers, container that serves /)
+    "systemd": (["systemd"], ["duet-systemd"], "duet-systemd"),
+    "supervisord": (["supervisord"], ["duet-supervisord"], "duet-supervisord"),
+    "separate": (["server", "client"], ["duet-server", "duet-client"], "duet-server"),
+}
+MIB = 1024 * 1024
+
+# (key, title, unit, scale) of each figure in table and chart order.
+FIGURES = [
+    ("image_bytes", "image size, uncompressed", "MB (10^6 B)", 1e-6),
+    ("image_gz_bytes", "image size, gzip", "MB (10^6 B)", 1e-6),
+    ("first200_script_s", "first 200: from run.sh", "s", 1.0),
+    ("first200_started_s", "first 200: from container start", "s", 1.0),
+    ("idle_cgroup_bytes", "idle cgroup memory", "MiB", 1 / MIB),
+    ("idle_working_set_bytes", "idle working set", "MiB (usage - inactive file)", 1 / MIB),
+    ("idle_rss_kib", "idle RSS, all processes", "MiB", 1 / 1024),
+    ("stop_s", "stop time", "s", 1.0),
+    ("rps", "requests/s", "req/s", 1.0),
+    ("p99_ms", "p99 latency", "ms", 1.0),
+]
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.engine = args.engine
+        self.run = shlex.split(args.run)
+        with open(os.path.join(REPO, "units", "images.json")) as file:
+            config = json.load(file)
+        self.image_refs = {
+            key: f"{config['registry']}/{image['name']}:{config['tag']}"
+            for key, image in config["images"].items()
+        }
+
+    def sh(self, command, check=True, timeout=300):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}: "
+                             f"{(done.stderr or done.stdout).strip()[-800:]}")
+        return done
+
+    def run_script(self, approach, *extra, timeout=300):
+        return [*self.run, approach, "--engine", self.engine, *extra]
+
+    def stop_approach(self, approach):
+        self.sh(self.run_script(approach, "--stop"), timeout=120)
+
+    def refuse_foreign_containers(self):
+        names = self.sh([self.engine, "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
+        ours = {name for approach in self.args.approaches for name in APPROACHES[approach][1]}
+        taken = sorted(ours & set(names))
+        if taken:
+            raise BenchError(f"containers {', '.join(taken)} already exist (another run using the "
+                             f"run script's names?); stop them with `units/run.sh APPROACH --stop`")
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", self.args.port))
+            except OSError:
+                raise BenchError(f"port {self.args.port} is in use; pick another with --port") from None
+
+    def first_200(self, deadline_s):
+        """Poll / in a tight loop; returns (wall clock, monotonic) of the first 200."""
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            connection = http.client.HTTPConnection("127.0.0.1", self.args.port, timeout=1)
+            try:
+                connection.request("GET", "/")
+                if connection.getresponse().status == 200:
+                    return time.time(), time.monotonic()
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.005)
+        return None
+
+    def start(self, approach, image_dir=None):
+        """Start an approach detached; returns seconds from invoking the run script to the
+        first 200 and from the engine's start time of the serving container to the first 200."""
+        extra = ["--port", str(self.args.port), "--detach"]
+        if image_dir:
+            extra += ["--image-dir", image_dir]
+        command = self.run_script(approach, *extra)
+        invoked_mono = time.monotonic()
+        script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first = self.first_200(self.args.start_timeout)
+        try:
+            output, _ = script.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            script.kill()
+            output, _ = script.communicate()
+        if script.returncode != 0:
+            raise BenchError(f"`{shlex.join(command)}` exited {script.returncode}:\n{output.strip()[-1500:]}")
+        if first is None:
+            raise BenchError(f"{approach}: no 200 on 127.0.0.1:{self.args.port}/ within "
+                             f"{self.args.start_timeout:.0f} s of `{shlex.join(command)}`")
+        first_wall, first_mono = first
+        serving = containers.inspect(self.engine, APPROACHES[approach][2])
+        started = containers.parse_timestamp(serving["State"]["StartedAt"])
+        return {"first200_script_s": first_mono - invoked_mono,
+                "first200_started_s": first_wall - started,
+                "_first200_mono": first_mono}
+
+    def idle_memory(self, approach):
+        usage = working = rss_total = 0
+        processes = []
+        for name in APPROACHES[approach][1]:
+            info = containers.inspect(self.engine, name)
+            if not info["State"]["Running"]:
+                raise BenchError(f"{approach}: container {name} is not running when idle memory is read")
+            directory = containers.memory_cgroup_dir(info["State"]["Pid"], info["Id"])
+            memory = containers.cgroup_memory(directory)
+            usage += memory["usage"]
+            working += memory["working_set"]
+            for process, rss in containers.process_rss(containers.cgroup_pids(directory)):
+                processes.append((f"{name}:{process}" if len(APPROACHES[approach][1]) > 1 else process, rss))
+                rss_total += rss
+        return {"idle_cgroup_bytes": usage, "idle_working_set_bytes": working,
+                "idle_rss_kib": rss_total, "processes": processes}
+
+    def stop(self, approach):
+        names = APPROACHES[approach][1]
+        waiters = [subprocess.Popen([self.engine, "wait", name], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for name in names]
+        time.sleep(0.2)  # let the waiters attach before the stop begins
+        began = time.monotonic()
+        self.sh([self.engine, "stop", *names], timeout=120)
+        elapsed = time.monotonic() - began
+        codes = []
+        for name, waiter in zip(names, waiters):
+            output, error = waiter.communicate(timeout=30)
+            if waiter.returncode != 0 or not output.strip().isdigit():
+                raise BenchError(f"`{self.engine} wait {name}` failed: {error.strip()}")
+            codes.append(int(output.strip()))
+        return {"stop_s": elapsed, "exit_codes": codes}
+
+    def image_sizes(self, approach):
+        """Bytes of `ENGINE save` of the approach's images (shared layers counted once), raw and
+        gzip -6: the uncompressed and compressed size of what a registry or VM has to carry."""
+        refs = [self.image_refs[key] for key in APPROACHES[approach][0]]
+        save = [self.engine, "save", *refs]
+        pipeline = f"{shlex.join(save)} | tee >(gzip -6 -c | wc -c >&2) | wc -c"
+        done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True,
+                              text=True, timeout=600)
+        if done.returncode != 0:
+            raise BenchError(f"{approach}: `{shlex.join(save)}` failed: {done.stderr.strip()[-500:]}")
+        return {"image_bytes": int(done.stdout.split()[0]),
+                "image_gz_bytes": int(done.stderr.split()[-1]), "images": refs}
+
+    def version_in(self, container, command):
+        done = self.sh([self.engine, "exec", container, *command], check=False, timeout=60)
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0] if done.returncode == 0 and lines else "unknown"
+
+    def round(self, approach, index):
+        self.stop_approach(approach)
+        figures = self.start(approach)
+        time.sleep(max(0.0, figures.pop("_first200_mono") + self.args.idle - time.monotonic()))
+        figures.update(self.idle_memory(approach))
+        url = f"http://127.0.0.1:{self.args.port}/"
+        run_wrk(url, 2, self.args.connections, 1)  # warm-up, not counted
+        load = run_wrk(url, self.args.duration, self.args.connections, 1)
+        failed = sum(load["errors"].get(key, 0) for key in ("connect", "non2xx"))
+        if failed:
+            raise BenchError(f"{approach}: {failed} failed requests under load: {load['errors']}")
+        figures.update(rps=load["rps"], p99_ms=load["p99_ms"], p50_ms=load["p50_ms"])
+        figures.update(self.stop(approach))
+        figures["loadavg"] = loadavg()
+        self.stop_approach(approach)
+        return figures
+
+
+def host_facts(runner, versions):
+    engine = runner.engine
+    done = runner.sh([engine, "version", "--format", "{{.Server.Version}}"], check=False)
+    server = done.stdout.strip() if done.returncode == 0 else ""
+    if not server:
+        server = runner.sh([engine, "--version"]).stdout.strip()
+    return {
+        "engine": f"{engine} {server}",
+        "cgroup": containers.cgroup_version(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        **versions,
+    }
+
+
+def summarize_rounds(results):
+    summary = {}
+    for approach, rounds in results.items():
+        summary[approach] = {key: summarize([r[key] for r in rounds])
+                             for key, *_ in FIGURES if key in rounds[0]}
+    return summary
+
+
+def cell(figure, scale):
+    median, low, high = (figure[k] * scale for k in ("median", "min", "max"))
+    digits = 3 if median < 100 else 0
+    if low == high:
+        return f"{median:.{digits}f}" if digits == 0 else f"{median:.3g}"
+    return (f"{median:.0f} ({low:.0f}–{high:.0f})" if digits == 0
+            else f"{median:.3g} ({low:.3g}–{high:.3g})")
+
+
+def markdown(summary, results, facts, args, approaches):
+    lines = [f"Median of {args.rounds} rounds, (min–max) of the rounds when they differ. "
+             f"Load: wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, through the "
+             f"published port. Idle: {args.idle:g} s after the first 200.", "",
+             "| figure | " + " | ".join(approaches) + " |",
+             "|---|" + "---|" * len(approaches)]
+    for key, title, unit, scale in FIGURES:
+        lines.append(f"| {title} ({unit}) | "
+                     + " | ".join(cell(summary[a][key], scale) for a in approaches) + " |")
+    exits = []
+    for approach in approaches:
+        codes = sorted({tuple(r["exit_codes"]) for r in results[approach]})
+        exits.append(", ".join("/".join(map(str, c)) for c in codes))
+    lines.append("| stop exit status | " + " | ".join(exits) + " |")
+    lines += ["", "Idle RSS per process (KiB, median over rounds):", "",
+              "| approach | processes |", "|---|---|"]
+    for approach in approaches:
+        per_process = {}
+        for r in results[approach]:
+            for name, rss in r["processes"]:
+                per_process.setdefault(name, []).append(rss)
+        text = ", ".join(f"{name} {summarize(v)['median']:.0f}" for name, v in sorted(per_process.items()))
+        lines.append(f"| {approach} | {text} |")
+    lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    return "\n".join(lines)
+
+
+def svg(summary, facts, args, approaches):
+    panels = [(title, unit, {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")}
+                             for a in approaches})
+              for key, title, unit, scale in FIGURES]
+    footnote = (f"bars: median of {args.rounds} rounds; whiskers: min-max. "
+                f"{facts['engine']}, cgroup {facts['cgroup']}, {facts['cpus']} CPUs, "
+                f"{facts.get('systemd in image', '')}")
+    return svgchart.chart("duet: the three approaches side by side", panels, approaches,
+                          columns=3, footnote=footnote)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--engine", choices=["docker", "podman"], default="docker")
+    parser.add_argument("--image-dir", help="docker-archive tarballs for the run script to load")
+    parser.add_argument("--approaches", default="systemd,supervisord,separate")
+    parser.add_argument("--port", type=int, default=18080, help="published port (default 18080)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk load per round")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds after first 200 to read memory")
+    parser.add_argument("--start-timeout", type=float, default=90.0)
+    parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"),
+                        help="run script command (default units/run.sh)")
+    parser.add_argument("--out", default=os.path.join(REPO, "tests", "bench", "results"))
+    args = parser.parse_args()
+    approaches = args.approaches.split(",")
+    bad = [a for a in approaches if a not in APPROACHES]
+    if bad or len(set(approaches)) != len(approaches):
+        parser.error(f"--approaches takes a comma-separated subset of {', '.join(APPROACHES)}")
+    if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.idle < 0:
+        parser.error("--rounds, --duration and --connections must be >= 1, --idle >= 0")
+    args.approaches = approaches
+    if not os.access(shlex.split(args.run)[0], os.X_OK):
+        raise BenchError(f"run script {shlex.split(args.run)[0]} is missing or not executable")
+    runner = Runner(args)
+    for tool in ("wrk", "gzip", "bash", args.engine):
+        if subprocess.run(["sh", "-c", f"command -v {shlex.quote(tool)}"],
+                          capture_output=True).returncode != 0:
+            raise BenchError(f"{tool} is not installed")
+    runner.sh([args.engine, "info"], timeout=60)
+    runner.refuse_foreign_containers()
+
+    print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
+          flush=True)
+    versions, sizes = {}, {}
+    try:
+        # One untimed start per approach first: proves it runs here (before anything is
+        # measured), loads images from --image-dir, and reads the versions in the images.
+        for approach in approaches:
+            print(f"{approach}: warm-up start", flush=True)
+            runner.stop_approach(approach)
+            runner.start(approach, args.image_dir)
+            if approach == "systemd":
+                versions["systemd in image"] = runner.version_in("duet-systemd", ["/sbin/init", "--version"])
+            if approach == "supervisord":
+                versions["supervisord in image"] = runner.version_in(
+                    "duet-supervisord", ["/bin/supervisord", "--version"])
+            runner.stop_approach(approach)
+            sizes[approach] = runner.image_sizes(approach)
+        results = {approach: [] for approach in approaches}
+        for index in range(args.rounds):
+            rotated = approaches[index % len(approaches):] + approaches[:index % len(approaches)]
+            for approach in rotated:
+                figures = runner.round(approach, index)
+                figures.update({k: v for k, v in sizes[approach].items() if k != "images"})
+                results[approach].append(figures)
+                print(f"round {index + 1} {approach:<11} first200 {figures['first200_script_s']:.2f} s "
+                      f"(container {figures['first200_started_s']:.2f} s)  idle "
+                      f"{figures['idle_cgroup_bytes'] / MIB:.1f} MiB  {figures['rps']:.0f} req/s  "
+                      f"p99 {figures['p99_ms']:.2f} ms  stop {figures['stop_s']:.2f} s "
+                      f"exit {figures['exit_codes']}  loadavg {figures['loadavg']}", flush=True)
+    except BenchError as error:
+        raise BenchError(f"{approach}: {error}\nno table written: the comparison is incomplete") from None
+    finally:
+        for name in approaches:
+            try:
+                runner.stop_approach(name)
+            except (BenchError, OSError, subprocess.TimeoutExpired) as error:
+                print(f"compare: warning: cleanup of {name} failed: {error}", file=sys.stderr)
+
+    facts = host_facts(runner, versions)
+    summary = summarize_rounds(results)
+    table = markdown(summary, results, facts, args, approaches)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "compare.md"), "w") as file:
+        file.write(table)
+    with open(os.path.join(args.out, "compare.svg"), "w") as file:
+        file.write(svg(summary, facts, args, approaches))
+    with open(os.path.join(args.out, "compare.json"), "w") as file:
+        json.dump({"facts": facts, "images": {a: sizes[a]["images"] for a in approaches},
+                   "args": {k: v for k, v in vars(args).items()}, "rounds": results}, file, indent=1)
+    print()
+    print(table)
+    print(f"wrote {args.out}/compare.md, compare.svg, compare.json")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as error:
+        print(f"compare: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
