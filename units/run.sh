@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Runs one duet approach in Docker or Podman with the flags that work on this host.
+#
+# The one place that knows the run flags of each approach: people use it, the Nix
+# app `load-and-run` wraps it, the container contract (tests/contract/) starts every
+# approach through it. It looks at the host first (engine, cgroup version, the
+# systemd version inside the image), picks flags, and says in one line when an
+# approach cannot run here. It never adds --privileged.
+set -euo pipefail
+
+prog=${0##*/}
+
+usage() {
+  cat >&2 <<EOF
+usage: $prog [systemd|supervisord|separate] [--engine docker|podman] [--port N] [--detach] [--stop] [--image-dir DIR]
+  systemd|supervisord|separate  approach to run (default: systemd)
+  --engine docker|podman        container engine (default: docker)
+  --port N                      host port for the server's 8080 (default: 8080)
+  --detach                      return once /healthz answers; stop later with --stop
+  --stop                        stop and remove the approach's containers and network
+  --image-dir DIR               load DIR/<image name>.tar first (env DUET_IMAGE_DIR)
+env: DUET_PUBLISH_ADDR (host address to publish on, default 127.0.0.1),
+     DUET_WAIT_SECS (how long to wait for /healthz, default 120)
+EOF
+  exit 2
+}
+
+die() { echo "$prog: $*" >&2; exit 1; }
+say() { echo "$prog: $*" >&2; }
+
+approach=
+engine=docker
+port=8080
+detach=0
+stop_only=0
+image_dir=${DUET_IMAGE_DIR:-}
+publish_addr=${DUET_PUBLISH_ADDR:-127.0.0.1}
+wait_secs=${DUET_WAIT_SECS:-120}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    systemd|supervisord|separate)
+      [ -z "$approach" ] || { echo "$prog: more than one approach given" >&2; usage; }
+      approach=$1; shift ;;
+    --engine) [ $# -ge 2 ] || usage; engine=$2; shift 2 ;;
+    --engine=*) engine=${1#*=}; shift ;;
+    --port) [ $# -ge 2 ] || usage; port=$2; shift 2 ;;
+    --port=*) port=${1#*=}; shift ;;
+    --image-dir) [ $# -ge 2 ] || usage; image_dir=$2; shift 2 ;;
+    --image-dir=*) image_dir=${1#*=}; shift ;;
+    --detach) detach=1; shift ;;
+    --stop) stop_only=1; shift ;;
+    -h|--help) usage ;;
+    *) echo "$prog: unknown argument: $1" >&2; usage ;;
+  esac
+done
+approach=${approach:-systemd}
+case "$engine" in docker|podman) ;; *) echo "$prog: unknown engine: $engine (docker or podman)" >&2; usage ;; esac
+if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+  echo "$prog: bad port: $port (1-65535)" >&2; usage
+fi
+[[ "$wait_secs" =~ ^[0-9]+$ ]] || { echo "$prog: bad DUET_WAIT_SECS: $wait_secs" >&2; exit 2; }
+
+# Fixed names (plan): images localhost/<name>:latest, containers, network.
+network=duet
+case "$approach" in
+  systemd) images=(duet-systemd); containers=(duet-systemd) ;;
+  supervisord) images=(duet-supervisord); containers=(duet-supervisord) ;;
+  separate) images=(duet-server duet-client); containers=(duet-server duet-client) ;;
+esac
+ref() { echo "localhost/$1:latest"; }
+
+# --- host checks ---------------------------------------------------------------
+command -v "$engine" >/dev/null || die "$engine not found in PATH"
+if ! engine_err=$("$engine" info 2>&1 >/dev/null); then
+  die "$engine engine not reachable: $(echo "$engine_err" | grep -v '^\s*$' | tail -1)"
+fi
+
+exists() { "$engine" container inspect "$1" >/dev/null 2>&1; }
+network_exists() { "$engine" network inspect "$network" >/dev/null 2>&1; }
+
+stop_containers() { # stop with each image's own stop signal, then remove
+  local c
+  for c in "$@"; do
+    exists "$c" || continue
+    "$engine" stop -t 10 "$c" >/dev/null 2>&1 || true
+    "$engine" rm -f "$c" >/dev/null 2>&1 || true
+  done
+}
+
+if [ "$stop_only" = 1 ]; then
+  found=0
+  # Reverse order: the client goes before the server it polls.
+  for ((i = ${#containers[@]} - 1; i >= 0; i--)); do
+    c=${containers[i]}
+    if exists "$c"; then found=1; stop_containers "$c"; say "removed container $c"; fi
+  done
+  if [ "$approach" = separate ] && network_exists; then
+    "$engine" network rm "$network" >/dev/null && say "removed network $network"
+    found=1
+  fi
+  [ "$found" = 1 ] || say "nothing to stop for $approach on $engine"
+  exit 0
+fi
+
+for c in "${containers[@]}"; do
+  exists "$c" && die "container $c already exists; remove it first: $0 $approach --engine $engine --stop"
+done
+
+case "$(stat -fc %T /sys/fs/cgroup 2>/dev/null || echo missing)" in
+  cgroup2fs) cgroup=v2 ;;
+  tmpfs)
+    if [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null || true)" = cgroup2fs ]; then cgroup=hybrid; else cgroup=v1; fi ;;
+  *) die "cannot tell the cgroup version: /sys/fs/cgroup is neither cgroup2fs nor tmpfs" ;;
+esac
+
+if [ -n "$image_dir" ]; then
+  [ -d "$image_dir" ] || die "image dir not found: $image_dir"
+  for name in "${images[@]}"; do
+    [ -f "$image_dir/$name.tar" ] || die "missing image tarball $image_dir/$name.tar"
+    out=$("$engine" load -i "$image_dir/$name.tar" 2>&1) || die "$engine load of $image_dir/$name.tar failed: $(echo "$out" | tail -1)"
+  done
+fi
+for name in "${images[@]}"; do
+  "$engine" image inspect "$(ref "$name")" >/dev/null 2>&1 \
+    || die "image $(ref "$name") not in $engine; build it (tests/standins/build.sh, nix build) or pass --image-dir DIR"
+done
+
+# Flags every container of this engine needs on this host.
+base_flags=()
+if [ "$engine" = podman ]; then
+  # crun refuses hybrid cgroup hosts; runc copes.
+  if [ "$cgroup" = hybrid ]; then
+    command -v runc >/dev/null || die "podman on a hybrid cgroup host needs runc (crun refuses hybrid mode)"
+    base_flags+=(--runtime runc)
+  fi
+  # Podman raises nofile/nproc above our hard limits by default; that needs
+  # CAP_SYS_RESOURCE, which some hosts withhold. Ask for what we may have.
+  cap_eff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
+  if (( (16#$cap_eff >> 24 & 1) == 0 )); then
+    for pair in "nofile:$(ulimit -Hn)" "nproc:$(ulimit -Hu)"; do
+      [ "${pair#*:}" = unlimited ] || base_flags+=(--ulimit "${pair%%:*}=${pair#*:}:${pair#*:}")
+    done
+  fi
+fi
+
+# --- flags per approach ----------------------------------------------------------
+systemd_version() { # the systemd in the image, from `/sbin/init --version`
+  local out
+  out=$("$engine" run --rm "${base_flags[@]}" --entrypoint /sbin/init "$(ref duet-systemd)" --version 2>&1 | head -1) || true
+  [[ "$out" =~ ^systemd\ ([0-9]+) ]] || die "cannot read the systemd version of $(ref duet-systemd): $out"
+  echo "${BASH_REMATCH[1]}"
+}
+
+systemd_flags_cgroup_v1() { # legacy and hybrid hosts; measured with Docker 20.10 / Podman 4.3
+  if [ "$engine" = docker ]; then
+    # The seed's recipe without --privileged (which fails on hosts whose capability
+    # bounding set lacks CAP_SYS_RESOURCE). Never combine a private cgroupns with a
+    # writable cgroup mount: services would land in the host's root cgroups.
+    flags+=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:ro --tmpfs /run --tmpfs /run/lock)
+  else
+    flags+=(--systemd=always)
+    # Without the cgroup2 `unified` mount, units end up stuck in `deactivating`.
+    [ "$cgroup" = hybrid ] && flags+=(-v /sys/fs/cgroup/unified:/sys/fs/cgroup/unified:rw)
+  fi
+}
+
+systemd_flags_cgroup_v2() { # pure cgroup v2 hosts (tests/cgroupv2/ proves this branch)
+  if [ "$engine" = docker ]; then
+    flags+=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp)
+  else
+    flags+=(--systemd=always)
+  fi
+}
+
+flags=()
+case "$approach" in
+  systemd)
+    sd=$(systemd_version)
+    if [ "$cgroup" != v2 ] && [ "$sd" -ge 256 ]; then
+      die "systemd $sd in $(ref duet-systemd) refuses cgroup v1 (since 256) and this host has cgroup $cgroup: use a cgroup v2 host or an image with systemd < 256"
+    fi
+    # -t: without a tty there is no /dev/console and `docker logs` stays empty.
+    flags+=(-t)
+    if [ "$cgroup" = v2 ]; then systemd_flags_cgroup_v2; else systemd_flags_cgroup_v1; fi
+    ;;
+  supervisord) ;;
+  separate)
+    # Each program is PID 1 of its own container: non-root (the image's User),
+    # read-only root, no capabilities, no privilege gain, restarted by the engine.
+    flags+=(--read-only --cap-drop ALL --security-opt no-new-privileges --restart unless-stopped
+      --network "$network")
+    ;;
+esac
+
+# --- run ---------------------------------------------------------------------------
+made_containers=()
+made_network=0
+followers=()
+keep=0
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+  [ "$keep" = 1 ] && return
+  keep=1
+  local i removed=("${made_containers[@]}")
+  [ ${#followers[@]} -eq 0 ] || kill "${followers[@]}" 2>/dev/null || true
+  for ((i = ${#made_containers[@]} - 1; i >= 0; i--)); do stop_containers "${made_containers[i]}"; done
+  if [ "$made_network" = 1 ]; then
+    "$engine" network rm "$network" >/dev/null 2>&1 || true
+    removed+=("network $network")
+  fi
+  [ ${#removed[@]} -eq 0 ] || say "stopped and removed: ${removed[*]}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start() { # name, then extra args before the image
+  local name=$1 out
+  shift
+  out=$("$engine" run -d --name "$name" "${base_flags[@]}" "${flags[@]}" "$@" 2>&1) \
+    || die "$engine run $name failed: $(echo "$out" | grep -v '^\s*$' | tail -1)"
+  made_containers+=("$name")
+}
+
+publish=(-p "$publish_addr:$port:8080")
+case "$approach" in
+  systemd) start duet-systemd "${publish[@]}" "$(ref duet-systemd)" ;;
+  supervisord) start duet-supervisord "${publish[@]}" "$(ref duet-supervisord)" ;;
+  separate)
+    if ! network_exists; then
+      out=$("$engine" network create "$network" 2>&1) || die "$engine network create $network failed: $(echo "$out" | tail -1)"
+      made_network=1
+    fi
+    start duet-server "${publish[@]}" "$(ref duet-server)"
+    start duet-client "$(ref duet-client)"
+    ;;
+esac
+
+probe_addr=$publish_addr
+[ "$probe_addr" = 0.0.0.0 ] && probe_addr=127.0.0.1
+healthy() { # GET /healthz through bash's /dev/tcp: no curl needed on the host
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && head -c 12 <&3' \
+    _ "$probe_addr" "$port" 2>/dev/null | grep -q '^HTTP/1\.[01] 200'
+}
+
+started=$SECONDS
+until healthy; do
+  for c in "${made_containers[@]}"; do
+    if [ "$("$engine" container inspect -f '{{.State.Running}}' "$c" 2>/dev/null)" != true ]; then
+      "$engine" logs --tail 20 "$c" >&2 2>&1 || true
+      die "container $c stopped before /healthz answered (its last log lines are above)"
+    fi
+  done
+  if (( SECONDS - started >= wait_secs )); then
+    for c in "${made_containers[@]}"; do "$engine" logs --tail 20 "$c" >&2 2>&1 || true; done
+    die "no answer from http://$probe_addr:$port/healthz after $wait_secs s"
+  fi
+  sleep 0.3
+done
+
+echo "duet $approach is up on $engine: http://$probe_addr:$port/ (healthy after $((SECONDS - started)) s)"
+echo "look inside:"
+case "$approach" in
+  systemd)
+    echo "  $engine exec duet-systemd systemctl status server.socket server.service client.service"
+    echo "  $engine exec duet-systemd journalctl -u server.service -u client.service -f"
+    echo "  $engine logs -f duet-systemd" ;;
+  supervisord)
+    echo "  $engine exec duet-supervisord supervisorctl status"
+    echo "  $engine logs -f duet-supervisord" ;;
+  separate)
+    echo "  $engine ps --filter network=$network"
+    echo "  $engine logs -f duet-server"
+    echo "  $engine logs -f duet-client" ;;
+esac
+
+if [ "$detach" = 1 ]; then
+  keep=1
+  echo "stop with: $0 $approach --engine $engine --stop"
+  exit 0
+fi
+
+echo "following logs; Ctrl-C stops and removes the containers"
+for c in "${made_containers[@]}"; do
+  "$engine" logs -f "$c" &
+  followers+=($!)
+done
+# Returns when a log follower ends (its container stopped) or a signal arrives.
+wait -n "${followers[@]}" || true
+die "a container stopped on its own"
