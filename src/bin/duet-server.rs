@@ -1,0 +1,37 @@
+use duet::cli;
+use duet::server::{self, Config, ServerArgs};
+use std::process::ExitCode;
+
+const PROGRAM: &str = "duet-server";
+
+fn main() -> ExitCode {
+    let args = cli::parse::<ServerArgs>(PROGRAM);
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(error) => return error.report(PROGRAM),
+    };
+    if let Err(error) = duet::logging::init(args.parsed.log_level.as_deref()) {
+        return error.report(PROGRAM);
+    }
+    // Before the runtime starts threads: this reads and clears LISTEN_FDS/LISTEN_PID.
+    let (listener, origin) = match server::listen::open(config.listen) {
+        Ok(opened) => opened,
+        Err(error) => {
+            tracing::error!(listen = %config.listen, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(server::run(config, listener, origin))
+}

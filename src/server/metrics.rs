@@ -1,0 +1,171 @@
+//! Request and connection counters, kept in atomics so the hot path never locks,
+//! rendered in the Prometheus text format on demand.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+/// The routes the server knows; everything else is `Other` (404).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Root,
+    Healthz,
+    Readyz,
+    Metrics,
+    Other,
+}
+
+impl Route {
+    const ALL: [Route; 5] = [
+        Route::Root,
+        Route::Healthz,
+        Route::Readyz,
+        Route::Metrics,
+        Route::Other,
+    ];
+
+    pub fn of(path: &str) -> Route {
+        match path {
+            "/" => Route::Root,
+            "/healthz" => Route::Healthz,
+            "/readyz" => Route::Readyz,
+            "/metrics" => Route::Metrics,
+            _ => Route::Other,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Route::Root => "/",
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::Other => "other",
+        }
+    }
+}
+
+/// Every status the router itself produces (hyper's own 400/431 replies end the
+/// connection and are counted as connection errors instead).
+const STATUSES: [u16; 4] = [200, 404, 405, 503];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; STATUSES.len()]; Route::ALL.len()],
+    connections_open: AtomicU64,
+    connections_total: AtomicU64,
+    connection_errors: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_request(&self, route: Route, status: u16) {
+        if let Some(column) = STATUSES.iter().position(|&known| known == status) {
+            self.requests[route as usize][column].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Relaxed);
+        self.connections_total.fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    pub fn connection_failed(&self) {
+        self.connection_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn open_connections(&self) -> u64 {
+        self.connections_open.load(Relaxed)
+    }
+
+    pub fn render(&self, started: Instant, draining: bool) -> String {
+        let mut out = String::with_capacity(2048);
+        // Writing into a String cannot fail.
+        let _ = self.write_to(&mut out, started, draining);
+        out
+    }
+
+    fn write_to(&self, out: &mut String, started: Instant, draining: bool) -> std::fmt::Result {
+        out.push_str(
+            "# HELP duet_http_requests_total HTTP requests answered, by route and status.\n",
+        );
+        out.push_str("# TYPE duet_http_requests_total counter\n");
+        for route in Route::ALL {
+            for (column, status) in STATUSES.iter().enumerate() {
+                let count = self.requests[route as usize][column].load(Relaxed);
+                if count > 0 {
+                    writeln!(
+                        out,
+                        "duet_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}",
+                        route.label()
+                    )?;
+                }
+            }
+        }
+        let gauges: [(&str, &str, &str, u64); 4] = [
+            (
+                "duet_http_connections_open",
+                "gauge",
+                "Client connections currently open.",
+                self.connections_open.load(Relaxed),
+            ),
+            (
+                "duet_http_connections_total",
+                "counter",
+                "Client connections accepted.",
+                self.connections_total.load(Relaxed),
+            ),
+            (
+                "duet_http_connection_errors_total",
+                "counter",
+                "Connections ended by an error: malformed request (400), headers too large (431), header-read timeout, reset.",
+                self.connection_errors.load(Relaxed),
+            ),
+            (
+                "duet_draining",
+                "gauge",
+                "1 while the server drains before exit.",
+                u64::from(draining),
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP duet_uptime_seconds Seconds since the server started.\n# TYPE duet_uptime_seconds gauge\nduet_uptime_seconds {:.3}",
+            started.elapsed().as_secs_f64()
+        )?;
+        writeln!(
+            out,
+            "# HELP duet_build_info Build information.\n# TYPE duet_build_info gauge\nduet_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Metrics, Route};
+    use std::time::Instant;
+
+    #[test]
+    fn renders_counters_by_route_and_status() {
+        let metrics = Metrics::default();
+        metrics.record_request(Route::Root, 200);
+        metrics.record_request(Route::Root, 200);
+        metrics.record_request(Route::Other, 404);
+        metrics.connection_opened();
+        let text = metrics.render(Instant::now(), false);
+        assert!(text.contains("duet_http_requests_total{route=\"/\",status=\"200\"} 2\n"));
+        assert!(text.contains("duet_http_requests_total{route=\"other\",status=\"404\"} 1\n"));
+        assert!(text.contains("duet_http_connections_open 1\n"));
+        assert!(text.contains("duet_draining 0\n"));
+    }
+}
