@@ -1,0 +1,76 @@
+# The flake's apps: load-and-run (units/run.sh, given the Nix-built image tarballs) and
+# compare (tests/bench/compare.py through load-and-run).
+{
+  pkgs,
+  lib,
+  imageDir,
+}:
+let
+  # Nix's docker CLI, podman and curl first on PATH; the host's PATH stays after them
+  # (writeShellApplication inheritPath, pkgs/build-support/trivial-builders/default.nix).
+  engineTools = [
+    pkgs.docker-client
+    pkgs.podman
+    pkgs.curl
+    pkgs.coreutils
+  ];
+
+  # units/ whole: run.sh reads its sibling files.
+  units = lib.fileset.toSource {
+    root = ../units;
+    fileset = ../units;
+  };
+
+  loadAndRun = pkgs.writeShellApplication {
+    name = "load-and-run";
+    runtimeInputs = engineTools;
+    text = ''
+      # The Nix-built images unless the caller names another directory of tarballs.
+      export DUET_IMAGE_DIR="''${DUET_IMAGE_DIR:-${imageDir}}"
+      exec bash ${units}/run.sh "$@"
+    '';
+  };
+
+  # compare.py finds units/images.json and its helper modules relative to itself.
+  benchSrc = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.unions [
+      ../units/images.json
+      (lib.fileset.fileFilter (file: file.hasExt "py") ../tests/bench)
+    ];
+  };
+
+  compare = pkgs.writeShellApplication {
+    name = "compare";
+    runtimeInputs = engineTools ++ [
+      pkgs.python3
+      pkgs.wrk
+      pkgs.gzip
+      pkgs.bash
+    ];
+    text = ''
+      # Results go to the current directory (the store is read-only); a later --out wins.
+      exec python3 ${benchSrc}/tests/bench/compare.py \
+        --run ${loadAndRun}/bin/load-and-run --image-dir ${imageDir} \
+        --out "$PWD/duet-compare" "$@"
+    '';
+  };
+
+  loadAndRunApp = {
+    type = "app";
+    program = "${loadAndRun}/bin/load-and-run";
+    meta.description = "Load the Nix-built duet images and run one approach (units/run.sh)";
+  };
+in
+{
+  inherit loadAndRun;
+  apps = {
+    default = loadAndRunApp;
+    load-and-run = loadAndRunApp;
+    compare = {
+      type = "app";
+      program = "${compare}/bin/compare";
+      meta.description = "Measure the three approaches side by side (tests/bench/compare.py)";
+    };
+  };
+}

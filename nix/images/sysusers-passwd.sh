@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Adds the users of a sysusers.d file (units/sysusers.conf) to ETC/passwd and ETC/group and
+# installs the file as ETC/sysusers.d/duet.conf, so the users exist before anything boots:
+# supervisord has no systemd-sysusers, and the systemd image does not run it either.
+# Supports what units/sysusers.conf uses, `u NAME ID "GECOS" HOME [SHELL]` with a numeric
+# ID (uid = gid); any other line fails the build instead of silently missing a user.
+#
+# usage: bash sysusers-passwd.sh SYSUSERS_CONF ETC
+set -euo pipefail
+
+[ $# -eq 2 ] || { echo "usage: sysusers-passwd.sh SYSUSERS_CONF ETC" >&2; exit 2; }
+conf=$1 etc=$2
+
+lineno=0
+while IFS= read -r line || [ -n "$line" ]; do
+  lineno=$((lineno + 1))
+  case $line in '#'* | '') continue ;; esac
+  # u NAME ID "GECOS" HOME SHELL: the quoted GECOS may hold spaces.
+  if [[ $line =~ ^u[[:space:]]+([a-z_][a-z0-9_-]*)[[:space:]]+([0-9]+)[[:space:]]+\"([^\"]*)\"[[:space:]]+([^[:space:]]+)([[:space:]]+([^[:space:]]+))?[[:space:]]*$ ]]; then
+    name=${BASH_REMATCH[1]} id=${BASH_REMATCH[2]} gecos=${BASH_REMATCH[3]}
+    home=${BASH_REMATCH[4]} shell=${BASH_REMATCH[6]:--}
+    [ "$home" = - ] && home=/
+    [ "$shell" = - ] && shell=/sbin/nologin
+    if grep -q "^$name:" "$etc/passwd" "$etc/group" 2>/dev/null; then
+      echo "sysusers-passwd.sh: $conf:$lineno: $name already exists" >&2
+      exit 1
+    fi
+    echo "$name:x:$id:$id:$gecos:$home:$shell" >> "$etc/passwd"
+    echo "$name:x:$id:" >> "$etc/group"
+  else
+    echo "sysusers-passwd.sh: $conf:$lineno: unsupported line: $line" >&2
+    exit 1
+  fi
+done < "$conf"
+
+mkdir -p "$etc/sysusers.d"
+cp "$conf" "$etc/sysusers.d/duet.conf"

@@ -1,0 +1,74 @@
+# NixOS VM tests, one per approach and engine. Each boots a VM with the engine, starts the
+# approach with the load-and-run app (units/run.sh + the Nix-built image tarballs) and runs
+# the container contract, tests/contract/checks.py, unchanged. Each test's Python is a .py
+# file here; this file only prepends the two store paths it needs.
+{
+  pkgs,
+  lib,
+  loadAndRun,
+}:
+let
+  # Only the contract module, so editing other tests does not rerun the VMs.
+  contract = lib.fileset.toSource {
+    root = ../../tests/contract;
+    fileset = ../../tests/contract/checks.py;
+  };
+
+  prelude = ''
+    import sys
+
+    sys.path.insert(0, "${contract}")
+    RUN = "${loadAndRun}/bin/load-and-run"
+  '';
+
+  vmTest =
+    {
+      name,
+      engine,
+      script,
+    }:
+    pkgs.testers.runNixOSTest {
+      name = "duet-${name}";
+      nodes.machine = {
+        virtualisation = {
+          # Unpacked images: systemd's closure and Python's; the defaults are 1024 MiB each
+          # (nixos/modules/virtualisation/qemu-vm.nix).
+          memorySize = 2048;
+          diskSize = 8192;
+          cores = 2;
+          docker.enable = engine == "docker";
+          podman.enable = engine == "podman";
+        };
+        # The contract's host-side tools: the engine CLI (from the engine module), curl,
+        # coreutils and timeout; load-and-run brings the rest.
+        environment.systemPackages = [
+          loadAndRun
+          pkgs.curl
+        ];
+      };
+      globalTimeout = 1800;
+      testScript = prelude + builtins.readFile script;
+    };
+in
+{
+  vm-systemd-docker = vmTest {
+    name = "systemd-docker";
+    engine = "docker";
+    script = ./systemd_docker.py;
+  };
+  vm-systemd-podman = vmTest {
+    name = "systemd-podman";
+    engine = "podman";
+    script = ./systemd_podman.py;
+  };
+  vm-supervisord = vmTest {
+    name = "supervisord";
+    engine = "docker";
+    script = ./supervisord.py;
+  };
+  vm-separate = vmTest {
+    name = "separate";
+    engine = "docker";
+    script = ./separate.py;
+  };
+}

@@ -1,0 +1,8 @@
+# testScript of vm-separate. nix/vm-tests/default.nix prepends RUN (the load-and-run
+# app) and puts tests/contract/ on sys.path; `machine` and `start_all` come from the driver.
+import checks  # type: ignore
+
+start_all()
+machine.wait_for_unit("docker.service")
+
+checks.check_separate(machine, RUN, engine="docker", port=8080)
