@@ -315,7 +315,7 @@ def main():
             runner.stop_approach(approach)
             runner.start(approach, args.image_dir)
             if approach == "systemd":
-                versions["systemd in image"] = runner.version_in("duet-systemd", ["/sbin/init", "--version"])
+                versions["systemd in image"] = runner.version_in("duet-systemd", ["systemctl", "--version"])
             if approach == "supervisord":
                 versions["supervisord in image"] = runner.version_in(
                     "duet-supervisord", ["/bin/supervisord", "--version"])

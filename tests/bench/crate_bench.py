@@ -326,7 +326,8 @@ def report(order, runs, peak, idle, args):
         rss = f"{peak[name] / 1024:.1f} MiB" + (" (workers)" if name == "nginx" else "")
         print(f"| {name} | {s['rps']['median']:.0f} ({format_number(s['rps']['min'])}–"
               f"{format_number(s['rps']['max'])}) | {s['p50_ms']['median']:.3f} | "
-              f"{s['p99_ms']['median']:.3f} ({s['p99_ms']['min']:.3g}–{s['p99_ms']['max']:.3g}) | "
+              f"{s['p99_ms']['median']:.3f} ({format_number(s['p99_ms']['min'])}–"
+              f"{format_number(s['p99_ms']['max'])}) | "
               f"{format_number(cpu_per_request)} | {rss} |")
     print()
     print("| idle RSS | KiB | target < 4 MiB |")
