@@ -6,13 +6,17 @@
   imageDir,
 }:
 let
-  # Nix's docker CLI, podman and curl first on PATH; the host's PATH stays after them
-  # (writeShellApplication inheritPath, pkgs/build-support/trivial-builders/default.nix).
+  # Nix's docker CLI and podman, curl, and what units/run.sh calls (bash, stat, timeout,
+  # grep, awk) first on PATH; the host's PATH stays after them (writeShellApplication
+  # inheritPath, pkgs/build-support/trivial-builders/default.nix).
   engineTools = [
     pkgs.docker-client
     pkgs.podman
     pkgs.curl
+    pkgs.bash
     pkgs.coreutils
+    pkgs.gnugrep
+    pkgs.gawk
   ];
 
   # units/ whole: run.sh reads its sibling files.
@@ -46,7 +50,6 @@ let
       pkgs.python3
       pkgs.wrk
       pkgs.gzip
-      pkgs.bash
     ];
     text = ''
       # Results go to the current directory (the store is read-only); a later --out wins.
