@@ -45,6 +45,9 @@ pub fn init(flag: Option<&str>) -> Result<(), UsageError> {
 
 fn parse_filter(spec: &str) -> Result<Targets, String> {
     let spec = spec.trim();
+    if spec.is_empty() {
+        return Err("empty".into());
+    }
     // A lone word must be a level: `Targets` would read `verbose` as a target name
     // and silently log nothing from us.
     if !spec.contains(['=', ',']) {

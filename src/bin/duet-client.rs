@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            tracing::error!(%error, "cannot start the runtime");
+            tracing::error!("cannot start the runtime: {error}");
             return ExitCode::FAILURE;
         }
     };

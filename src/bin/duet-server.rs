@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let (listener, origin) = match server::listen::open(config.listen) {
         Ok(opened) => opened,
         Err(error) => {
-            tracing::error!(listen = %config.listen, %error, "cannot listen");
+            tracing::error!("cannot listen on {}: {error}", config.listen);
             return ExitCode::FAILURE;
         }
     };
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            tracing::error!(%error, "cannot start the runtime");
+            tracing::error!("cannot start the runtime: {error}");
             return ExitCode::FAILURE;
         }
     };

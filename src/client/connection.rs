@@ -67,7 +67,7 @@ impl Connection {
         match self.exchange(sender).await {
             Ok(reply) => Ok(Reply { reused, ..reply }),
             Err(PollError::Http(error)) if reused && !error.is_timeout() => {
-                tracing::debug!(%error, "kept-alive connection failed; reconnecting");
+                tracing::debug!("kept-alive connection failed ({error}); reconnecting");
                 let sender = self.connect().await?;
                 self.exchange(sender).await
             }
@@ -90,7 +90,7 @@ impl Connection {
             .map_err(PollError::Http)?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection closed with an error");
+                tracing::debug!("connection closed with an error: {error}");
             }
         });
         Ok(sender)

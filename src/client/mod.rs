@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 #[command(
     name = "duet-client",
     version,
+    args_override_self = true,
     about = "Client of the duet pair: polls the server and logs each answer"
 )]
 pub struct ClientArgs {
@@ -120,7 +121,7 @@ pub async fn run(config: Config) -> ExitCode {
     let mut signals = match StopSignals::install() {
         Ok(signals) => signals,
         Err(error) => {
-            error!(%error, "cannot install signal handlers");
+            error!("cannot install signal handlers: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -140,7 +141,7 @@ pub async fn run(config: Config) -> ExitCode {
         let ok = tokio::select! {
             ok = poll(&mut connection, &config, &url) => ok,
             signal = signals.recv() => {
-                info!(signal, "stopping");
+                info!("{signal}: stopping");
                 false
             }
         };
@@ -151,7 +152,7 @@ pub async fn run(config: Config) -> ExitCode {
         };
     }
 
-    info!(%url, interval = ?config.interval, "polling");
+    info!("polling {url} every {:?}", config.interval);
     let mut backoff = Backoff::new(
         Duration::from_millis(100),
         config
@@ -166,7 +167,7 @@ pub async fn run(config: Config) -> ExitCode {
         let outcome = tokio::select! {
             outcome = attempt(&mut connection, &config) => outcome,
             signal = signals.recv() => {
-                info!(signal, "stopping");
+                info!("{signal}: stopping");
                 return ExitCode::SUCCESS;
             }
         };
@@ -174,7 +175,10 @@ pub async fn run(config: Config) -> ExitCode {
         let wait_until = match outcome {
             Ok(reply) => {
                 if let Some((since, attempts)) = down_since.take() {
-                    info!(%url, down_for = ?since.elapsed(), failed_attempts = attempts, "server is back");
+                    info!(
+                        "server is back: {url} down_for={:?} failed_attempts={attempts}",
+                        since.elapsed()
+                    );
                 }
                 backoff.reset();
                 if !log_reply(&reply, started.elapsed()) {
@@ -187,7 +191,10 @@ pub async fn run(config: Config) -> ExitCode {
                 let attempts = down_since.get_or_insert((started, 0));
                 attempts.1 += 1;
                 let delay = backoff.next_delay();
-                warn!(%url, %error, attempt = attempts.1, retry_in = ?delay, "server unreachable");
+                warn!(
+                    "server unreachable: {url} error=\"{error}\" attempt={} retry_in={delay:?}",
+                    attempts.1
+                );
                 Instant::now() + delay
             }
         };
@@ -197,16 +204,16 @@ pub async fn run(config: Config) -> ExitCode {
         tokio::select! {
             _ = tokio::time::sleep_until(wait_until.into()) => {}
             signal = signals.recv() => {
-                info!(signal, "stopping");
+                info!("{signal}: stopping");
                 return ExitCode::SUCCESS;
             }
         }
     }
     if failed == 0 {
-        info!(polls, "all polls succeeded");
+        info!("all {polls} polls succeeded");
         ExitCode::SUCCESS
     } else {
-        warn!(polls, failed, "some polls failed");
+        warn!("{failed} of {polls} polls failed");
         ExitCode::FAILURE
     }
 }
@@ -235,7 +242,7 @@ async fn poll(connection: &mut Connection, config: &Config, url: &str) -> bool {
     match attempt(connection, config).await {
         Ok(reply) => log_reply(&reply, started.elapsed()),
         Err(error) => {
-            warn!(%url, %error, "server unreachable");
+            warn!("server unreachable: {url} error=\"{error}\"");
             false
         }
     }
@@ -245,10 +252,16 @@ async fn poll(connection: &mut Connection, config: &Config, url: &str) -> bool {
 fn log_reply(reply: &connection::Reply, latency: Duration) -> bool {
     let status = reply.status.as_u16();
     if reply.status.is_success() {
-        info!(status, latency = ?latency, bytes = reply.bytes, reused = reply.reused, "poll");
+        info!(
+            "poll status={status} latency={latency:?} bytes={} reused={}",
+            reply.bytes, reply.reused
+        );
         true
     } else {
-        warn!(status, latency = ?latency, bytes = reply.bytes, reused = reply.reused, "poll");
+        warn!(
+            "poll status={status} latency={latency:?} bytes={} reused={}",
+            reply.bytes, reply.reused
+        );
         false
     }
 }

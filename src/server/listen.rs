@@ -18,10 +18,7 @@ pub enum Origin {
 pub fn open(address: SocketAddr) -> io::Result<(TcpListener, Origin)> {
     let mut passed = listenfd::ListenFd::from_env();
     if passed.len() > 1 {
-        tracing::warn!(
-            count = passed.len(),
-            "several sockets passed; serving on the first only"
-        );
+        tracing::warn!("{} sockets passed; serving on the first only", passed.len());
     }
     if passed.len() > 0 {
         let listener = passed.take_tcp_listener(0)?.ok_or_else(|| {

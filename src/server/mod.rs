@@ -34,6 +34,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 #[command(
     name = "duet-server",
     version,
+    args_override_self = true,
     about = "HTTP server of the duet pair: / /healthz /readyz /metrics"
 )]
 pub struct ServerArgs {
@@ -154,14 +155,14 @@ pub async fn run(
     let mut signals = match StopSignals::install() {
         Ok(signals) => signals,
         Err(error) => {
-            error!(%error, "cannot install signal handlers");
+            error!("cannot install signal handlers: {error}");
             return ExitCode::FAILURE;
         }
     };
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(error) => {
-            error!(%error, "cannot use the listening socket");
+            error!("cannot use the listening socket: {error}");
             return ExitCode::FAILURE;
         }
     };
@@ -179,14 +180,17 @@ pub async fn run(
         .keep_alive(true);
 
     if let Some(period) = notify::watchdog_period() {
-        info!(period = ?period, "feeding the systemd watchdog");
+        info!("feeding the systemd watchdog every {period:?}");
         tokio::spawn(notify::keep_watchdog_fed(period));
     }
     let socket = match origin {
-        listen::Origin::Passed => "socket passed by systemd",
-        listen::Origin::Bound => "bound socket",
+        listen::Origin::Passed => "passed",
+        listen::Origin::Bound => "bound",
     };
-    info!(%address, socket, version = env!("CARGO_PKG_VERSION"), "listening");
+    info!(
+        "listening address={address} socket={socket} version={}",
+        env!("CARGO_PKG_VERSION")
+    );
     notify::ready(&format!("serving on {address}"));
 
     let graceful = GracefulShutdown::new();
@@ -202,14 +206,14 @@ pub async fn run(
                     tokio::spawn(async move {
                         if let Err(error) = connection.await {
                             guard.0.metrics.connection_failed();
-                            debug!(%peer, %error, "connection ended with an error");
+                            debug!("connection from {peer} ended with an error: {error}");
                         }
                         drop(guard);
                     });
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(%error, "accept failed");
+                    warn!("accept failed: {error}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -219,16 +223,19 @@ pub async fn run(
     state.draining.store(true, Ordering::Relaxed);
     drop(listener);
     let open = state.metrics.open_connections();
-    info!(signal, open_connections = open, drain_timeout = ?config.drain_timeout, "draining");
+    info!(
+        "{signal}: draining open_connections={open} drain_timeout={:?}",
+        config.drain_timeout
+    );
     notify::stopping(&format!("draining {open} connections"));
 
     tokio::select! {
         _ = graceful.shutdown() => info!("drained; exiting"),
         _ = tokio::time::sleep(config.drain_timeout) => warn!(
-            open_connections = state.metrics.open_connections(),
-            "drain timeout reached; closing remaining connections"
+            "drain timeout reached; closing open_connections={}",
+            state.metrics.open_connections()
         ),
-        signal = signals.recv() => warn!(signal, "second stop signal; exiting without waiting"),
+        signal = signals.recv() => warn!("second stop signal {signal}; exiting without waiting"),
     }
     ExitCode::SUCCESS
 }

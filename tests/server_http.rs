@@ -1,0 +1,228 @@
+//! duet-server's HTTP behaviour, against the real binary on a loopback port.
+
+mod common;
+
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+#[test]
+fn every_endpoint_answers_get_and_head() {
+    let (_server, address) = start_server(&[]);
+
+    let root = request(address, "GET", "/");
+    assert_eq!(root.status, 200);
+    let greeting = root.text();
+    assert!(greeting.contains("duet-server"), "{greeting:?}");
+    assert!(greeting.contains(env!("CARGO_PKG_VERSION")), "{greeting:?}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert!(
+        greeting.contains(host.trim()),
+        "{greeting:?} names no host {host:?}"
+    );
+    assert!(
+        root.header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+
+    assert_eq!(request(address, "GET", "/healthz").status, 200);
+    assert_eq!(request(address, "GET", "/readyz").status, 200);
+    let metrics = request(address, "GET", "/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .contains("version=0.0.4")
+    );
+
+    for path in ["/", "/healthz", "/readyz", "/metrics"] {
+        let get = request(address, "GET", path);
+        let head = request(address, "HEAD", path);
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} sent a body");
+        if path != "/metrics" {
+            assert_eq!(
+                head.header("content-length").unwrap(),
+                get.body.len().to_string(),
+                "HEAD {path} announces the GET length"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_paths_are_404_and_other_methods_405_with_allow() {
+    let (_server, address) = start_server(&[]);
+    assert_eq!(request(address, "GET", "/nope").status, 404);
+    assert_eq!(request(address, "GET", "/healthz/extra").status, 404);
+    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        for path in ["/", "/healthz", "/readyz", "/metrics"] {
+            let response = request(address, method, path);
+            assert_eq!(response.status, 405, "{method} {path}");
+            let allow = response.header("allow").expect("Allow header");
+            assert!(allow.contains("GET") && allow.contains("HEAD"), "{allow:?}");
+        }
+    }
+}
+
+#[test]
+fn metrics_count_requests_by_route_and_status_and_show_connections() {
+    let (_server, address) = start_server(&[]);
+    for _ in 0..3 {
+        request(address, "GET", "/");
+    }
+    request(address, "GET", "/missing");
+    request(address, "POST", "/readyz");
+
+    assert_eq!(
+        metric(
+            address,
+            "duet_http_requests_total{route=\"/\",status=\"200\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            address,
+            "duet_http_requests_total{route=\"other\",status=\"404\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            address,
+            "duet_http_requests_total{route=\"/readyz\",status=\"405\"}"
+        ),
+        1.0
+    );
+    assert!(metric(address, "duet_uptime_seconds") >= 0.0);
+    assert_eq!(metric(address, "duet_draining"), 0.0);
+
+    // The /metrics request's own connection is open while it renders.
+    let open_before = metric(address, "duet_http_connections_open");
+    let held = connect(address);
+    let deadline = Instant::now() + PATIENCE;
+    while metric(address, "duet_http_connections_open") < open_before + 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "held connection never counted as open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(held);
+    while metric(address, "duet_http_connections_open") > open_before {
+        assert!(
+            Instant::now() < deadline,
+            "closed connection still counted as open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(metric(address, "duet_http_connections_total") >= 8.0);
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let (_server, address) = start_server(&[]);
+    let mut stream = connect(address);
+    for path in ["/", "/healthz", "/readyz"] {
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let response =
+            read_one_response(&mut stream, false).expect("response on the same connection");
+        assert_eq!(response.status, 200, "{path}");
+    }
+}
+
+#[test]
+fn malformed_request_gets_400_and_the_server_lives_on() {
+    let (_server, address) = start_server(&[]);
+    for raw in [
+        "GARBAGE\r\n\r\n",
+        "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+        "GET / HTTP/9.9\r\nHost: t\r\n\r\n",
+    ] {
+        let response = try_request(address, raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+        assert_eq!(response.status, 400, "{raw:?}");
+    }
+    assert_eq!(request(address, "GET", "/healthz").status, 200);
+    assert!(metric(address, "duet_http_connection_errors_total") >= 3.0);
+}
+
+#[test]
+fn oversized_headers_get_431() {
+    let (_server, address) = start_server(&[]);
+    // 20 KiB of headers, past the 16 KiB limit, sent without the blank line that would
+    // end them: the server must give up on size alone.
+    let mut raw = String::from("GET / HTTP/1.1\r\nHost: t\r\n");
+    for index in 0..20 {
+        raw.push_str(&format!("X-Filler-{index}: {}\r\n", "a".repeat(1000)));
+    }
+    let mut stream = connect(address);
+    let _ = stream.write_all(raw.as_bytes());
+    let reply = String::from_utf8_lossy(&read_until_closed(&mut stream)).into_owned();
+    assert!(reply.starts_with("HTTP/1.1 431"), "reply: {reply:?}");
+    assert_eq!(request(address, "GET", "/healthz").status, 200);
+}
+
+#[test]
+fn slowloris_connection_is_closed_by_the_header_read_timeout() {
+    let (_server, address) = start_server(&["--header-read-timeout", "1s"]);
+    let mut stream = connect(address);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    // One header line every 200 ms, never finishing the head.
+    let closed = loop {
+        if started.elapsed() > Duration::from_secs(15) {
+            break false;
+        }
+        if stream.write_all(b"X-Slow: 1\r\n").is_err() {
+            break true;
+        }
+        match stream.read(&mut byte) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                continue;
+            }
+            Err(_) => break true,
+        }
+    };
+    assert!(closed, "a trickling request head was kept open for 15 s");
+    assert_eq!(request(address, "GET", "/healthz").status, 200);
+}
+
+#[test]
+fn silent_and_idle_keep_alive_connections_are_closed() {
+    let (_server, address) = start_server(&["--header-read-timeout", "1s"]);
+
+    let mut silent = connect(address);
+    let started = Instant::now();
+    assert!(read_until_closed(&mut silent).is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "silent connection kept {:?}",
+        started.elapsed()
+    );
+
+    let mut idle = connect(address);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_one_response(&mut idle, false)
+            .expect("first response")
+            .status,
+        200
+    );
+    let started = Instant::now();
+    assert!(read_until_closed(&mut idle).is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "idle connection kept {:?}",
+        started.elapsed()
+    );
+}

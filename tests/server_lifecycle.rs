@@ -1,0 +1,231 @@
+//! duet-server as a service: drain on SIGTERM/SIGINT, systemd's notify protocol on a real
+//! datagram socket, socket activation with a listener passed as fd 3.
+
+mod common;
+
+use common::*;
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[test]
+fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0() {
+    let (mut server, address) =
+        start_server(&["--drain-timeout", "20s", "--header-read-timeout", "30s"]);
+
+    // Two requests in flight: heads started but not finished when SIGTERM arrives.
+    let mut readiness = connect(address);
+    readiness
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    let mut greeting = connect(address);
+    greeting
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    // Let the server read the partial heads (a connection it has read nothing from
+    // counts as idle and is closed at once).
+    std::thread::sleep(Duration::from_millis(500));
+
+    server.signal(libc::SIGTERM);
+    server.expect_line("draining");
+
+    let refused = TcpStream::connect(address);
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted while draining"
+    );
+    assert!(
+        server.wait_exit(Duration::from_millis(300)).is_none(),
+        "exited before the in-flight requests finished"
+    );
+
+    readiness.write_all(b"\r\n").unwrap();
+    let response = read_one_response(&mut readiness, false).expect("in-flight /readyz answered");
+    assert_eq!(response.status, 503, "/readyz while draining");
+
+    greeting.write_all(b"\r\n").unwrap();
+    let response = read_one_response(&mut greeting, false).expect("in-flight / answered");
+    assert_eq!(response.status, 200);
+    assert!(response.text().contains("duet-server"));
+
+    let status = server.expect_exit(PATIENCE);
+    assert_eq!(status.code(), Some(0), "exit status after drain");
+}
+
+#[test]
+fn sigint_with_idle_connections_exits_0_promptly() {
+    let (mut server, address) = start_server(&["--drain-timeout", "30s"]);
+    let mut idle = connect(address);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    read_one_response(&mut idle, false).expect("response");
+    let _silent = connect(address);
+
+    server.signal(libc::SIGINT);
+    // Idle keep-alive and silent connections must not hold the drain for its 30 s bound.
+    let status = server.expect_exit(PATIENCE);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn drain_is_bounded_by_the_drain_timeout() {
+    let (mut server, address) =
+        start_server(&["--drain-timeout", "1s", "--header-read-timeout", "60s"]);
+    let mut stuck = connect(address);
+    stuck.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let started = Instant::now();
+    server.signal(libc::SIGTERM);
+    let status = server.expect_exit(PATIENCE);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "drain took {:?}",
+        started.elapsed()
+    );
+    server.expect_line("drain timeout reached");
+}
+
+fn scratch_path(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("duet-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Receives notify datagrams until one contains `wanted`; returns every line seen.
+fn receive_until(socket: &UnixDatagram, wanted: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut buffer = [0u8; 4096];
+    while Instant::now() < deadline {
+        let Ok(length) = socket.recv(&mut buffer) else {
+            continue;
+        };
+        let message = String::from_utf8_lossy(&buffer[..length]).into_owned();
+        let found = message.lines().any(|line| line == wanted);
+        seen.extend(message.lines().map(str::to_string));
+        if found {
+            return;
+        }
+    }
+    panic!("no {wanted:?} on NOTIFY_SOCKET; got {seen:?}");
+}
+
+#[test]
+fn notify_protocol_ready_status_watchdog_stopping() {
+    let path = scratch_path("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+
+    let mut command = command(SERVER);
+    command
+        .args(["--listen", "127.0.0.1:0"])
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000");
+    let (mut server, _address) = start_server_with(command);
+
+    let mut seen = Vec::new();
+    receive_until(&socket, "READY=1", &mut seen);
+    assert!(
+        seen.iter().any(|line| line.starts_with("STATUS=")),
+        "no STATUS= with READY=1: {seen:?}"
+    );
+    // Two pings, so they are periodic and not a one-off.
+    receive_until(&socket, "WATCHDOG=1", &mut seen);
+    receive_until(&socket, "WATCHDOG=1", &mut seen);
+
+    server.signal(libc::SIGTERM);
+    receive_until(&socket, "STOPPING=1", &mut seen);
+    assert_eq!(server.expect_exit(PATIENCE).code(), Some(0));
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn without_notify_socket_the_protocol_is_silent() {
+    let (mut server, _address) = start_server(&[]);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.expect_exit(PATIENCE).code(), Some(0));
+    assert!(
+        !server.log().contains("notify"),
+        "log mentions notify:\n{}",
+        server.log()
+    );
+}
+
+/// duet-server started the way systemd does it: `listener` as fd 3, LISTEN_FDS=1 and
+/// LISTEN_PID set (by a shell that then execs the server, keeping its pid) to
+/// `listen_pid`, or to the server's own pid when `None`.
+fn socket_activated(
+    listener: &TcpListener,
+    listen_pid: Option<&str>,
+    listen: &str,
+) -> std::process::Command {
+    let fd = listener.as_raw_fd();
+    let mut command = command("/bin/sh");
+    let script = match listen_pid {
+        None => "LISTEN_PID=$$ exec \"$0\" \"$@\"".to_string(),
+        Some(pid) => format!("LISTEN_PID={pid} exec \"$0\" \"$@\""),
+    };
+    command
+        .args(["-c", &script, SERVER, "--listen", listen])
+        .env("LISTEN_FDS", "1");
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if fd == 3 {
+                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+#[test]
+fn socket_activation_serves_on_the_passed_socket() {
+    let passed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let passed_address = passed.local_addr().unwrap();
+    // --listen names an address that is taken: binding it would fail, so an answer
+    // proves the server used fd 3.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_address = taken.local_addr().unwrap().to_string();
+
+    let server = Running::spawn(socket_activated(&passed, None, &taken_address));
+    let line = server.expect_line("listening address=");
+    assert!(line.contains("socket=passed"), "{line}");
+    assert!(line.contains(&passed_address.to_string()), "{line}");
+    wait_healthy(passed_address);
+    assert_eq!(request(passed_address, "GET", "/").status, 200);
+}
+
+#[test]
+fn socket_activation_for_another_pid_is_ignored() {
+    let passed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = Running::spawn(socket_activated(&passed, Some("1"), "127.0.0.1:0"));
+    let line = server.expect_line("listening address=");
+    assert!(line.contains("socket=bound"), "{line}");
+}
+
+#[test]
+fn every_stop_signal_is_handled_as_pid_1_would_need() {
+    // A process that relied on default signal actions would die with a signal status,
+    // and as PID 1 in a container would not stop at all. Both signals must give exit 0.
+    let mut statuses = HashSet::new();
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let (mut server, _address) = start_server(&[]);
+        server.signal(signal);
+        statuses.insert(server.expect_exit(PATIENCE).code());
+    }
+    assert_eq!(statuses, HashSet::from([Some(0)]));
+}
