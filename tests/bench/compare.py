@@ -39,8 +39,8 @@ MIB = 1024 * 1024
 
 # (key, title, unit, scale) of each figure in table and chart order.
 FIGURES = [
-    ("image_bytes", "image size, uncompressed", "MB (10^6 B)", 1e-6),
-    ("image_gz_bytes", "image size, gzip", "MB (10^6 B)", 1e-6),
+    ("image_bytes", "image size, uncompressed", "MB", 1e-6),
+    ("image_gz_bytes", "image size, gzip", "MB", 1e-6),
     ("first200_script_s", "first 200: from run.sh", "s", 1.0),
     ("first200_started_s", "first 200: from container start", "s", 1.0),
     ("idle_cgroup_bytes", "idle cgroup memory", "MiB", 1 / MIB),
@@ -59,6 +59,7 @@ class Runner:
         self.run = shlex.split(args.run)
         with open(os.path.join(REPO, "units", "images.json")) as file:
             config = json.load(file)
+        self.active = set()  # approaches this run started and has not stopped yet
         self.image_refs = {
             key: f"{config['registry']}/{image['name']}:{config['tag']}"
             for key, image in config["images"].items()
@@ -76,6 +77,7 @@ class Runner:
 
     def stop_approach(self, approach):
         self.sh(self.run_script(approach, "--stop"), timeout=120)
+        self.active.discard(approach)
 
     def refuse_foreign_containers(self):
         names = self.sh([self.engine, "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
@@ -114,6 +116,7 @@ class Runner:
             extra += ["--image-dir", image_dir]
         command = self.run_script(approach, *extra)
         invoked_mono = time.monotonic()
+        self.active.add(approach)
         script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         first = self.first_200(self.args.start_timeout)
         try:
@@ -122,6 +125,7 @@ class Runner:
             script.kill()
             output, _ = script.communicate()
         if script.returncode != 0:
+            self.active.discard(approach)  # the run script removes what it made when it fails
             raise BenchError(f"`{shlex.join(command)}` exited {script.returncode}:\n{output.strip()[-1500:]}")
         if first is None:
             raise BenchError(f"{approach}: no 200 on 127.0.0.1:{self.args.port}/ within "
@@ -145,7 +149,8 @@ class Runner:
             usage += memory["usage"]
             working += memory["working_set"]
             for process, rss in containers.process_rss(containers.cgroup_pids(directory)):
-                processes.append((f"{name}:{process}" if len(APPROACHES[approach][1]) > 1 else process, rss))
+                processes.append((process if process == name or len(APPROACHES[approach][1]) == 1
+                                  else f"{name}:{process}", rss))
                 rss_total += rss
         return {"idle_cgroup_bytes": usage, "idle_working_set_bytes": working,
                 "idle_rss_kib": rss_total, "processes": processes}
@@ -185,7 +190,6 @@ class Runner:
         return lines[0] if done.returncode == 0 and lines else "unknown"
 
     def round(self, approach, index):
-        self.stop_approach(approach)
         figures = self.start(approach)
         time.sleep(max(0.0, figures.pop("_first200_mono") + self.args.idle - time.monotonic()))
         figures.update(self.idle_memory(approach))
@@ -237,7 +241,7 @@ def cell(figure, scale):
 def markdown(summary, results, facts, args, approaches):
     lines = [f"Median of {args.rounds} rounds, (min–max) of the rounds when they differ. "
              f"Load: wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, through the "
-             f"published port. Idle: {args.idle:g} s after the first 200.", "",
+             f"published port. Idle: {args.idle:g} s after the first 200. MB = 10^6 bytes.", "",
              "| figure | " + " | ".join(approaches) + " |",
              "|---|" + "---|" * len(approaches)]
     for key, title, unit, scale in FIGURES:
@@ -278,7 +282,7 @@ def main():
     parser.add_argument("--engine", choices=["docker", "podman"], default="docker")
     parser.add_argument("--image-dir", help="docker-archive tarballs for the run script to load")
     parser.add_argument("--approaches", default="systemd,supervisord,separate")
-    parser.add_argument("--port", type=int, default=18080, help="published port (default 18080)")
+    parser.add_argument("--port", type=int, default=28080, help="published port (default 28080)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk load per round")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds after first 200 to read memory")
@@ -312,7 +316,6 @@ def main():
         # measured), loads images from --image-dir, and reads the versions in the images.
         for approach in approaches:
             print(f"{approach}: warm-up start", flush=True)
-            runner.stop_approach(approach)
             runner.start(approach, args.image_dir)
             if approach == "systemd":
                 versions["systemd in image"] = runner.version_in("duet-systemd", ["systemctl", "--version"])
@@ -336,7 +339,7 @@ def main():
     except BenchError as error:
         raise BenchError(f"{approach}: {error}\nno table written: the comparison is incomplete") from None
     finally:
-        for name in approaches:
+        for name in sorted(runner.active):  # only what this run started: never others' containers
             try:
                 runner.stop_approach(name)
             except (BenchError, OSError, subprocess.TimeoutExpired) as error:
