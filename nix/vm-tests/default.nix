@@ -8,10 +8,10 @@
   loadAndRun,
 }:
 let
-  # Only the contract module, so editing other tests does not rerun the VMs.
+  # The contract's Python modules only, so editing other tests does not rerun the VMs.
   contract = lib.fileset.toSource {
     root = ../../tests/contract;
-    fileset = ../../tests/contract/checks.py;
+    fileset = lib.fileset.fileFilter (file: file.hasExt "py") ../../tests/contract;
   };
 
   prelude = ''
