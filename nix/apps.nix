@@ -6,17 +6,21 @@
   imageDir,
 }:
 let
-  # Nix's docker CLI and podman, curl, and what units/run.sh calls (bash, stat, timeout,
-  # grep, awk) first on PATH; the host's PATH stays after them (writeShellApplication
-  # inheritPath, pkgs/build-support/trivial-builders/default.nix).
-  engineTools = [
-    pkgs.docker-client
-    pkgs.podman
-    pkgs.curl
+  # What units/run.sh calls (bash, stat, timeout, grep, awk): Nix's, first on PATH
+  # (writeShellApplication runtimeInputs, pkgs/build-support/trivial-builders/default.nix).
+  scriptTools = [
     pkgs.bash
     pkgs.coreutils
     pkgs.gnugrep
     pkgs.gawk
+  ];
+  # The engine CLIs and curl go after the host's PATH: a host engine's own CLI matches its
+  # daemon, storage and configuration; Nix's docker CLI and podman are the fallback where
+  # the host has none.
+  engineFallbackPath = lib.makeBinPath [
+    pkgs.docker-client
+    pkgs.podman
+    pkgs.curl
   ];
 
   # units/ whole: run.sh reads its sibling files.
@@ -27,8 +31,9 @@ let
 
   loadAndRun = pkgs.writeShellApplication {
     name = "load-and-run";
-    runtimeInputs = engineTools;
+    runtimeInputs = scriptTools;
     text = ''
+      export PATH="$PATH:${engineFallbackPath}"
       # The Nix-built images unless the caller names another directory of tarballs.
       export DUET_IMAGE_DIR="''${DUET_IMAGE_DIR:-${imageDir}}"
       exec bash ${units}/run.sh "$@"
@@ -46,12 +51,13 @@ let
 
   compare = pkgs.writeShellApplication {
     name = "compare";
-    runtimeInputs = engineTools ++ [
+    runtimeInputs = scriptTools ++ [
       pkgs.python3
       pkgs.wrk
       pkgs.gzip
     ];
     text = ''
+      export PATH="$PATH:${engineFallbackPath}"
       # Results go to the current directory (the store is read-only); a later --out wins.
       exec python3 ${benchSrc}/tests/bench/compare.py \
         --run ${loadAndRun}/bin/load-and-run --image-dir ${imageDir} \
