@@ -145,9 +145,11 @@ if [ "$engine" = podman ]; then
 fi
 
 # --- flags per approach ----------------------------------------------------------
-systemd_version() { # the systemd in the image, from `/sbin/init --version`
+systemd_version() { # the systemd in the image
+  # `/sbin/init --version` prints nothing when it is PID 1; systemctl (on the image's
+  # PATH, where `exec ... systemctl` finds it too) reports the same version.
   local out
-  out=$("$engine" run --rm "${base_flags[@]}" --entrypoint /sbin/init "$(ref duet-systemd)" --version 2>&1 | head -1) || true
+  out=$("$engine" run --rm "${base_flags[@]}" --entrypoint systemctl "$(ref duet-systemd)" --version 2>&1 | head -1) || true
   [[ "$out" =~ ^systemd\ ([0-9]+) ]] || die "cannot read the systemd version of $(ref duet-systemd): $out"
   echo "${BASH_REMATCH[1]}"
 }
@@ -218,9 +220,10 @@ trap 'exit 143' TERM
 start() { # name, then extra args before the image
   local name=$1 out
   shift
-  out=$("$engine" run -d --name "$name" "${base_flags[@]}" "${flags[@]}" "$@" 2>&1) \
-    || die "$engine run $name failed: $(echo "$out" | grep -v '^\s*$' | tail -1)"
+  # Ours from here on, even if the start fails: it did not exist before.
   made_containers+=("$name")
+  out=$("$engine" run -d --name "$name" "${base_flags[@]}" "${flags[@]}" "$@" 2>&1) \
+    || die "$engine run $name failed: $(echo "$out" | grep -v -e '^\s*$' -e "^Run '" | tail -1)"
 }
 
 publish=(-p "$publish_addr:$port:8080")

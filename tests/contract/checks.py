@@ -1,0 +1,279 @@
+"""The container contract: what a user would check, once per approach.
+
+Written against the NixOS test driver's machine interface (succeed, fail, execute,
+wait_until_succeeds), so the same checks run in the NixOS VM tests and, through
+tests/contract/local.py, against the stand-in images on this host. Every command runs
+on the container host and uses only curl, the engine CLI, coreutils and timeout.
+
+Each check starts its approach with `{run} APPROACH --engine E --port P --detach`,
+asserts, and ends with `{run} APPROACH --engine E --stop`. Expected values (states,
+signals, exit codes, time bounds) are written here, never read from the config under test.
+
+Module-level `log` receives one line per finding; runners may replace it.
+"""
+
+import re
+
+# Generous bounds for waiting on things that should happen (slow VMs included);
+# the behaviour bounds the contract asserts (5 s, 2 s) are written at each check.
+SETTLE = 180
+
+
+def log(line):
+    print(line, flush=True)
+
+
+class ContractError(AssertionError):
+    pass
+
+
+def expect(condition, message):
+    if not condition:
+        raise ContractError(message)
+
+
+# --- shell snippets --------------------------------------------------------------
+
+def url(port, path="/"):
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def http_status(machine, port, path="/"):
+    return machine.succeed(
+        f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {url(port, path)} || true"
+    ).strip()
+
+
+def elapsed_ms(machine, command):
+    """Runs command (must succeed) and returns how long it took, measured on the host."""
+    out = machine.succeed(
+        f"s=$(date +%s%N); {command} >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))"
+    )
+    return int(out.strip().splitlines()[-1])
+
+
+def back_after_kill_ms(machine, kill_command, port, limit_s):
+    """Runs kill_command, then returns the ms until /healthz answers 200 again.
+    Fails if that takes longer than limit_s."""
+    out = machine.succeed(
+        f"s=$(date +%s%N); {kill_command} >/dev/null; "
+        f"deadline=$((s + {limit_s} * 1000000000)); "
+        f"until curl -fs -o /dev/null --max-time 1 {url(port, '/healthz')}; do "
+        f'  if [ "$(date +%s%N)" -gt "$deadline" ]; then echo "not back within {limit_s} s" >&2; exit 1; fi; '
+        f"  sleep 0.05; "
+        f"done; echo $(( ($(date +%s%N) - s) / 1000000 ))"
+    )
+    return int(out.strip().splitlines()[-1])
+
+
+def now_utc(machine):
+    """Host time, in a form both `docker logs --since` and `podman logs --since` accept."""
+    return machine.succeed("date -u +%Y-%m-%dT%H:%M:%SZ").strip()
+
+
+def logs(engine, container, since=None):
+    since_flag = f"--since {since} " if since else ""
+    return f"{engine} logs {since_flag}{container} 2>&1"
+
+
+def inspect(machine, engine, what, template):
+    return machine.succeed(f"{engine} inspect -f '{template}' {what}").strip()
+
+
+def stop_timed(machine, engine, container, limit_ms, allowed_exit_codes):
+    """`E stop` must finish within limit_ms and end with an allowed exit code (137 = SIGKILL)."""
+    ms = elapsed_ms(machine, f"{engine} stop {container}")
+    code = int(inspect(machine, engine, container, "{{.State.ExitCode}}"))
+    log(f"{engine} stop {container}: {ms} ms, exit code {code}")
+    expect(code != 137, f"{container} was SIGKILLed on stop (exit 137)")
+    expect(code in allowed_exit_codes, f"{container} stopped with exit code {code}, expected one of {allowed_exit_codes}")
+    expect(ms < limit_ms, f"{engine} stop {container} took {ms} ms, limit {limit_ms} ms")
+
+
+def requests_during(machine, port, action):
+    """Sends requests one after another from the host while `action` runs;
+    returns (total, failed) where failed counts every non-200 answer or error."""
+    out = machine.succeed(
+        "out=$(mktemp); flag=$(mktemp -u); "
+        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 10 {url(port)} >> \"$out\"; done ) & "
+        "loop=$!; sleep 1; "
+        f"{action}; "
+        "sleep 1; touch \"$flag\"; wait $loop; "
+        "total=$(wc -l < \"$out\"); failed=$(grep -cv '^200$' \"$out\" || true); "
+        "rm -f \"$out\" \"$flag\"; echo \"$total $failed\""
+    )
+    total, failed = out.strip().splitlines()[-1].split()
+    return int(total), int(failed)
+
+
+def start(machine, run, approach, engine, port):
+    log(f"== {approach} on {engine}: starting with {run}")
+    machine.succeed(f"{run} {approach} --engine {engine} --port {port} --detach")
+
+
+def stop(machine, run, approach, engine):
+    machine.succeed(f"{run} {approach} --engine {engine} --stop")
+
+
+# --- systemd ---------------------------------------------------------------------
+
+def check_systemd(machine, run, engine="docker", port=8080):
+    e, c = engine, "duet-systemd"
+    sx = f"{e} exec {c}"
+    start(machine, run, "systemd", e, port)
+    try:
+        # The bus can refuse for a moment right after boot: retry until it answers.
+        machine.wait_until_succeeds(f"timeout 60 {sx} systemctl is-system-running --wait", timeout=SETTLE)
+        state = machine.succeed(f"{sx} systemctl is-system-running || true").strip()
+        expect(state == "running", f"system state is {state!r}, expected 'running' (failed units: "
+               + machine.succeed(f"{sx} systemctl --failed --no-legend --plain || true").strip() + ")")
+        states = machine.succeed(f"{sx} systemctl is-active server.socket server.service client.service || true").split()
+        expect(states == ["active"] * 3, f"server.socket, server.service, client.service: {states}")
+        log("system running; server.socket, server.service, client.service active")
+
+        status = http_status(machine, port)
+        expect(status == "200", f"GET / from the host: {status}, expected 200")
+        log("HTTP 200 from the host")
+
+        machine.wait_until_succeeds(f"{sx} journalctl -u client.service -o cat | grep -q 'status=200'", timeout=60)
+        log("client polls get status=200 (journal)")
+
+        # The units as they are in the image must verify, with the binaries present.
+        machine.succeed(
+            f"{sx} systemd-analyze verify /etc/systemd/system/server.socket "
+            "/etc/systemd/system/server.service /etc/systemd/system/client.service"
+        )
+        log("systemd-analyze verify: clean")
+        security = machine.succeed(f"{sx} systemd-analyze security --no-pager server.service client.service")
+        for line in security.splitlines():
+            if "Overall exposure level" in line:
+                log("systemd-analyze security: " + line.strip("→ ").strip())
+
+        # Socket activation: restarts under a stream of requests lose none, and the
+        # client is not restarted with the server (client.service uses Wants=).
+        server_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value server.service").strip()
+        client_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value client.service").strip()
+        total, failed = requests_during(
+            machine, port,
+            " && ".join([f"{sx} systemctl restart server.service && sleep 0.5"] * 3),
+        )
+        log(f"3 x systemctl restart server.service under load: {total} requests, {failed} failed")
+        expect(failed == 0, f"{failed} of {total} requests failed while server.service restarted")
+        expect(total >= 10, f"only {total} requests went out during the restarts")
+        new_server_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value server.service").strip()
+        expect(new_server_pid != server_pid, "server.service MainPID did not change: no restart happened")
+        new_client_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value client.service").strip()
+        expect(new_client_pid == client_pid, f"client.service was restarted with the server ({client_pid} -> {new_client_pid})")
+
+        # A killed server is serving again within 5 s (Restart=always).
+        since = now_utc(machine)
+        ms = back_after_kill_ms(machine, f"{sx} systemctl kill --signal=SIGKILL server.service", port, 5)
+        log(f"killed server serving again after {ms} ms")
+        machine.wait_until_succeeds(f"{sx} systemctl is-active server.service", timeout=30)
+        machine.wait_until_succeeds(f"{logs(e, c, since)} | grep -qE 'duet-client\\[[0-9]+\\]:.*status=200'", timeout=60)
+        log("client polls succeed after the kill")
+
+        out = machine.succeed(logs(e, c))
+        expect(re.search(r"duet-server\[\d+\]:", out), f"{e} logs {c} has no duet-server line")
+        expect(re.search(r"duet-client\[\d+\]:.*status=200", out), f"{e} logs {c} has no duet-client poll line with status=200")
+        log(f"{e} logs shows server and client lines")
+
+        signal = inspect(machine, e, f"localhost/{c}:latest", "{{.Config.StopSignal}}")
+        expect(signal == "SIGRTMIN+3", f"image StopSignal is {signal!r}, expected SIGRTMIN+3")
+        log("image StopSignal SIGRTMIN+3")
+        # 130: systemd may end in reboot() where the container has CAP_SYS_BOOT.
+        stop_timed(machine, e, c, 5000, (0, 130))
+    finally:
+        stop(machine, run, "systemd", e)
+
+
+# --- supervisord -----------------------------------------------------------------
+
+def check_supervisord(machine, run, engine="docker", port=8080):
+    e, c = engine, "duet-supervisord"
+    sx = f"{e} exec {c}"
+    start(machine, run, "supervisord", e, port)
+    try:
+        machine.wait_until_succeeds(f"{sx} supervisorctl status server client", timeout=60)
+        out = machine.succeed(f"{sx} supervisorctl status")
+        for program in ("server", "client"):
+            expect(re.search(rf"^{program}\s+RUNNING", out, re.M), f"supervisorctl status: {program} not RUNNING:\n{out}")
+        log("supervisorctl status: server and client RUNNING")
+
+        status = http_status(machine, port)
+        expect(status == "200", f"GET / from the host: {status}, expected 200")
+        log("HTTP 200 from the host")
+
+        client_pid = machine.succeed(f"{sx} supervisorctl pid client").strip()
+        server_pid = machine.succeed(f"{sx} supervisorctl pid server").strip()
+        since = now_utc(machine)
+        ms = back_after_kill_ms(machine, f"{sx} supervisorctl signal KILL server", port, 5)
+        log(f"killed server serving again after {ms} ms")
+        new_server_pid = machine.succeed(f"{sx} supervisorctl pid server").strip()
+        expect(new_server_pid != server_pid, "server pid did not change after the kill")
+        machine.wait_until_succeeds(f"{logs(e, c, since)} | grep -q 'status=200'", timeout=60)
+        expect(machine.succeed(f"{sx} supervisorctl pid client").strip() == client_pid, "the client was restarted")
+        log("client recovered without a restart")
+
+        out = machine.succeed(logs(e, c))
+        expect(re.search(r"listening", out), f"{e} logs {c} has no server line ('listening')")
+        expect(re.search(r"status=200", out), f"{e} logs {c} has no client poll line with status=200")
+        expect(re.search(r"spawned: 'server'", out) and re.search(r"spawned: 'client'", out),
+               f"{e} logs {c} lacks supervisord's spawn lines")
+        log(f"{e} logs shows both programs")
+
+        stop_timed(machine, e, c, 5000, (0,))
+    finally:
+        stop(machine, run, "supervisord", e)
+
+
+# --- separate --------------------------------------------------------------------
+
+def check_separate(machine, run, engine="docker", port=8080):
+    e = engine
+    start(machine, run, "separate", e, port)
+    try:
+        for c in ("duet-server", "duet-client"):
+            networks = inspect(machine, e, c, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}").split()
+            expect(networks == ["duet"], f"{c} is on networks {networks}, expected only the user-defined 'duet'")
+        log("both containers on the user-defined network duet")
+
+        status = http_status(machine, port)
+        expect(status == "200", f"GET / from the host: {status}, expected 200")
+        machine.wait_until_succeeds(f"{logs(e, 'duet-client')} | grep -q 'url=http://duet-server:8080/'", timeout=60)
+        machine.wait_until_succeeds(f"{logs(e, 'duet-client')} | grep -q 'status=200'", timeout=60)
+        log("HTTP 200 from the host; the client reaches the server by name")
+
+        for c in ("duet-server", "duet-client"):
+            pid = inspect(machine, e, c, "{{.State.Pid}}")
+            status_file = machine.succeed(f"cat /proc/{pid}/status")
+            uid = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status_file, re.M)
+            expect(uid and uid.group(1) != "0" and uid.group(2) != "0", f"{c} runs as root:\n{status_file}")
+            expect(re.search(r"^CapEff:\s+0+$", status_file, re.M), f"{c} has capabilities")
+            expect(re.search(r"^NoNewPrivs:\s+1$", status_file, re.M), f"{c} may gain privileges")
+            expect(inspect(machine, e, c, "{{.HostConfig.ReadonlyRootfs}}") == "true", f"{c} root filesystem is writable")
+            expect(machine.execute(f"{e} exec {c} /bin/sh -c true")[0] != 0, f"{c} has a shell")
+            log(f"{c}: uid {uid.group(1)}, no capabilities, no_new_privs, read-only root, no shell")
+
+        client_restarts = inspect(machine, e, "duet-client", "{{.RestartCount}}")
+        since = now_utc(machine)
+        pid = inspect(machine, e, "duet-server", "{{.State.Pid}}")
+        ms = back_after_kill_ms(machine, f"kill -KILL {pid}", port, 5)
+        log(f"killed server back by restart policy, serving after {ms} ms")
+        restarts = int(inspect(machine, e, "duet-server", "{{.RestartCount}}"))
+        expect(restarts >= 1, f"duet-server RestartCount {restarts}, expected >= 1")
+        machine.wait_until_succeeds(f"{logs(e, 'duet-client', since)} | grep -q 'status=200'", timeout=60)
+        expect(inspect(machine, e, "duet-client", "{{.RestartCount}}") == client_restarts, "the client was restarted")
+        log("client rode through the server's restart")
+
+        for c in ("duet-client", "duet-server"):
+            stop_timed(machine, e, c, 2000, (0,))
+    finally:
+        stop(machine, run, "separate", e)
+
+
+CHECKS = {
+    "systemd": check_systemd,
+    "supervisord": check_supervisord,
+    "separate": check_separate,
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Runs the container contract (checks.py) on this host against images already in
+the engine (tests/standins/build.sh builds them), starting them with units/run.sh.
+
+usage: run_local.py [--engine docker|podman] [--port N] [--image-dir DIR] [-v] [APPROACH ...]
+APPROACH: systemd, supervisord, separate (default: all three). Exit 1 if any check fails.
+"""
+
+import argparse
+import os
+import shlex
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import checks  # noqa: E402
+from local import LocalMachine  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description="container contract against local images")
+    parser.add_argument("approaches", nargs="*", metavar="APPROACH", default=list(checks.CHECKS))
+    parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--image-dir", help="let the run script load DIR/<name>.tar first")
+    parser.add_argument("-v", "--verbose", action="store_true", help="echo every command")
+    args = parser.parse_args()
+    unknown = [a for a in args.approaches if a not in checks.CHECKS]
+    if unknown:
+        parser.error(f"unknown approach {unknown[0]!r} (choose from {', '.join(checks.CHECKS)})")
+
+    run = shlex.quote(os.path.join(REPO, "units", "run.sh"))
+    if args.image_dir:
+        run = f"DUET_IMAGE_DIR={shlex.quote(os.path.abspath(args.image_dir))} {run}"
+    machine = LocalMachine(cwd=REPO, verbose=args.verbose)
+
+    results = []
+    for approach in args.approaches:
+        started = time.monotonic()
+        try:
+            checks.CHECKS[approach](machine, run, engine=args.engine, port=args.port)
+            outcome = "PASS"
+        except Exception as error:  # report every approach, then fail
+            traceback.print_exc()
+            outcome = f"FAIL: {str(error).splitlines()[0]}"
+        results.append((approach, outcome, time.monotonic() - started))
+
+    print()
+    for approach, outcome, seconds in results:
+        print(f"contract {approach} on {args.engine}: {outcome} ({seconds:.1f} s)")
+    return 0 if all(outcome == "PASS" for _, outcome, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
