@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Runs the container contract, unchanged, in the running cgroup v2 guest.
+
+Expects the guest started (vm.sh start), the repo's units/ at /root/duet/units
+and the stand-in images already loaded into each engine (prove.sh does all that).
+Prints one line per check with its time, then "N passed, N failed".
+"""
+
+import argparse
+import sys
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "contract"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ssh_machine import default_machine  # noqa: E402
+
+GUEST_RUN = "/root/duet/units/run.sh"
+APPROACHES = ("systemd", "supervisord", "separate")
+ENGINES = ("docker", "podman")
+
+
+def csv(allowed):
+    def parse(text):
+        items = [x for x in text.split(",") if x]
+        bad = [x for x in items if x not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}")
+        return items
+
+    return parse
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engine", type=csv(ENGINES), default=list(ENGINES))
+    ap.add_argument("--approach", type=csv(APPROACHES), default=list(APPROACHES))
+    ap.add_argument("--port", type=int, default=8080)
+    args = ap.parse_args()
+
+    import checks  # tests/contract/checks.py, the same module the NixOS VM tests import
+
+    machine = default_machine()
+    results = []
+    for engine in args.engine:
+        for approach in args.approach:
+            check = getattr(checks, f"check_{approach}")
+            print(f"== {engine} {approach}", flush=True)
+            t0 = time.monotonic()
+            try:
+                check(machine, GUEST_RUN, engine=engine, port=args.port)
+                ok = True
+            except Exception:
+                traceback.print_exc()
+                ok = False
+                machine.execute(f"{GUEST_RUN} {approach} --engine {engine} --stop", timeout=120)
+            secs = time.monotonic() - t0
+            results.append((engine, approach, ok, secs))
+            print(f"== {engine} {approach}: {'PASS' if ok else 'FAIL'} in {secs:.0f} s", flush=True)
+
+    print("\ncgroup v2 guest contract results:")
+    for engine, approach, ok, secs in results:
+        print(f"  {engine:7} {approach:12} {'PASS' if ok else 'FAIL'}  {secs:5.0f} s")
+    passed = sum(1 for r in results if r[2])
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

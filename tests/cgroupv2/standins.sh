@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the sid stand-in images (systemd >= 258) with the containers' builder and
+# saves them as docker-archive tarballs into $CG2_CACHE/images.
+# The builder tags localhost/duet-*:latest; a private dockerd (own data root and
+# socket, no networking) keeps those sid images out of the host engine, where
+# the bookworm stand-ins of the cgroup v1 contract live under the same names.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cg2_need dockerd docker
+
+sock=/run/cg2-docker.sock
+exec_root=/run/cg2-dockerd
+data=$CG2_CACHE/dockerd
+mkdir -p "$data"
+started=0
+if ! DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1; then
+  setsid dockerd --data-root "$data/data" --exec-root "$exec_root" --pidfile "$exec_root.pid" \
+    -H "unix://$sock" --bridge none --iptables=false --ip-masq=false \
+    >"$data/dockerd.log" 2>&1 </dev/null &
+  started=1
+  for _ in $(seq 60); do DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1 && break; sleep 1; done
+  DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1 || { tail -20 "$data/dockerd.log" >&2; cg2_die "private dockerd did not start"; }
+fi
+stop_dockerd() {
+  [ $started = 1 ] || return 0
+  local pid
+  pid=$(cat "$exec_root.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+}
+trap stop_dockerd EXIT
+
+DOCKER_HOST=unix://$sock "$CG2_REPO/tests/standins/build.sh" --suite sid --save "$CG2_CACHE/images"
