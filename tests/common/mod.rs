@@ -47,6 +47,7 @@ pub struct Running {
     child: Child,
     lines: Receiver<String>,
     log: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -57,7 +58,7 @@ impl Running {
         let (sender, lines) = mpsc::channel();
         let log = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 eprintln!("  | {line}");
@@ -65,7 +66,12 @@ impl Running {
                 let _ = sender.send(line);
             }
         });
-        Running { child, lines, log }
+        Running {
+            child,
+            lines,
+            log,
+            reader: Some(reader),
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -102,6 +108,10 @@ impl Running {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // The log is complete once the reader has seen stderr's end.
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return Some(status);
             }
             if Instant::now() >= deadline {
