@@ -135,12 +135,16 @@ if [ "$engine" = podman ]; then
     base_flags+=(--runtime runc)
   fi
   # Podman raises nofile/nproc above our hard limits by default; that needs
-  # CAP_SYS_RESOURCE, which some hosts withhold. Ask for what we may have.
+  # CAP_SYS_RESOURCE, which some hosts withhold. Ask for what we may have (for nproc
+  # also no more than pid_max, which Podman caps its own limit at).
   cap_eff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
   if (( (16#$cap_eff >> 24 & 1) == 0 )); then
-    for pair in "nofile:$(ulimit -Hn)" "nproc:$(ulimit -Hu)"; do
-      [ "${pair#*:}" = unlimited ] || base_flags+=(--ulimit "${pair%%:*}=${pair#*:}:${pair#*:}")
-    done
+    nofile=$(ulimit -Hn)
+    nproc=$(ulimit -Hu)
+    pid_max=$(cat /proc/sys/kernel/pid_max)
+    if [ "$nproc" = unlimited ] || { [ -n "$pid_max" ] && [ "$nproc" -gt "$pid_max" ]; }; then nproc=$pid_max; fi
+    [ "$nofile" = unlimited ] || base_flags+=(--ulimit "nofile=$nofile:$nofile")
+    [ -z "$nproc" ] || base_flags+=(--ulimit "nproc=$nproc:$nproc")
   fi
 fi
 
@@ -222,8 +226,24 @@ start() { # name, then extra args before the image
   shift
   # Ours from here on, even if the start fails: it did not exist before.
   made_containers+=("$name")
-  out=$("$engine" run -d --name "$name" "${base_flags[@]}" "${flags[@]}" "$@" 2>&1) \
-    || die "$engine run $name failed: $(echo "$out" | grep -v -e '^\s*$' -e "^Run '" | tail -1)"
+  local tries=0
+  until out=$("$engine" run -d --name "$name" "${base_flags[@]}" "${flags[@]}" "$@" 2>&1); do
+    case "$out" in
+      *"address already in use"*)
+        # Docker's proxy cannot bind a port that still has a server-side connection in
+        # TIME_WAIT (up to 60 s after, e.g., an earlier container on it stopped).
+        if (( tries++ < 35 )); then
+          [ "$tries" = 1 ] && say "host port $port is busy; waiting up to 70 s for it to be free"
+          "$engine" rm -f "$name" >/dev/null 2>&1 || true
+          sleep 2
+          continue
+        fi
+        die "host port $port stays in use: use --port N" ;;
+      *"port is already allocated"*)
+        die "host port $port is published by another container: use --port N" ;;
+    esac
+    die "$engine run $name failed: $(echo "$out" | grep -v -e '^\s*$' -e "^Run '" | tail -1)"
+  done
 }
 
 publish=(-p "$publish_addr:$port:8080")
@@ -235,6 +255,9 @@ case "$approach" in
       out=$("$engine" network create "$network" 2>&1) || die "$engine network create $network failed: $(echo "$out" | tail -1)"
       made_network=1
     fi
+    if [ "$engine" = podman ] && [ "$("$engine" network inspect "$network" -f '{{.DNSEnabled}}' 2>/dev/null)" != true ]; then
+      die "podman network $network has no DNS (CNI without the dnsname plugin; netavark with aardvark-dns has it): the client cannot find duet-server by name, so separate cannot run here"
+    fi
     start duet-server "${publish[@]}" "$(ref duet-server)"
     start duet-client "$(ref duet-client)"
     ;;
@@ -243,8 +266,10 @@ esac
 probe_addr=$publish_addr
 [ "$probe_addr" = 0.0.0.0 ] && probe_addr=127.0.0.1
 healthy() { # GET /healthz through bash's /dev/tcp: no curl needed on the host
+  # HTTP/1.1 keep-alive, so that we close first: a server-side close would leave the
+  # host port in TIME_WAIT, and Docker's proxy then cannot bind it for a minute.
   # shellcheck disable=SC2016  # expanded by the inner bash
-  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && head -c 12 <&3' \
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" >&3 && head -c 12 <&3' \
     _ "$probe_addr" "$port" 2>/dev/null | grep -q '^HTTP/1\.[01] 200'
 }
 
