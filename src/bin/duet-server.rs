@@ -21,17 +21,5 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::error!("cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(server::run(config, listener, origin))
+    server::run(config, listener, origin)
 }

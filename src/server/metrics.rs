@@ -49,15 +49,17 @@ impl Route {
 /// connection and are counted as connection errors instead).
 const STATUSES: [u16; 4] = [200, 404, 405, 503];
 
+/// One worker thread's counters, on its own cache lines so workers never contend.
 #[derive(Default)]
-pub struct Metrics {
+#[repr(align(128))]
+pub struct Shard {
     requests: [[AtomicU64; STATUSES.len()]; Route::ALL.len()],
     connections_open: AtomicU64,
     connections_total: AtomicU64,
     connection_errors: AtomicU64,
 }
 
-impl Metrics {
+impl Shard {
     pub fn record_request(&self, route: Route, status: u16) {
         if let Some(column) = STATUSES.iter().position(|&known| known == status) {
             self.requests[route as usize][column].fetch_add(1, Relaxed);
@@ -76,9 +78,34 @@ impl Metrics {
     pub fn connection_failed(&self) {
         self.connection_errors.fetch_add(1, Relaxed);
     }
+}
+
+/// All workers' counters; read by summing the shards.
+pub struct Metrics {
+    shards: Box<[Shard]>,
+}
+
+impl Metrics {
+    pub fn new(shards: usize) -> Self {
+        Self {
+            shards: (0..shards.max(1)).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    /// The shard of worker `index`.
+    pub fn shard(&self, index: usize) -> &Shard {
+        &self.shards[index % self.shards.len()]
+    }
+
+    fn sum(&self, read: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| read(shard).load(Relaxed))
+            .sum()
+    }
 
     pub fn open_connections(&self) -> u64 {
-        self.connections_open.load(Relaxed)
+        self.sum(|shard| &shard.connections_open)
     }
 
     pub fn render(&self, started: Instant, draining: bool) -> String {
@@ -95,7 +122,7 @@ impl Metrics {
         out.push_str("# TYPE duet_http_requests_total counter\n");
         for route in Route::ALL {
             for (column, status) in STATUSES.iter().enumerate() {
-                let count = self.requests[route as usize][column].load(Relaxed);
+                let count = self.sum(|shard| &shard.requests[route as usize][column]);
                 if count > 0 {
                     writeln!(
                         out,
@@ -110,19 +137,19 @@ impl Metrics {
                 "duet_http_connections_open",
                 "gauge",
                 "Client connections currently open.",
-                self.connections_open.load(Relaxed),
+                self.open_connections(),
             ),
             (
                 "duet_http_connections_total",
                 "counter",
                 "Client connections accepted.",
-                self.connections_total.load(Relaxed),
+                self.sum(|shard| &shard.connections_total),
             ),
             (
                 "duet_http_connection_errors_total",
                 "counter",
                 "Connections ended by an error: malformed request (400), headers too large (431), header-read timeout, reset.",
-                self.connection_errors.load(Relaxed),
+                self.sum(|shard| &shard.connection_errors),
             ),
             (
                 "duet_draining",
@@ -157,11 +184,13 @@ mod tests {
 
     #[test]
     fn renders_counters_by_route_and_status() {
-        let metrics = Metrics::default();
-        metrics.record_request(Route::Root, 200);
-        metrics.record_request(Route::Root, 200);
-        metrics.record_request(Route::Other, 404);
-        metrics.connection_opened();
+        let metrics = Metrics::new(2);
+        metrics.shard(0).record_request(Route::Root, 200);
+        metrics.shard(1).record_request(Route::Root, 200);
+        metrics.shard(1).record_request(Route::Other, 404);
+        metrics.shard(0).connection_opened();
+        metrics.shard(1).connection_opened();
+        metrics.shard(1).connection_closed();
         let text = metrics.render(Instant::now(), false);
         assert!(text.contains("duet_http_requests_total{route=\"/\",status=\"200\"} 2\n"));
         assert!(text.contains("duet_http_requests_total{route=\"other\",status=\"404\"} 1\n"));

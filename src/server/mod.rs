@@ -4,27 +4,23 @@
 pub mod listen;
 pub mod metrics;
 pub mod routes;
+pub mod state;
+pub mod worker;
 
 use crate::cli::{Args, UsageError};
 use crate::notify;
 use crate::shutdown::StopSignals;
-use bytes::Bytes;
 use clap::Parser;
-use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use metrics::Metrics;
-use std::convert::Infallible;
-use std::future::{Ready, ready};
+use hyper_util::rt::TokioTimer;
+use state::State;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-use tracing::{debug, error, info, warn};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+use worker::Worker;
 
 /// Request heads (request line plus headers) larger than this get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -90,64 +86,35 @@ impl Config {
     }
 }
 
-/// What every connection shares.
-pub struct State {
-    greeting: Bytes,
-    started: Instant,
-    draining: AtomicBool,
-    metrics: Metrics,
-}
-
-impl State {
-    pub fn new(host_name: &str) -> Self {
-        Self {
-            greeting: Bytes::from(format!(
-                "Hello from duet-server {} on {host_name}\n",
-                env!("CARGO_PKG_VERSION")
-            )),
-            started: Instant::now(),
-            draining: AtomicBool::new(false),
-            metrics: Metrics::default(),
-        }
-    }
-
-    fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-}
-
-/// The per-connection hyper service; answers synchronously, so no boxing per request.
-#[derive(Clone)]
-struct Service(Arc<State>);
-
-impl hyper::service::Service<Request<Incoming>> for Service {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        ready(Ok(routes::respond(&self.0, &request)))
-    }
-}
-
-/// Keeps the open-connections gauge right however a connection task ends.
-struct ConnectionGuard(Arc<State>);
-
-impl ConnectionGuard {
-    fn new(state: &Arc<State>) -> Self {
-        state.metrics.connection_opened();
-        Self(Arc::clone(state))
-    }
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.metrics.connection_closed();
-    }
-}
-
 /// Serves until SIGTERM/SIGINT, drains, and returns the exit status (0 after a drain).
-pub async fn run(
+/// The calling thread handles signals and systemd; one worker thread per core serves.
+pub fn run(config: Config, listener: std::net::TcpListener, origin: listen::Origin) -> ExitCode {
+    let control = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            error!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    control.block_on(supervise(config, listener, origin))
+}
+
+fn http_settings(config: &Config) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    // Without a timer hyper silently skips the header-read timeout (hyperium/hyper#3178).
+    // The timer runs from the moment a request head is awaited, so it also closes
+    // kept-alive connections left idle.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES)
+        .keep_alive(true);
+    http
+}
+
+async fn supervise(
     config: Config,
     listener: std::net::TcpListener,
     origin: listen::Origin,
@@ -159,25 +126,41 @@ pub async fn run(
             return ExitCode::FAILURE;
         }
     };
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(error) => {
-            error!("cannot use the listening socket: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let address = listener
         .local_addr()
         .map(|address| address.to_string())
         .unwrap_or_else(|_| "?".into());
-
-    let state = Arc::new(State::new(&crate::host::name()));
-    let mut http = http1::Builder::new();
-    // Without a timer hyper silently skips the header-read timeout (hyperium/hyper#3178).
-    http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_header_size(MAX_HEADER_BYTES)
-        .keep_alive(true);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let state = Arc::new(State::new(&crate::host::name(), workers));
+    let http = http_settings(&config);
+    let (stop, stopped) = watch::channel(false);
+    let (drained, mut all_drained) = mpsc::channel::<()>(1);
+    for index in 0..workers {
+        let worker = match listener.try_clone() {
+            Ok(listener) => Worker {
+                index,
+                listener,
+                state: Arc::clone(&state),
+                http: http.clone(),
+                stop: stopped.clone(),
+                drained: drained.clone(),
+            },
+            Err(error) => {
+                error!("cannot share the listening socket: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("worker-{index}"))
+            .spawn(move || worker.run());
+        if let Err(error) = spawned {
+            error!("cannot start worker thread {index}: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // From here on only the workers hold the socket and the drained senders.
+    drop(listener);
+    drop(drained);
 
     if let Some(period) = notify::watchdog_period() {
         info!("feeding the systemd watchdog every {period:?}");
@@ -188,40 +171,14 @@ pub async fn run(
         listen::Origin::Bound => "bound",
     };
     info!(
-        "listening address={address} socket={socket} version={}",
+        "listening address={address} socket={socket} workers={workers} version={}",
         env!("CARGO_PKG_VERSION")
     );
     notify::ready(&format!("serving on {address}"));
 
-    let graceful = GracefulShutdown::new();
-    let signal = loop {
-        tokio::select! {
-            signal = signals.recv() => break signal,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let guard = ConnectionGuard::new(&state);
-                    let connection = http.serve_connection(TokioIo::new(stream), Service(Arc::clone(&state)));
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            guard.0.metrics.connection_failed();
-                            debug!("connection from {peer} ended with an error: {error}");
-                        }
-                        drop(guard);
-                    });
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!("accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    };
-
-    state.draining.store(true, Ordering::Relaxed);
-    drop(listener);
+    let signal = signals.recv().await;
+    state.start_draining();
+    let _ = stop.send(true);
     let open = state.metrics.open_connections();
     info!(
         "{signal}: draining open_connections={open} drain_timeout={:?}",
@@ -229,13 +186,15 @@ pub async fn run(
     );
     notify::stopping(&format!("draining {open} connections"));
 
+    // recv() yields None once every worker has dropped its sender, i.e. has drained.
     tokio::select! {
-        _ = graceful.shutdown() => info!("drained; exiting"),
+        _ = all_drained.recv() => info!("drained; exiting"),
         _ = tokio::time::sleep(config.drain_timeout) => warn!(
             "drain timeout reached; closing open_connections={}",
             state.metrics.open_connections()
         ),
         signal = signals.recv() => warn!("second stop signal {signal}; exiting without waiting"),
     }
+    // Returning ends the process, and with it any connection still open.
     ExitCode::SUCCESS
 }

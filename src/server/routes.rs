@@ -1,7 +1,7 @@
 //! The router: which response each method and path gets.
 
 use super::State;
-use super::metrics::Route;
+use super::metrics::{Route, Shard};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
@@ -13,7 +13,7 @@ const PROMETHEUS: HeaderValue =
 const GET_HEAD: HeaderValue = HeaderValue::from_static("GET, HEAD");
 
 /// Answers one request. HEAD gets the GET response; hyper leaves out the body.
-pub fn respond<B>(state: &State, request: &Request<B>) -> Response<Full<Bytes>> {
+pub fn respond<B>(state: &State, shard: &Shard, request: &Request<B>) -> Response<Full<Bytes>> {
     let route = Route::of(request.uri().path());
     let response = match (route, request.method()) {
         (Route::Other, _) => text(StatusCode::NOT_FOUND, Bytes::from_static(b"not found\n")),
@@ -39,9 +39,7 @@ pub fn respond<B>(state: &State, request: &Request<B>) -> Response<Full<Bytes>> 
             response
         }
     };
-    state
-        .metrics
-        .record_request(route, response.status().as_u16());
+    shard.record_request(route, response.status().as_u16());
     response
 }
 
