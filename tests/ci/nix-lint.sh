@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# CI stage nix-lint: everything about the Nix side that can be checked without running Nix
-# builds (no Nix build runs here): every .nix parses, deadnix and nixfmt are clean, flake.lock
+# CI stage nix-lint: everything about the Nix side that can be checked without Nix builds
+# (no Nix build runs here): every .nix parses, deadnix and nixfmt are clean, flake.lock
 # matches flake.nix, the image config evaluates from units/images.json, the image root
-# scripts build correct trees against this host's systemd units, and the VM test scripts
-# compile. Any missing tool is a failure, never a skip.
+# scripts build correct trees (checked against this host's systemd units) that boot for
+# real in Docker with Debian's systemd and supervisor standing in for nixpkgs', and the VM
+# test scripts compile. Needs the release binaries of the crate stage, Docker and
+# debootstrap. Any missing tool is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -34,6 +36,9 @@ python3 tests/nix/eval_image_config.py . || fail "image config"
 
 echo "-- image root scripts (nix/images/*-root.sh)"
 tests/nix/test_image_roots.sh || fail "image root scripts"
+
+echo "-- image root filesystems booted in Docker (Debian's systemd/supervisor as stand-ins)"
+tests/nix/test_layout_in_docker.sh || fail "image layouts in docker"
 
 echo "-- VM test scripts compile"
 tmp=$(mktemp -d)

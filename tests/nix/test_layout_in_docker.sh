@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Boots the root filesystems that nix/images/systemd-root.sh and supervisord-root.sh build,
+# for real, in Docker, without Nix: Debian's systemd and supervisor stand in for nixpkgs'.
+#
+# To mimic nixpkgs' systemd, Debian's unit directory is moved out of systemd's search path
+# to /sdprefix/example/systemd/system (where nixpkgs keeps its units), and
+# /etc/systemd/system is emptied. What then boots is only what systemd-root.sh links and
+# enables: this proves the unit allow-list (nix/images/systemd-units.nix) reaches
+# `running` and that the halt chain ends `docker stop` (SIGRTMIN+3) well before the
+# SIGKILL timeout. For supervisord it proves the tree runs both programs as the users
+# that sysusers-passwd.sh creates. Debian's systemd is 252, not nixpkgs' version.
+#
+# Containers and images are named nixlayout-*, ports 28181-28182; all removed on exit.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+images=$repo/nix/images
+units=$repo/units
+cache=$repo/.cache/nix-layout/bookworm
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+packages=systemd,supervisor
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+for tool in debootstrap docker tar curl nix-instantiate python3; do
+  command -v "$tool" >/dev/null || fail "missing tool: $tool"
+done
+[ "$(id -u)" = 0 ] || fail "needs root (debootstrap, file ownership in the image)"
+docker info >/dev/null 2>&1 || fail "docker engine not reachable"
+for b in duet-server duet-client; do
+  [ -x "$repo/target/release/$b" ] || fail "missing target/release/$b (cargo build --release)"
+done
+
+# --- Debian rootfs with systemd and supervisor (cached) ---
+stamp="bookworm minbase $packages $mirror"
+if [ ! -d "$cache/rootfs" ] || [ "$(cat "$cache/stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "-- debootstrap bookworm ($packages) into $cache"
+  rm -rf "$cache"
+  mkdir -p "$cache"
+  debootstrap --variant=minbase --include="$packages" bookworm "$cache/rootfs.tmp" "$mirror" \
+    >"$cache/debootstrap.log" 2>&1 || { tail -20 "$cache/debootstrap.log" >&2; fail "debootstrap failed"; }
+  rm -rf "$cache/rootfs.tmp"/var/cache/apt/archives/*.deb "$cache/rootfs.tmp"/var/lib/apt/lists/*
+  mv "$cache/rootfs.tmp" "$cache/rootfs"
+  echo "$stamp" >"$cache/stamp"
+fi
+
+tmp=$(mktemp -d)
+made_images=()
+cleanup() {
+  docker rm -f nixlayout-systemd nixlayout-supervisord >/dev/null 2>&1 || true
+  [ ${#made_images[@]} -eq 0 ] || docker rmi -f "${made_images[@]}" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Copies a file to the stand-in package tree (a copy, not a link: the merge below
+# replaces Debian's own file with the image's link to this copy).
+place() { # source destination
+  mkdir -p "$(dirname "$2")"
+  cp -L "$1" "$2"
+}
+
+# Debian rootfs + the tree a root script made, merged as the image layers would stack.
+# --keep-directory-symlink: Debian's /bin, /sbin are links into /usr.
+build_image() { # name rootfs-dir layer-dir docker-import-changes...
+  local name=$1 root=$2 layer=$3
+  shift 3
+  tar -C "$layer" -c . | tar -C "$root" -x --keep-directory-symlink
+  tar -C "$root" --numeric-owner -c . | docker import "$@" - "$name" >/dev/null
+  made_images+=("$name")
+}
+
+wait_http_200() { # port
+  local _
+  for _ in $(seq 1 240); do
+    curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+stop_timed() { # container limit-ms allowed-exit-codes...
+  local c=$1 limit=$2 start end ms code
+  shift 2
+  start=$(date +%s%N)
+  docker stop "$c" >/dev/null
+  end=$(date +%s%N)
+  ms=$(((end - start) / 1000000))
+  code=$(docker inspect -f '{{.State.ExitCode}}' "$c")
+  echo "docker stop $c: $ms ms, exit code $code"
+  [ "$code" != 137 ] || fail "$c was SIGKILLed on docker stop"
+  [[ " $* " == *" $code "* ]] || fail "$c stopped with exit code $code, expected one of: $*"
+  [ "$ms" -lt "$limit" ] || fail "docker stop $c took $ms ms (limit $limit ms)"
+}
+
+# Flags as units/run.sh picks them for systemd on this host (without --privileged).
+case "$(stat -fc %T /sys/fs/cgroup)" in
+  cgroup2fs) sd_flags=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp) ;;
+  tmpfs) sd_flags=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:ro --tmpfs /run --tmpfs /run/lock) ;;
+  *) fail "cannot tell the cgroup version of this host" ;;
+esac
+
+mapfile -t upstream < <(nix-instantiate --eval --strict --json "$images/systemd-units.nix" |
+  python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))')
+
+# --- duet-systemd ---
+echo "-- systemd image tree on Debian's systemd"
+root=$tmp/systemd-rootfs
+cp -a "$cache/rootfs" "$root"
+mkdir -p "$root/sdprefix/example/systemd"
+mv "$root/usr/lib/systemd/system" "$root/sdprefix/example/systemd/system"
+rm -rf "$root/etc/systemd/system"
+mkdir "$root/etc/systemd/system"
+# Debian's SysV scripts would come back as units through its sysv generator; nixpkgs'
+# systemd has no SysV compatibility.
+rm -f "$root/usr/lib/systemd/system-generators/systemd-sysv-generator"
+# The stand-in "systemd package" and "duet package", inside the rootfs at the paths the
+# image's links point to; copies, so the merge below can replace Debian's own files.
+place "$root/usr/lib/systemd/systemd" "$root/sdprefix/lib/systemd/systemd"
+for t in systemctl journalctl systemd-analyze; do place "$root/usr/bin/$t" "$root/sdprefix/bin/$t"; done
+for b in duet-server duet-client; do place "$repo/target/release/$b" "$root/duetprefix/bin/$b"; done
+sd_units=$tmp/units
+mkdir "$sd_units"
+cp "$units"/{server.service,server.socket,client.service,journald-console.conf} "$sd_units/"
+layer=$tmp/systemd-layer
+bash "$images/systemd-root.sh" "$layer" "$root/sdprefix" "$root/duetprefix" "$sd_units" "${upstream[@]}"
+bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc"
+# The links point at $root/...; inside the container that prefix is /.
+find "$layer" -type l | while read -r link; do
+  target=$(readlink "$link")
+  case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
+done
+build_image localhost/nixlayout-systemd:test "$root" "$layer" \
+  --change 'ENTRYPOINT ["/sbin/init"]' --change 'ENV container=docker'
+# docker import cannot set STOPSIGNAL; the Nix image carries it (units/images.json).
+docker run -d -t --name nixlayout-systemd --stop-signal SIGRTMIN+3 "${sd_flags[@]}" -p 127.0.0.1:28181:8080 \
+  localhost/nixlayout-systemd:test >/dev/null
+# Right after the start the bus can refuse for a moment: retry until systemctl answers.
+state=
+for _ in $(seq 1 120); do
+  state=$(timeout 120 docker exec nixlayout-systemd systemctl is-system-running --wait 2>&1 || true)
+  [[ $state == *"connect to bus"* ]] || break
+  sleep 0.5
+done
+if [ "$state" != running ]; then
+  docker exec nixlayout-systemd systemctl --failed --no-legend --plain >&2 || true
+  docker logs --tail 30 nixlayout-systemd >&2 || true
+  fail "systemd state is '$state', expected 'running'"
+fi
+active=$(docker exec nixlayout-systemd systemctl is-active server.socket server.service client.service | tr '\n' ' ')
+[ "$active" = "active active active " ] || fail "server.socket server.service client.service: $active"
+wait_http_200 28181 || fail "no HTTP 200 from the systemd container"
+docker exec nixlayout-systemd systemctl show -p User --value server.service | grep -qx duet-server \
+  || fail "server.service does not run as duet-server"
+echo "systemd: running, units active, HTTP 200"
+stop_timed nixlayout-systemd 5000 0 130
+
+# --- duet-supervisord ---
+echo "-- supervisord image tree on Debian's supervisor"
+root=$tmp/supervisord-rootfs
+cp -a "$cache/rootfs" "$root"
+for t in supervisord supervisorctl; do place "$root/usr/bin/$t" "$root/supprefix/bin/$t"; done
+for b in duet-server duet-client; do place "$repo/target/release/$b" "$root/duetprefix/bin/$b"; done
+layer=$tmp/supervisord-layer
+bash "$images/supervisord-root.sh" "$layer" "$root/supprefix" "$root/duetprefix" "$units/supervisord.conf"
+bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc"
+find "$layer" -type l | while read -r link; do
+  target=$(readlink "$link")
+  case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
+done
+build_image localhost/nixlayout-supervisord:test "$root" "$layer" \
+  --change 'ENTRYPOINT ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"]'
+docker run -d --name nixlayout-supervisord -p 127.0.0.1:28182:8080 localhost/nixlayout-supervisord:test >/dev/null
+wait_http_200 28182 || { docker logs --tail 30 nixlayout-supervisord >&2; fail "no HTTP 200 from the supervisord container"; }
+# RUNNING once a program has stayed up for startsecs (units/supervisord.conf).
+for _ in $(seq 1 60); do
+  status=$(docker exec nixlayout-supervisord supervisorctl status 2>&1 || true)
+  [ "$(grep -Ec '^(server|client) +RUNNING' <<<"$status")" = 2 ] && break
+  sleep 0.5
+done
+[ "$(grep -Ec '^(server|client) +RUNNING' <<<"$status")" = 2 ] || fail "supervisorctl status: $status"
+for p in server client; do
+  pid=$(docker exec nixlayout-supervisord supervisorctl pid "$p")
+  user=$(docker exec nixlayout-supervisord stat -c %U "/proc/$pid")
+  [ "$user" = "duet-$p" ] || fail "program $p runs as $user, expected duet-$p"
+done
+echo "supervisord: server and client RUNNING as duet-server/duet-client, HTTP 200"
+stop_timed nixlayout-supervisord 5000 0
+
+echo "image layouts in docker: ok"
