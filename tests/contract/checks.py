@@ -240,7 +240,10 @@ def check_separate(machine, run, engine="docker", port=8080):
 
         status = http_status(machine, port)
         expect(status == "200", f"GET / from the host: {status}, expected 200")
-        machine.wait_until_succeeds(f"{logs(e, 'duet-client')} | grep -q 'url=http://duet-server:8080/'", timeout=60)
+        # The client finds the server by its container name (user-defined network DNS).
+        client_pid = inspect(machine, e, "duet-client", "{{.State.Pid}}")
+        environ = machine.succeed(f"tr '\\0' '\\n' < /proc/{client_pid}/environ").split()
+        expect("SERVER_HOST=duet-server" in environ, f"duet-client does not poll by name: {environ}")
         machine.wait_until_succeeds(f"{logs(e, 'duet-client')} | grep -q 'status=200'", timeout=60)
         log("HTTP 200 from the host; the client reaches the server by name")
 
