@@ -30,6 +30,7 @@ nixfmt --check "${nix_files[@]}" || fail "nixfmt: not formatted (run: nixfmt ${n
 
 echo "-- flake.lock"
 python3 tests/nix/check_flake_lock.py . || fail "flake.lock check"
+python3 tests/nix/test_check_flake_lock.py . || fail "flake.lock checker self-test"
 
 echo "-- image config from units/images.json (nix/images/config.nix)"
 python3 tests/nix/eval_image_config.py . || fail "image config"
