@@ -28,6 +28,9 @@ deadnix --fail "${nix_files[@]}" || fail "deadnix found unused code"
 echo "-- nixfmt --check"
 nixfmt --check "${nix_files[@]}" || fail "nixfmt: not formatted (run: nixfmt ${nix_files[*]})"
 
+echo "-- path literals name tracked files"
+python3 tests/nix/check_nix_paths.py . || fail "nix path literals"
+
 echo "-- flake.lock"
 python3 tests/nix/check_flake_lock.py . || fail "flake.lock check"
 python3 tests/nix/test_check_flake_lock.py . || fail "flake.lock checker self-test"
