@@ -222,19 +222,20 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start() { # name, then extra args before the image
-  local name=$1 out
+  local name=$1 out tries=0 cidfile
   shift
-  # Ours from here on, even if the start fails: it did not exist before.
-  made_containers+=("$name")
-  local tries=0
-  until out=$("$engine" run -d --name "$name" "${base_flags[@]}" "${flags[@]}" "$@" 2>&1); do
+  cidfile=$(mktemp -u "${TMPDIR:-/tmp}/duet-run.XXXXXX")
+  # The engine writes the id once it has created the container: from then on it is
+  # ours to remove, even if starting it fails (a name taken meanwhile is not ours).
+  until out=$("$engine" run -d --cidfile "$cidfile" --name "$name" "${base_flags[@]}" "${flags[@]}" "$@" 2>&1); do
+    if [ -s "$cidfile" ]; then "$engine" rm -f "$(cat "$cidfile")" >/dev/null 2>&1 || true; fi
+    rm -f "$cidfile"
     case "$out" in
       *"address already in use"*)
         # Docker's proxy cannot bind a port that still has a server-side connection in
         # TIME_WAIT (up to 60 s after, e.g., an earlier container on it stopped).
         if (( tries++ < 35 )); then
           [ "$tries" = 1 ] && say "host port $port is busy; waiting up to 70 s for it to be free"
-          "$engine" rm -f "$name" >/dev/null 2>&1 || true
           sleep 2
           continue
         fi
@@ -244,6 +245,8 @@ start() { # name, then extra args before the image
     esac
     die "$engine run $name failed: $(echo "$out" | grep -v -e '^\s*$' -e "^Run '" | tail -1)"
   done
+  rm -f "$cidfile"
+  made_containers+=("$name")
 }
 
 publish=(-p "$publish_addr:$port:8080")
