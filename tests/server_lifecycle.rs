@@ -27,9 +27,10 @@ fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0() {
     greeting
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
         .unwrap();
-    // Let the server read the partial heads (a connection it has read nothing from
-    // counts as idle and is closed at once).
-    std::thread::sleep(Duration::from_millis(500));
+    // A connection the server has read nothing from counts as idle and is closed at once;
+    // these two must be mid-request.
+    wait_until_server_read(&readiness);
+    wait_until_server_read(&greeting);
 
     server.signal(libc::SIGTERM);
     server.expect_line("draining");
@@ -78,7 +79,7 @@ fn drain_is_bounded_by_the_drain_timeout() {
         start_server(&["--drain-timeout", "1s", "--header-read-timeout", "60s"]);
     let mut stuck = connect(address);
     stuck.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    wait_until_server_read(&stuck);
 
     let started = Instant::now();
     server.signal(libc::SIGTERM);

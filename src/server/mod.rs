@@ -134,6 +134,7 @@ async fn supervise(
     let state = Arc::new(State::new(&crate::host::name(), workers));
     let http = http_settings(&config);
     let (stop, stopped) = watch::channel(false);
+    let (closed, mut all_closed) = mpsc::channel::<()>(1);
     let (drained, mut all_drained) = mpsc::channel::<()>(1);
     for index in 0..workers {
         let worker = match listener.try_clone() {
@@ -143,6 +144,7 @@ async fn supervise(
                 state: Arc::clone(&state),
                 http: http.clone(),
                 stop: stopped.clone(),
+                closed: closed.clone(),
                 drained: drained.clone(),
             },
             Err(error) => {
@@ -158,8 +160,9 @@ async fn supervise(
             return ExitCode::FAILURE;
         }
     }
-    // From here on only the workers hold the socket and the drained senders.
+    // From here on only the workers hold the socket and the channel senders.
     drop(listener);
+    drop(closed);
     drop(drained);
 
     if let Some(period) = notify::watchdog_period() {
@@ -178,15 +181,18 @@ async fn supervise(
 
     let signal = signals.recv().await;
     state.start_draining();
+    notify::stopping("draining");
     let _ = stop.send(true);
+    // recv() yields None once every worker has dropped its sender: the socket is closed.
+    let closing = async { while all_closed.recv().await.is_some() {} };
+    let _ = tokio::time::timeout(config.drain_timeout, closing).await;
     let open = state.metrics.open_connections();
     info!(
         "{signal}: draining open_connections={open} drain_timeout={:?}",
         config.drain_timeout
     );
-    notify::stopping(&format!("draining {open} connections"));
+    notify::status(&format!("draining {open} connections"));
 
-    // recv() yields None once every worker has dropped its sender, i.e. has drained.
     tokio::select! {
         _ = all_drained.recv() => info!("drained; exiting"),
         _ = tokio::time::sleep(config.drain_timeout) => warn!(

@@ -25,6 +25,8 @@ pub struct Worker {
     pub http: http1::Builder,
     /// Becomes true when the server starts draining.
     pub stop: watch::Receiver<bool>,
+    /// Dropped once this worker has closed its copy of the listening socket.
+    pub closed: mpsc::Sender<()>,
     /// Dropped once this worker's connections are all finished.
     pub drained: mpsc::Sender<()>,
 }
@@ -96,6 +98,7 @@ impl Worker {
             state,
             http,
             mut stop,
+            closed,
             drained,
         } = self;
         let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -133,6 +136,7 @@ impl Worker {
         }
         // Closing every worker's copy closes the socket: new connections are refused.
         drop(listener);
+        drop(closed);
         graceful.shutdown().await;
         drop(drained);
     }

@@ -292,3 +292,45 @@ pub fn metric(address: SocketAddr, series: &str) -> f64 {
         .and_then(|value| value.parse().ok())
         .unwrap_or_else(|| panic!("no series {series:?} in:\n{text}"))
 }
+
+/// Waits until the server has read everything sent on `stream` so far: the kernel's
+/// receive queue of the server's end of the connection (in /proc/net/tcp) is empty.
+pub fn wait_until_server_read(stream: &TcpStream) {
+    let ours = stream.local_addr().unwrap().port();
+    let theirs = stream.peer_addr().unwrap().port();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        let unread = table.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
+            if port(fields.get(1)?) == Some(theirs) && port(fields.get(2)?) == Some(ours) {
+                let queues = fields.get(4)?;
+                u64::from_str_radix(queues.split(':').nth(1)?, 16).ok()
+            } else {
+                None
+            }
+        });
+        if unread == Some(0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server never read the request (queue {unread:?})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls a metric until `wanted` holds for its value.
+pub fn wait_for_metric(address: SocketAddr, series: &str, wanted: impl Fn(f64) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let value = metric(address, series);
+        if wanted(value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{series} stayed at {value}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
