@@ -3,9 +3,10 @@
 # (no Nix build runs here): every .nix parses, deadnix and nixfmt are clean, flake.lock
 # matches flake.nix, the image config evaluates from units/images.json, the image root
 # scripts build correct trees (checked against this host's systemd units) that boot for
-# real in Docker with Debian's systemd and supervisor standing in for nixpkgs', and the VM
-# test scripts compile. Needs the release binaries of the crate stage, Docker and
-# debootstrap. Any missing tool is a failure, never a skip.
+# real in Docker and pass the container contract in Podman, with Debian's systemd and
+# supervisor standing in for nixpkgs', and the VM test scripts compile. Needs the release
+# binaries of the crate stage, Docker, Podman and debootstrap. Any missing tool is a
+# failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -41,8 +42,8 @@ python3 tests/nix/eval_image_config.py . || fail "image config"
 echo "-- image root scripts (nix/images/*-root.sh)"
 tests/nix/test_image_roots.sh || fail "image root scripts"
 
-echo "-- image root filesystems booted in Docker (Debian's systemd/supervisor as stand-ins)"
-tests/nix/test_layout_in_docker.sh || fail "image layouts in docker"
+echo "-- image root filesystems booted in Docker and Podman, contract included (Debian packages as stand-ins)"
+tests/nix/test_layout_images.sh || fail "image layouts"
 
 echo "-- VM test scripts compile"
 tmp=$(mktemp -d)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Boots the root filesystems that nix/images/systemd-root.sh and supervisord-root.sh build,
-# for real, in Docker, without Nix: Debian's systemd and supervisor stand in for nixpkgs'.
+# for real, without Nix: Debian's systemd and supervisor stand in for nixpkgs'. The image
+# config is units/images.json's, as tests/standins/imageconfig.py renders it.
 #
 # To mimic nixpkgs' systemd, Debian's unit directory is moved out of systemd's search path
 # to /sdprefix/example/systemd/system (where nixpkgs keeps its units), and
@@ -9,8 +10,12 @@
 # `running` and that the halt chain ends `docker stop` (SIGRTMIN+3) well before the
 # SIGKILL timeout. For supervisord it proves the tree runs both programs as the users
 # that sysusers-passwd.sh creates. Debian's systemd is 252, not nixpkgs' version.
+# Then the container contract (tests/contract, unchanged) runs on both images in Podman,
+# through units/run.sh, as it does for the stand-ins.
 #
-# Containers and images are named nixlayout-*, ports 28181-28182; all removed on exit.
+# Docker containers and images are named nixlayout-*; Podman gets a storage of its own
+# under a temporary directory, so the contract's fixed names (duet-systemd, ...) meet
+# nobody else's. Ports 28181-28183. Everything is removed on exit.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 images=$repo/nix/images
@@ -20,7 +25,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,supervisor
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for tool in debootstrap docker tar curl nix-instantiate python3; do
+for tool in debootstrap docker podman tar curl nix-instantiate python3; do
   command -v "$tool" >/dev/null || fail "missing tool: $tool"
 done
 [ "$(id -u)" = 0 ] || fail "needs root (debootstrap, file ownership in the image)"
@@ -44,9 +49,20 @@ fi
 
 tmp=$(mktemp -d)
 made_images=()
+podman_storage=$tmp/podman
+own_podman() { # podman on our own storage only, or nothing
+  [ "$(CONTAINERS_STORAGE_CONF=$podman_storage/storage.conf podman info --format '{{.Store.GraphRoot}}')" = "$podman_storage/graph" ] \
+    || fail "podman does not use the private storage $podman_storage"
+  CONTAINERS_STORAGE_CONF=$podman_storage/storage.conf podman "$@"
+}
 cleanup() {
   docker rm -f nixlayout-systemd nixlayout-supervisord >/dev/null 2>&1 || true
   [ ${#made_images[@]} -eq 0 ] || docker rmi -f "${made_images[@]}" >/dev/null 2>&1 || true
+  if [ -f "$podman_storage/storage.conf" ]; then
+    own_podman rm -f duet-systemd duet-supervisord >/dev/null 2>&1 || true
+    own_podman rmi -af >/dev/null 2>&1 || true
+    umount "$podman_storage"/graph/overlay 2>/dev/null || true
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -58,14 +74,20 @@ place() { # source destination
   cp -L "$1" "$2"
 }
 
-# Debian rootfs + the tree a root script made, merged as the image layers would stack.
-# --keep-directory-symlink: Debian's /bin, /sbin are links into /usr.
-build_image() { # name rootfs-dir layer-dir docker-import-changes...
-  local name=$1 root=$2 layer=$3
-  shift 3
+# Debian rootfs + the tree a root script made, merged as the image layers would stack
+# (--keep-directory-symlink: Debian's /bin, /sbin are links into /usr), imported, then
+# given the image config of units/images.json (docker import cannot set STOPSIGNAL).
+build_image() { # key rootfs-dir layer-dir
+  local key=$1 root=$2 layer=$3 ctx=$tmp/ctx-$1
   tar -C "$layer" -c . | tar -C "$root" -x --keep-directory-symlink
-  tar -C "$root" --numeric-owner -c . | docker import "$@" - "$name" >/dev/null
-  made_images+=("$name")
+  tar -C "$root" --numeric-owner -c . | docker import - "nixlayout-$key:base" >/dev/null
+  made_images+=("nixlayout-$key:base")
+  mkdir "$ctx"
+  { echo "FROM nixlayout-$key:base"; python3 "$repo/tests/standins/imageconfig.py" \
+      "$units/images.json" "$key" 0.0.0-layout-test layout-test; } >"$ctx/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "nixlayout-$key:test" "$ctx" >/dev/null 2>"$ctx.log" \
+    || { cat "$ctx.log" >&2; fail "docker build nixlayout-$key:test"; }
+  made_images+=("nixlayout-$key:test")
 }
 
 wait_http_200() { # port
@@ -128,11 +150,8 @@ find "$layer" -type l | while read -r link; do
   target=$(readlink "$link")
   case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
 done
-build_image localhost/nixlayout-systemd:test "$root" "$layer" \
-  --change 'ENTRYPOINT ["/sbin/init"]' --change 'ENV container=docker'
-# docker import cannot set STOPSIGNAL; the Nix image carries it (units/images.json).
-docker run -d -t --name nixlayout-systemd --stop-signal SIGRTMIN+3 "${sd_flags[@]}" -p 127.0.0.1:28181:8080 \
-  localhost/nixlayout-systemd:test >/dev/null
+build_image systemd "$root" "$layer"
+docker run -d -t --name nixlayout-systemd "${sd_flags[@]}" -p 127.0.0.1:28181:8080 nixlayout-systemd:test >/dev/null
 # Right after the start the bus can refuse for a moment: retry until systemctl answers.
 state=
 for _ in $(seq 1 120); do
@@ -166,9 +185,8 @@ find "$layer" -type l | while read -r link; do
   target=$(readlink "$link")
   case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
 done
-build_image localhost/nixlayout-supervisord:test "$root" "$layer" \
-  --change 'ENTRYPOINT ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"]'
-docker run -d --name nixlayout-supervisord -p 127.0.0.1:28182:8080 localhost/nixlayout-supervisord:test >/dev/null
+build_image supervisord "$root" "$layer"
+docker run -d --name nixlayout-supervisord -p 127.0.0.1:28182:8080 nixlayout-supervisord:test >/dev/null
 wait_http_200 28182 || { docker logs --tail 30 nixlayout-supervisord >&2; fail "no HTTP 200 from the supervisord container"; }
 # RUNNING once a program has stayed up for startsecs (units/supervisord.conf).
 for _ in $(seq 1 60); do
@@ -185,4 +203,18 @@ done
 echo "supervisord: server and client RUNNING as duet-server/duet-client, HTTP 200"
 stop_timed nixlayout-supervisord 5000 0
 
-echo "image layouts in docker: ok"
+# --- the contract, unchanged, on both images in Podman (private storage) ---
+echo "-- contract on podman: systemd, supervisord (these image trees)"
+mkdir -p "$podman_storage/graph" "$podman_storage/run"
+printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' \
+  "$podman_storage/graph" "$podman_storage/run" >"$podman_storage/storage.conf"
+for key in systemd supervisord; do
+  docker save -o "$tmp/$key.tar" "nixlayout-$key:test"
+  own_podman load -q -i "$tmp/$key.tar" >/dev/null
+  own_podman tag "nixlayout-$key:test" "localhost/duet-$key:latest"
+done
+CONTAINERS_STORAGE_CONF=$podman_storage/storage.conf \
+  python3 "$repo/tests/contract/run_local.py" --engine podman --port 28183 systemd supervisord \
+  || fail "the contract failed on the image trees"
+
+echo "image layouts: ok"
