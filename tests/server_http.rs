@@ -218,3 +218,38 @@ fn silent_and_idle_keep_alive_connections_are_closed() {
         started.elapsed()
     );
 }
+
+#[test]
+fn hostile_input_never_takes_the_server_down() {
+    let (mut server, address) = start_server(&["--header-read-timeout", "2s"]);
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "u".repeat(70_000));
+    let inputs: Vec<Vec<u8>> = vec![
+        (0..=255u8).cycle().take(4096).collect(),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        long_uri.into_bytes(),
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: -5\r\n\r\n".to_vec(),
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"
+            .to_vec(),
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost".to_vec(),
+        b"\r\n\r\n\r\n\r\n".to_vec(),
+        b"GET /\0 HTTP/1.1\r\n\r\n".to_vec(),
+        b"GET / HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n".to_vec(),
+    ];
+    for input in &inputs {
+        let mut stream = connect(address);
+        let _ = stream.write_all(input);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let reply = read_until_closed(&mut stream);
+        if !reply.is_empty() {
+            let text = String::from_utf8_lossy(&reply);
+            assert!(text.starts_with("HTTP/1.1 "), "not HTTP: {text:?}");
+        }
+    }
+    assert!(
+        server.wait_exit(Duration::ZERO).is_none(),
+        "server died:\n{}",
+        server.log()
+    );
+    assert_eq!(request(address, "GET", "/healthz").status, 200);
+}
