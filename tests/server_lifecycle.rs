@@ -168,12 +168,24 @@ fn socket_activated(
     listen_pid: Option<&str>,
     listen: &str,
 ) -> std::process::Command {
+    socket_activated_with(
+        listener,
+        listen_pid.map(|pid| format!("LISTEN_PID={pid} ")),
+        listen,
+    )
+}
+
+fn socket_activated_with(
+    listener: &TcpListener,
+    listen_pid: Option<String>,
+    listen: &str,
+) -> std::process::Command {
     let fd = listener.as_raw_fd();
     let mut command = command("/bin/sh");
-    let script = match listen_pid {
-        None => "LISTEN_PID=$$ exec \"$0\" \"$@\"".to_string(),
-        Some(pid) => format!("LISTEN_PID={pid} exec \"$0\" \"$@\""),
-    };
+    let script = format!(
+        "{}exec \"$0\" \"$@\"",
+        listen_pid.unwrap_or_else(|| "LISTEN_PID=$$ ".to_string())
+    );
     command
         .args(["-c", &script, SERVER, "--listen", listen])
         .env("LISTEN_FDS", "1");
@@ -211,9 +223,18 @@ fn socket_activation_serves_on_the_passed_socket() {
 }
 
 #[test]
-fn socket_activation_for_another_pid_is_ignored() {
+fn passed_sockets_for_another_or_no_pid_are_ignored() {
     let passed = TcpListener::bind("127.0.0.1:0").unwrap();
     let server = Running::spawn(socket_activated(&passed, Some("1"), "127.0.0.1:0"));
+    let line = server.expect_line("listening address=");
+    assert!(line.contains("socket=bound"), "{line}");
+
+    // Without LISTEN_PID the sockets are not for us either (sd_listen_fds(3)).
+    let server = Running::spawn(socket_activated_with(
+        &passed,
+        Some(String::new()),
+        "127.0.0.1:0",
+    ));
     let line = server.expect_line("listening address=");
     assert!(line.contains("socket=bound"), "{line}");
 }

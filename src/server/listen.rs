@@ -16,7 +16,17 @@ pub enum Origin {
 /// Takes the first passed socket if LISTEN_FDS/LISTEN_PID are for this process, else binds
 /// `address`. Reads and clears the LISTEN_* variables, so it must run before any thread starts.
 pub fn open(address: SocketAddr) -> io::Result<(TcpListener, Origin)> {
-    let mut passed = listenfd::ListenFd::from_env();
+    // As sd_listen_fds(3): the sockets are ours only if LISTEN_PID names this process
+    // (listenfd alone would also accept a missing LISTEN_PID).
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+        == Some(std::process::id());
+    let mut passed = if for_us {
+        listenfd::ListenFd::from_env()
+    } else {
+        listenfd::ListenFd::empty()
+    };
     if passed.len() > 1 {
         tracing::warn!("{} sockets passed; serving on the first only", passed.len());
     }
