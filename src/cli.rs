@@ -96,18 +96,16 @@ impl<T> Args<T> {
 
     /// `SERVER_PORT` when the value came from the environment, else `--port`.
     fn origin(&self, id: &str) -> String {
-        let arg = self.command.get_arguments().find(|arg| arg.get_id() == id);
+        let Some(arg) = self.command.get_arguments().find(|arg| arg.get_id() == id) else {
+            return id.to_string();
+        };
         let from_env = self.matches.value_source(id) == Some(ValueSource::EnvVariable);
-        match arg {
-            Some(arg) if from_env && arg.get_env().is_some() => {
-                let name = arg.get_env().unwrap_or_default().to_string_lossy();
-                format!("environment variable {name}")
+        match (arg.get_env(), arg.get_long()) {
+            (Some(name), _) if from_env => {
+                format!("environment variable {}", name.to_string_lossy())
             }
-            Some(arg) => match arg.get_long() {
-                Some(long) => format!("--{long}"),
-                None => id.to_string(),
-            },
-            None => id.to_string(),
+            (_, Some(long)) => format!("--{long}"),
+            _ => id.to_string(),
         }
     }
 }
