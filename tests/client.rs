@@ -166,3 +166,15 @@ fn a_server_that_never_answers_hits_the_request_timeout() {
         probe.log()
     );
 }
+
+#[test]
+fn count_against_no_server_exits_1_after_its_polls() {
+    let mut polling = Running::spawn(client(
+        free_port(),
+        &["--count", "2", "--interval", "100ms"],
+    ));
+    assert_eq!(polling.expect_exit(PATIENCE).code(), Some(1));
+    let log = polling.log();
+    assert_eq!(log.matches("server unreachable").count(), 2, "{log}");
+    assert!(log.contains("2 of 2 polls failed"), "{log}");
+}
