@@ -14,9 +14,11 @@ from pathlib import Path
 
 
 class SshMachine:
-    def __init__(self, vm_script, name="cg2guest"):
+    def __init__(self, vm_script, name="cg2guest", wait_scale=1.0):
         self.vm_script = str(vm_script)
         self.name = name
+        # Waiting bounds (not behaviour bounds) stretched for a slow emulated guest.
+        self.wait_scale = wait_scale
 
     def log(self, msg):
         print(f"{self.name}: {msg}", file=sys.stderr, flush=True)
@@ -65,6 +67,7 @@ class SshMachine:
 
     def wait_until_succeeds(self, command, timeout=900):
         self.log(f"wait until succeeds: {command}")
+        timeout *= self.wait_scale
         deadline = time.monotonic() + timeout
         while True:
             status, out = self.execute(command, timeout=max(1, int(deadline - time.monotonic())))
@@ -76,6 +79,7 @@ class SshMachine:
 
     def wait_until_fails(self, command, timeout=900):
         self.log(f"wait until fails: {command}")
+        timeout *= self.wait_scale
         deadline = time.monotonic() + timeout
         while True:
             status, out = self.execute(command, timeout=max(1, int(deadline - time.monotonic())))
@@ -92,5 +96,5 @@ class SshMachine:
         time.sleep(secs)
 
 
-def default_machine():
-    return SshMachine(Path(__file__).resolve().parent / "vm.sh")
+def default_machine(wait_scale=1.0):
+    return SshMachine(Path(__file__).resolve().parent / "vm.sh", wait_scale=wait_scale)

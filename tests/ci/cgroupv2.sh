@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# CI stage: the cgroup v2 proving ground (tests/cgroupv2/). A Debian sid guest with
+# cgroup v2, Docker 28, Podman 5 and systemd >= 258 under qemu TCG; the container
+# contract, unchanged, against sid stand-ins in it. It runs the checks whose flags
+# differ from the cgroup v1 host (the systemd approach) on both engines, and the other
+# approaches as CG2_CI_APPROACHES says. Runs after the contract stage, which has built
+# target/release. Installs nothing; any missing tool fails the stage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+approaches=${CG2_CI_APPROACHES:-systemd,supervisord,separate}
+for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd python3 tar chroot; do
+  command -v "$tool" >/dev/null || { echo "FAIL: cgroupv2 stage: missing tool $tool"; exit 1; }
+done
+for b in duet-server duet-client; do
+  [ -x "target/release/$b" ] || { echo "FAIL: cgroupv2 stage: target/release/$b missing (the contract stage builds it)"; exit 1; }
+done
+
+start=$SECONDS
+echo "cgroupv2: approaches $approaches on docker and podman; the guest runs under qemu TCG (slow: time bounds x${CG2_TIME_SCALE:-4})"
+tests/cgroupv2/prove.sh --engine docker,podman --approach "$approaches" --time-scale "${CG2_TIME_SCALE:-4}"
+echo "cgroupv2: stage took $((SECONDS - start)) s"
