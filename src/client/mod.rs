@@ -139,7 +139,7 @@ pub async fn run(config: Config) -> ExitCode {
 
     if config.probe {
         let ok = tokio::select! {
-            ok = poll(&mut connection, &config, &url) => ok,
+            ok = probe(&mut connection, &config, &url) => ok,
             signal = signals.recv() => {
                 info!("{signal}: stopping");
                 false
@@ -237,7 +237,7 @@ async fn attempt(
 }
 
 /// The probe: one attempt, logged; true on 2xx.
-async fn poll(connection: &mut Connection, config: &Config, url: &str) -> bool {
+async fn probe(connection: &mut Connection, config: &Config, url: &str) -> bool {
     let started = Instant::now();
     match attempt(connection, config).await {
         Ok(reply) => log_reply(&reply, started.elapsed()),
