@@ -50,9 +50,12 @@ in
 n2c.buildImage {
   inherit (image) name tag config;
   copyToRoot = root;
-  # The crate's closure in its own layer on top of systemd's (which already holds glibc):
-  # a code change ships one small layer (nix2container examples/nested.nix).
+  # The crate's closure in a layer of its own on top of systemd's (which already holds
+  # glibc): a code change ships one small layer. Both layers are listed: the root filesystem's layer skips only
+  # paths of the layers listed here, not of nested ones (nix2container default.nix
+  # buildImage customizationLayer), and a layer listed twice is added once (cmd/image.go).
   layers = [
+    systemdLayer
     (n2c.buildLayer {
       deps = [ duet ];
       layers = [ systemdLayer ];
