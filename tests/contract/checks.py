@@ -9,6 +9,10 @@ Each check starts its approach with `{run} APPROACH --engine E --port P --detach
 asserts, and ends with `{run} APPROACH --engine E --stop`. Expected values (states,
 signals, exit codes, time bounds) are written here, never read from the config under test.
 
+The driver runs each command with `set -euo pipefail` (local.py does the same): pipes
+end in `grep PATTERN >/dev/null`, never `grep -q`, whose early exit would fail the pipe
+with SIGPIPE; a backgrounded command closes its stdout.
+
 Module-level `log` receives one line per finding; runners may replace it.
 """
 
@@ -96,7 +100,7 @@ def requests_during(machine, port, action):
     for every answer that was not a 200."""
     out = machine.succeed(
         "out=$(mktemp); flag=$(mktemp -u); "
-        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w 'http=%{{http_code}}/curl=%{{exitcode}}\\n' --max-time 10 {url(port)} >> \"$out\"; done ) & "
+        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w 'http=%{{http_code}}/curl=%{{exitcode}}\\n' --max-time 10 {url(port)} >> \"$out\"; done ) >/dev/null 2>&1 & "
         "loop=$!; sleep 1; "
         f"{action}; "
         "sleep 1; touch \"$flag\"; wait $loop; "
@@ -143,7 +147,7 @@ def check_systemd(machine, run, engine="docker", port=8080):
         expect(status == "200", f"GET / from the host: {status}, expected 200")
         log("HTTP 200 from the host")
 
-        machine.wait_until_succeeds(f"{sx} journalctl -u client.service -o cat | grep -q 'status=200'", timeout=60)
+        machine.wait_until_succeeds(f"{sx} journalctl -u client.service -o cat | grep 'status=200' >/dev/null", timeout=60)
         log("client polls get status=200 (journal)")
 
         # The units as they are in the image must verify, with the binaries present.
@@ -180,7 +184,7 @@ def check_systemd(machine, run, engine="docker", port=8080):
         ms = back_after_kill_ms(machine, f"{sx} systemctl kill --signal=SIGKILL server.service", port, 5)
         log(f"killed server serving again after {ms} ms")
         machine.wait_until_succeeds(f"{sx} systemctl is-active server.service", timeout=30)
-        machine.wait_until_succeeds(f"{logs(e, c, since)} | grep -qE 'duet-client\\[[0-9]+\\]:.*status=200'", timeout=60)
+        machine.wait_until_succeeds(f"{logs(e, c, since)} | grep -E 'duet-client\\[[0-9]+\\]:.*status=200' >/dev/null", timeout=60)
         log("client polls succeed after the kill")
 
         out = machine.succeed(logs(e, c))
@@ -204,7 +208,12 @@ def check_supervisord(machine, run, engine="docker", port=8080):
     sx = f"{e} exec {c}"
     start(machine, run, "supervisord", e, port)
     try:
-        machine.wait_until_succeeds(f"{sx} supervisorctl status server client", timeout=60)
+        # `status` exits 0 for STARTING too: wait for RUNNING itself.
+        machine.wait_until_succeeds(
+            f"out=$({sx} supervisorctl status server client) && "
+            "echo \"$out\" | grep -E '^server +RUNNING' >/dev/null && echo \"$out\" | grep -E '^client +RUNNING' >/dev/null",
+            timeout=60,
+        )
         out = machine.succeed(f"{sx} supervisorctl status")
         for program in ("server", "client"):
             expect(re.search(rf"^{program}\s+RUNNING", out, re.M), f"supervisorctl status: {program} not RUNNING:\n{out}")
@@ -221,7 +230,7 @@ def check_supervisord(machine, run, engine="docker", port=8080):
         log(f"killed server serving again after {ms} ms")
         new_server_pid = machine.succeed(f"{sx} supervisorctl pid server").strip()
         expect(new_server_pid != server_pid, "server pid did not change after the kill")
-        machine.wait_until_succeeds(f"{logs(e, c, since)} | grep -q 'status=200'", timeout=60)
+        machine.wait_until_succeeds(f"{logs(e, c, since)} | grep 'status=200' >/dev/null", timeout=60)
         expect(machine.succeed(f"{sx} supervisorctl pid client").strip() == client_pid, "the client was restarted")
         log("client recovered without a restart")
 
@@ -254,7 +263,7 @@ def check_separate(machine, run, engine="docker", port=8080):
         client_pid = inspect(machine, e, "duet-client", "{{.State.Pid}}")
         environ = machine.succeed(f"tr '\\0' '\\n' < /proc/{client_pid}/environ").split()
         expect("SERVER_HOST=duet-server" in environ, f"duet-client does not poll by name: {environ}")
-        machine.wait_until_succeeds(f"{logs(e, 'duet-client')} | grep -q 'status=200'", timeout=60)
+        machine.wait_until_succeeds(f"{logs(e, 'duet-client')} | grep 'status=200' >/dev/null", timeout=60)
         log("HTTP 200 from the host; the client reaches the server by name")
 
         for c in ("duet-server", "duet-client"):
@@ -275,7 +284,7 @@ def check_separate(machine, run, engine="docker", port=8080):
         log(f"killed server back by restart policy, serving after {ms} ms")
         restarts = int(inspect(machine, e, "duet-server", "{{.RestartCount}}"))
         expect(restarts >= 1, f"duet-server RestartCount {restarts}, expected >= 1")
-        machine.wait_until_succeeds(f"{logs(e, 'duet-client', since)} | grep -q 'status=200'", timeout=60)
+        machine.wait_until_succeeds(f"{logs(e, 'duet-client', since)} | grep 'status=200' >/dev/null", timeout=60)
         expect(inspect(machine, e, "duet-client", "{{.RestartCount}}") == client_restarts, "the client was restarted")
         log("client rode through the server's restart")
 

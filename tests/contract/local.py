@@ -3,7 +3,8 @@
 Same semantics as the NixOS test driver's machine (the subset checks.py uses):
 succeed raises on a non-zero exit and returns stdout, execute returns (status, stdout),
 fail raises on a zero exit, wait_until_succeeds retries until success or timeout.
-Commands run with `bash -c`; stderr goes to our stderr, as the driver shows it too.
+Commands run with `bash -c` under `set -euo pipefail`, as the driver runs them; stderr
+goes to our stderr, as the driver shows it too.
 """
 
 import subprocess
@@ -25,7 +26,7 @@ class LocalMachine:
             print(f"$ {command}", file=sys.stderr, flush=True)
         try:
             proc = subprocess.run(
-                ["bash", "-c", command], cwd=self.cwd, stdout=subprocess.PIPE,
+                ["bash", "-c", "set -euo pipefail\n" + command], cwd=self.cwd, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, timeout=timeout,
             )
         except subprocess.TimeoutExpired:
