@@ -72,7 +72,9 @@ if [ ! -d "$cache/rootfs" ] || [ "$(cat "$cache/rootfs.stamp" 2>/dev/null)" != "
   r=$cache/rootfs.tmp
   rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/* "$r"/usr/share/doc/* \
     "$r"/usr/share/man/* "$r"/usr/share/info/* "$r"/var/log/*.log
-  find "$r"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} +
+  if [ -d "$r"/usr/share/locale ]; then
+    find "$r"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'locale.alias' -exec rm -rf {} +
+  fi
   find "$r"/usr -name __pycache__ -type d -prune -exec rm -rf {} +
   # Every container must get its own machine id at boot.
   : > "$r"/etc/machine-id
