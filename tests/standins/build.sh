@@ -102,13 +102,17 @@ trap 'rm -rf "$work"' EXIT
 config_lines() { python3 "$repo/tests/standins/imageconfig.py" "$units/images.json" "$1" "$version" "$revision"; }
 
 build() { # key context_dir
-  local key=$1 ctx=$2 ref
+  local key=$1 ctx=$2 ref old new
   ref=$registry/$(image_name "$key"):$tag
   config_lines "$key" >> "$ctx/Dockerfile"
   echo "== docker build $ref"
+  old=$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)
   # The legacy builder works offline and only needs the local base image.
   DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$ctx" >/dev/null 2> "$ctx.log" \
     || { grep -v 'DEPRECATED\|BuildKit\|buildx\|^ *$\|Install the' "$ctx.log" >&2 || true; die "docker build of $ref failed"; }
+  new=$(docker image inspect -f '{{.Id}}' "$ref")
+  # The previous build of this tag is now untagged: drop it unless a container uses it.
+  if [ -n "$old" ] && [ "$old" != "$new" ]; then docker rmi "$old" >/dev/null 2>&1 || true; fi
   built+=("$ref")
 }
 built=()
