@@ -151,10 +151,14 @@ def check_systemd(machine, run, engine="docker", port=8080):
         log("client polls get status=200 (journal)")
 
         # The units as they are in the image must verify, with the binaries present.
-        machine.succeed(
+        # verify exits 0 on mere warnings (an unknown key, say): its output must not
+        # mention our units either.
+        out = machine.succeed(
             f"{sx} systemd-analyze verify /etc/systemd/system/server.socket "
-            "/etc/systemd/system/server.service /etc/systemd/system/client.service"
+            "/etc/systemd/system/server.service /etc/systemd/system/client.service 2>&1"
         )
+        ours = [line for line in out.splitlines() if re.search(r"server\.(service|socket)|client\.service|duet", line)]
+        expect(not ours, "systemd-analyze verify warns about the units:\n" + "\n".join(ours))
         log("systemd-analyze verify: clean")
         security = machine.succeed(f"{sx} systemd-analyze security --no-pager server.service client.service")
         for line in security.splitlines():
@@ -171,8 +175,10 @@ def check_systemd(machine, run, engine="docker", port=8080):
         )
         failed = sum(failures.values())
         log(f"3 x systemctl restart server.service under load: {total} requests, {failed} failed {failures or ''}")
-        expect(failed == 0, f"{failed} of {total} requests failed while server.service restarted: {failures}"
-               " (curl 52 = connection closed without an answer)")
+        # Reported at the end, so that the checks after this one still run.
+        lost = None if failed == 0 else (
+            f"{failed} of {total} requests failed while server.service restarted: {failures}"
+            " (curl 52 = connection closed without an answer)")
         expect(total >= 10, f"only {total} requests went out during the restarts")
         new_server_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value server.service").strip()
         expect(new_server_pid != server_pid, "server.service MainPID did not change: no restart happened")
@@ -197,6 +203,7 @@ def check_systemd(machine, run, engine="docker", port=8080):
         log("image StopSignal SIGRTMIN+3")
         # 130: systemd may end in reboot() where the container has CAP_SYS_BOOT.
         stop_timed(machine, e, c, 5000, (0, 130))
+        expect(lost is None, lost)
     finally:
         stop(machine, run, "systemd", e)
 
