@@ -173,7 +173,15 @@ systemd_flags_cgroup_v1() { # legacy and hybrid hosts; measured with Docker 20.1
 
 systemd_flags_cgroup_v2() { # pure cgroup v2 hosts (tests/cgroupv2/ proves this branch)
   if [ "$engine" = docker ]; then
-    flags+=(--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp)
+    # systemd must write its own cgroup. Host cgroupns; Docker's read-only mount of the
+    # host tree stays; only duet.slice, the parent this container is put in, is bound
+    # read-write over it. The common `-v /sys/fs/cgroup:/sys/fs/cgroup:rw` would let the
+    # container write the host's whole cgroup tree (measured: it can create cgroups
+    # among the host's services); this set cannot. Private cgroupns works only with
+    # CAP_SYS_ADMIN, AppArmor off and a remount before /sbin/init: not used.
+    flags+=(--cgroupns=host --cgroup-parent=duet.slice
+      -v /sys/fs/cgroup/duet.slice:/sys/fs/cgroup/duet.slice:rw
+      --tmpfs /run --tmpfs /run/lock --tmpfs /tmp)
   else
     flags+=(--systemd=always)
   fi
