@@ -3,6 +3,8 @@
 import checks  # type: ignore
 
 start_all()
-machine.wait_for_unit("docker.service")
+machine.wait_for_unit("multi-user.target")
+# dockerd may start at boot or on the first use of its socket; either way it answers.
+machine.wait_until_succeeds("docker info", timeout=120)
 
 checks.check_separate(machine, RUN, engine="docker", port=8080)

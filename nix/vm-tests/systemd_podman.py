@@ -5,5 +5,6 @@ import checks  # type: ignore
 
 start_all()
 machine.wait_for_unit("multi-user.target")
+machine.succeed("podman info")
 
 checks.check_systemd(machine, RUN, engine="podman", port=8080)
