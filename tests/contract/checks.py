@@ -119,6 +119,8 @@ def requests_during(machine, port, action):
 
 
 def start(machine, run, approach, engine, port):
+    """Starts the approach. Called before the try/finally that stops it: when the start
+    fails, run.sh has removed what it made, and what it did not make is not ours."""
     log(f"== {approach} on {engine}: starting with {run}")
     machine.succeed(f"{run} {approach} --engine {engine} --port {port} --detach")
 
