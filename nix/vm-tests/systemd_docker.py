@@ -18,8 +18,8 @@ with subtest("the VM is a pure cgroup v2 host"):
 checks.check_systemd(machine, RUN, engine="docker", port=8080)
 
 # What only this VM shows: the systemd of the Nix image refuses cgroup v1 (>= 256), so it
-# ran above on the flags run.sh picks for a cgroup v2 host: the host's cgroup namespace
-# and a writable /sys/fs/cgroup, and no --privileged.
+# ran above on the flags run.sh picks for a cgroup v2 host (the host's cgroup namespace,
+# only the container's own cgroup parent writable), not on --privileged.
 with subtest("run.sh's cgroup v2 flags for the nixpkgs systemd, without --privileged"):
     machine.succeed(f"{RUN} systemd --engine docker --port 8080 --detach")
     try:
