@@ -59,7 +59,8 @@ class Runner:
         self.run = shlex.split(args.run)
         with open(os.path.join(REPO, "units", "images.json")) as file:
             config = json.load(file)
-        self.active = set()  # approaches this run started and has not stopped yet
+        self.active = {}  # approach -> {container name: id} this run started and has not stopped
+        self.retried = []  # what had to be repeated, and why
         self.image_refs = {
             key: f"{config['registry']}/{image['name']}:{config['tag']}"
             for key, image in config["images"].items()
@@ -75,9 +76,52 @@ class Runner:
     def run_script(self, approach, *extra, timeout=300):
         return [*self.run, approach, "--engine", self.engine, *extra]
 
+    def container_ids(self, approach):
+        """{name: id} of the approach's containers that exist now."""
+        found = {}
+        for name in APPROACHES[approach][1]:
+            done = self.sh([self.engine, "container", "inspect", "--format", "{{.Id}}", name], check=False)
+            if done.returncode == 0:
+                found[name] = done.stdout.strip()
+        return found
+
     def stop_approach(self, approach):
+        """Stops and removes the approach's containers with the run script, but only when they
+        are the ones this run started: other people use the same fixed names on a shared host."""
+        mine = self.active.pop(approach, None)
+        if mine is not None and self.container_ids(approach) != mine:
+            print(f"compare: {approach}: its containers are no longer ours; leaving them alone",
+                  file=sys.stderr)
+            return
         self.sh(self.run_script(approach, "--stop"), timeout=120)
-        self.active.discard(approach)
+
+    def wait_names_free(self, approach, patience_s=900):
+        end = time.monotonic() + patience_s
+        free_polls = 0
+        while free_polls < 3:
+            if time.monotonic() > end:
+                raise BenchError(f"{approach}: container names still in use after {patience_s} s")
+            free_polls = 0 if self.container_ids(approach) else free_polls + 1
+            time.sleep(2)
+
+    def attempt(self, what, approach, action):
+        """action(), retried up to --retries times once the approach's container names are free
+        again; every retry is recorded and reported with the figures."""
+        for attempt in range(self.args.retries + 1):
+            try:
+                return action()
+            except BenchError as error:
+                if approach in self.active:
+                    try:
+                        self.stop_approach(approach)
+                    except BenchError as cleanup:
+                        print(f"compare: warning: cleanup of {approach} failed: {cleanup}", file=sys.stderr)
+                if attempt == self.args.retries:
+                    raise
+                reason = str(error).strip().splitlines()[-1][:200]
+                self.retried.append(f"{what}: {reason}")
+                print(f"compare: {what} failed ({reason}); retrying once the names are free", flush=True)
+                self.wait_names_free(approach)
 
     def refuse_foreign_containers(self):
         names = self.sh([self.engine, "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
@@ -116,7 +160,6 @@ class Runner:
             extra += ["--image-dir", image_dir]
         command = self.run_script(approach, *extra)
         invoked_mono = time.monotonic()
-        self.active.add(approach)
         script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         first = self.first_200(self.args.start_timeout)
         try:
@@ -124,13 +167,14 @@ class Runner:
         except subprocess.TimeoutExpired:
             script.kill()
             output, _ = script.communicate()
-        if script.returncode != 0:
-            self.active.discard(approach)  # the run script removes what it made when it fails
+        if script.returncode != 0:  # the run script removes what it made when it fails
             raise BenchError(f"`{shlex.join(command)}` exited {script.returncode}:\n{output.strip()[-1500:]}")
         if first is None:
+            self.active[approach] = self.container_ids(approach)
             raise BenchError(f"{approach}: no 200 on 127.0.0.1:{self.args.port}/ within "
                              f"{self.args.start_timeout:.0f} s of `{shlex.join(command)}`")
         first_wall, first_mono = first
+        self.active[approach] = self.container_ids(approach)
         serving = containers.inspect(self.engine, APPROACHES[approach][2])
         started = containers.parse_timestamp(serving["State"]["StartedAt"])
         return {"first200_script_s": first_mono - invoked_mono,
@@ -183,6 +227,11 @@ class Runner:
             raise BenchError(f"{approach}: `{shlex.join(save)}` failed: {done.stderr.strip()[-500:]}")
         return {"image_bytes": int(done.stdout.split()[0]),
                 "image_gz_bytes": int(done.stderr.split()[-1]), "images": refs}
+
+    def image_ids(self, approaches):
+        refs = [self.image_refs[key] for a in approaches for key in APPROACHES[a][0]]
+        return {ref: self.sh([self.engine, "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip()
+                for ref in refs}
 
     def version_in(self, container, command):
         done = self.sh([self.engine, "exec", container, *command], check=False, timeout=60)
@@ -238,7 +287,7 @@ def cell(figure, scale):
             else f"{median:.3g} ({low:.3g}–{high:.3g})")
 
 
-def markdown(summary, results, facts, args, approaches):
+def markdown(summary, results, facts, args, approaches, retried):
     lines = [f"Median of {args.rounds} rounds, (min–max) of the rounds when they differ. "
              f"Load: wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, through the "
              f"published port. Idle: {args.idle:g} s after the first 200. MB = 10^6 bytes.", "",
@@ -262,6 +311,9 @@ def markdown(summary, results, facts, args, approaches):
         text = ", ".join(f"{name} {summarize(v)['median']:.0f}" for name, v in sorted(per_process.items()))
         lines.append(f"| {approach} | {text} |")
     lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    if retried:
+        lines += [f"Repeated after a failed attempt ({len(retried)}; only completed rounds are "
+                  "counted): " + "; ".join(retried), ""]
     return "\n".join(lines)
 
 
@@ -287,6 +339,9 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds after first 200 to read memory")
     parser.add_argument("--start-timeout", type=float, default=90.0)
+    parser.add_argument("--retries", type=int, default=0,
+                        help="repeat a failed round up to N times once the container names are free "
+                             "again (shared hosts); repeats are listed in the output")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"),
                         help="run script command (default units/run.sh)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "bench", "results"))
@@ -306,29 +361,39 @@ def main():
                           capture_output=True).returncode != 0:
             raise BenchError(f"{tool} is not installed")
     runner.sh([args.engine, "info"], timeout=60)
+    if args.retries:
+        for approach in approaches:
+            runner.wait_names_free(approach)
     runner.refuse_foreign_containers()
 
     print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
           flush=True)
     versions, sizes = {}, {}
+    approach = approaches[0]
     try:
+        images_before = runner.image_ids(approaches)
         # One untimed start per approach first: proves it runs here (before anything is
         # measured), loads images from --image-dir, and reads the versions in the images.
         for approach in approaches:
             print(f"{approach}: warm-up start", flush=True)
-            runner.start(approach, args.image_dir)
-            if approach == "systemd":
-                versions["systemd in image"] = runner.version_in("duet-systemd", ["systemctl", "--version"])
-            if approach == "supervisord":
-                versions["supervisord in image"] = runner.version_in(
-                    "duet-supervisord", ["/bin/supervisord", "--version"])
-            runner.stop_approach(approach)
+
+            def warm_up():
+                runner.start(approach, args.image_dir)
+                if approach == "systemd":
+                    versions["systemd in image"] = runner.version_in("duet-systemd", ["systemctl", "--version"])
+                if approach == "supervisord":
+                    versions["supervisord in image"] = runner.version_in(
+                        "duet-supervisord", ["/bin/supervisord", "--version"])
+                runner.stop_approach(approach)
+
+            runner.attempt(f"{approach} warm-up", approach, warm_up)
             sizes[approach] = runner.image_sizes(approach)
         results = {approach: [] for approach in approaches}
         for index in range(args.rounds):
             rotated = approaches[index % len(approaches):] + approaches[:index % len(approaches)]
             for approach in rotated:
-                figures = runner.round(approach, index)
+                figures = runner.attempt(f"round {index + 1} {approach}", approach,
+                                         lambda: runner.round(approach, index))
                 figures.update({k: v for k, v in sizes[approach].items() if k != "images"})
                 results[approach].append(figures)
                 print(f"round {index + 1} {approach:<11} first200 {figures['first200_script_s']:.2f} s "
@@ -336,6 +401,9 @@ def main():
                       f"{figures['idle_cgroup_bytes'] / MIB:.1f} MiB  {figures['rps']:.0f} req/s  "
                       f"p99 {figures['p99_ms']:.2f} ms  stop {figures['stop_s']:.2f} s "
                       f"exit {figures['exit_codes']}  loadavg {figures['loadavg']}", flush=True)
+        if runner.image_ids(approaches) != images_before:
+            raise BenchError("the images changed during the run (rebuilt by someone else?); "
+                             "the rounds did not all measure the same images")
     except BenchError as error:
         raise BenchError(f"{approach}: {error}\nno table written: the comparison is incomplete") from None
     finally:
@@ -347,15 +415,16 @@ def main():
 
     facts = host_facts(runner, versions)
     summary = summarize_rounds(results)
-    table = markdown(summary, results, facts, args, approaches)
+    table = markdown(summary, results, facts, args, approaches, runner.retried)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "compare.md"), "w") as file:
         file.write(table)
     with open(os.path.join(args.out, "compare.svg"), "w") as file:
         file.write(svg(summary, facts, args, approaches))
     with open(os.path.join(args.out, "compare.json"), "w") as file:
-        json.dump({"facts": facts, "images": {a: sizes[a]["images"] for a in approaches},
-                   "args": {k: v for k, v in vars(args).items()}, "rounds": results}, file, indent=1)
+        json.dump({"facts": facts, "images": images_before,
+                   "args": {k: v for k, v in vars(args).items()}, "rounds": results,
+                   "retried": runner.retried}, file, indent=1)
     print()
     print(table)
     print(f"wrote {args.out}/compare.md, compare.svg, compare.json")
