@@ -37,6 +37,9 @@ python3 tests/standins/verify_images.py --engine docker
 echo "-- contract on docker: systemd, supervisord, separate"
 python3 tests/contract/run_local.py --engine docker --port "$port" systemd supervisord separate
 
+echo "-- run script in the foreground: Ctrl-C removes what it made"
+python3 tests/contract/foreground.py --engine docker --port "$port" separate
+
 echo "-- contract on podman: systemd (images loaded from $images)"
 python3 tests/contract/run_local.py --engine podman --port "$port" --image-dir "$images" systemd
 python3 tests/standins/verify_images.py --engine podman
