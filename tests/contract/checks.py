@@ -100,7 +100,7 @@ def requests_during(machine, port, action):
     for every answer that was not a 200."""
     out = machine.succeed(
         "out=$(mktemp); flag=$(mktemp -u); "
-        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w 'http=%{{http_code}}/curl=%{{exitcode}}\\n' --max-time 10 {url(port)} >> \"$out\"; done ) >/dev/null 2>&1 & "
+        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w 'http=%{{http_code}}/curl=%{{exitcode}}\\n' --max-time 10 {url(port)} >> \"$out\" || true; done ) >/dev/null 2>&1 & "
         "loop=$!; sleep 1; "
         f"{action}; "
         "sleep 1; touch \"$flag\"; wait $loop; "
@@ -144,6 +144,9 @@ def check_systemd(machine, run, engine="docker", port=8080):
         states = machine.succeed(f"{sx} systemctl is-active server.socket server.service client.service || true").split()
         expect(states == ["active"] * 3, f"server.socket, server.service, client.service: {states}")
         log("system running; server.socket, server.service, client.service active")
+        running = machine.succeed(f"{sx} systemctl list-units --type=service --state=running --no-legend --plain")
+        strays = [line.split()[0] for line in running.splitlines() if re.search(r"getty|supervisor", line)]
+        expect(not strays, f"services that have no business in this container are running: {strays}")
 
         status = http_status(machine, port)
         expect(status == "200", f"GET / from the host: {status}, expected 200")
@@ -196,6 +199,7 @@ def check_systemd(machine, run, engine="docker", port=8080):
         log("client polls succeed after the kill")
 
         out = machine.succeed(logs(e, c))
+        expect("login:" not in out, f"{e} logs {c} shows a login prompt (console-getty not masked)")
         expect(re.search(r"duet-server\[\d+\]:", out), f"{e} logs {c} has no duet-server line")
         expect(re.search(r"duet-client\[\d+\]:.*status=200", out), f"{e} logs {c} has no duet-client poll line with status=200")
         log(f"{e} logs shows server and client lines")
