@@ -153,7 +153,8 @@ systemd_version() { # the systemd in the image
   # `/sbin/init --version` prints nothing when it is PID 1; systemctl (on the image's
   # PATH, where `exec ... systemctl` finds it too) reports the same version.
   local out
-  out=$("$engine" run --rm "${base_flags[@]}" --entrypoint systemctl "$(ref duet-systemd)" --version 2>&1 | head -1) || true
+  out=$("$engine" run --rm "${base_flags[@]}" -e SYSTEMD_COLORS=0 --entrypoint systemctl "$(ref duet-systemd)" --version 2>&1 | head -1) || true
+  out=$(printf '%s' "$out" | sed 's/\x1b\[[0-9;]*m//g')  # newer systemd colours it anyway
   [[ "$out" =~ ^systemd\ ([0-9]+) ]] || die "cannot read the systemd version of $(ref duet-systemd): $out"
   echo "${BASH_REMATCH[1]}"
 }
