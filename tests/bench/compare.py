@@ -239,6 +239,7 @@ class Runner:
         return lines[0] if done.returncode == 0 and lines else "unknown"
 
     def round(self, approach, index):
+        image_ids = self.image_ids([approach])
         figures = self.start(approach)
         time.sleep(max(0.0, figures.pop("_first200_mono") + self.args.idle - time.monotonic()))
         figures.update(self.idle_memory(approach))
@@ -251,8 +252,20 @@ class Runner:
         figures.update(rps=load["rps"], p99_ms=load["p99_ms"], p50_ms=load["p50_ms"])
         figures.update(self.stop(approach))
         figures["loadavg"] = loadavg()
+        figures["image_ids"] = image_ids
         self.stop_approach(approach)
         return figures
+
+
+def rebuilt_approaches(results, images_before):
+    """Approaches whose rounds did not all run the images measured at the start."""
+    rebuilt = []
+    for approach, rounds in results.items():
+        for figures in rounds:
+            if any(images_before.get(ref) != image for ref, image in figures["image_ids"].items()):
+                rebuilt.append(approach)
+                break
+    return rebuilt
 
 
 def host_facts(runner, versions):
@@ -287,7 +300,7 @@ def cell(figure, scale):
             else f"{median:.3g} ({low:.3g}–{high:.3g})")
 
 
-def markdown(summary, results, facts, args, approaches, retried):
+def markdown(summary, results, facts, args, approaches, retried, images_before):
     lines = [f"Median of {args.rounds} rounds, (min–max) of the rounds when they differ. "
              f"Load: wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, through the "
              f"published port. Idle: {args.idle:g} s after the first 200. MB = 10^6 bytes.", "",
@@ -311,6 +324,14 @@ def markdown(summary, results, facts, args, approaches, retried):
         text = ", ".join(f"{name} {summarize(v)['median']:.0f}" for name, v in sorted(per_process.items()))
         lines.append(f"| {approach} | {text} |")
     lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
+    rebuilt = rebuilt_approaches(results, images_before)
+    if rebuilt:
+        builds = {a: len({json.dumps(r["image_ids"], sort_keys=True) for r in results[a]}
+                         | {json.dumps({k: images_before[k] for k in results[a][0]["image_ids"]},
+                                       sort_keys=True)})
+                  for a in rebuilt}
+        lines += ["Images rebuilt during the run (image sizes are those of the first build): "
+                  + ", ".join(f"{a} ran {n} builds" for a, n in builds.items()), ""]
     if retried:
         lines += [f"Repeated after a failed attempt ({len(retried)}; only completed rounds are "
                   "counted): " + "; ".join(retried), ""]
@@ -339,6 +360,8 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds after first 200 to read memory")
     parser.add_argument("--start-timeout", type=float, default=90.0)
+    parser.add_argument("--accept-rebuilt-images", action="store_true",
+                        help="on a shared host: report, instead of failing on, images rebuilt mid-run")
     parser.add_argument("--retries", type=int, default=0,
                         help="repeat a failed round up to N times once the container names are free "
                              "again (shared hosts); repeats are listed in the output")
@@ -401,9 +424,10 @@ def main():
                       f"{figures['idle_cgroup_bytes'] / MIB:.1f} MiB  {figures['rps']:.0f} req/s  "
                       f"p99 {figures['p99_ms']:.2f} ms  stop {figures['stop_s']:.2f} s "
                       f"exit {figures['exit_codes']}  loadavg {figures['loadavg']}", flush=True)
-        if runner.image_ids(approaches) != images_before:
-            raise BenchError("the images changed during the run (rebuilt by someone else?); "
-                             "the rounds did not all measure the same images")
+        rebuilt = rebuilt_approaches(results, images_before)
+        if rebuilt and not args.accept_rebuilt_images:
+            raise BenchError(f"the images of {', '.join(rebuilt)} changed during the run (rebuilt by "
+                             "someone else?); the rounds did not all measure the same images")
     except BenchError as error:
         raise BenchError(f"{approach}: {error}\nno table written: the comparison is incomplete") from None
     finally:
@@ -415,7 +439,7 @@ def main():
 
     facts = host_facts(runner, versions)
     summary = summarize_rounds(results)
-    table = markdown(summary, results, facts, args, approaches, runner.retried)
+    table = markdown(summary, results, facts, args, approaches, runner.retried, images_before)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "compare.md"), "w") as file:
         file.write(table)
