@@ -154,7 +154,7 @@ systemd_version() { # the systemd in the image
   # PATH, where `exec ... systemctl` finds it too) reports the same version.
   local out
   out=$("$engine" run --rm "${base_flags[@]}" -e SYSTEMD_COLORS=0 --entrypoint systemctl "$(ref duet-systemd)" --version 2>&1 | head -1) || true
-  out=$(printf '%s' "$out" | sed 's/\x1b\[[0-9;]*m//g')  # newer systemd colours it anyway
+  out=$(printf '%s\n' "$out" | awk '{ gsub(/\033\[[0-9;]*m/, ""); print }')  # newer systemd colours it anyway
   [[ "$out" =~ ^systemd\ ([0-9]+) ]] || die "cannot read the systemd version of $(ref duet-systemd): $out"
   echo "${BASH_REMATCH[1]}"
 }
