@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Checks that the images in the engine carry the config units/images.json gives them:
-Entrypoint, Env, ExposedPorts, User, StopSignal and the OCI labels, for the stand-ins
-and for any other build of the same images (e.g. Nix-built ones loaded into Docker).
+Entrypoint, Env, ExposedPorts, User, StopSignal and the OCI labels, and the files of
+units/ byte for byte at their in-image paths, for the stand-ins and for any other build
+of the same images (e.g. Nix-built ones loaded into Docker).
 
 usage: verify_images.py [--engine docker|podman]   (exit 1 on any difference)
 """
 import argparse
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -19,6 +22,46 @@ def image_config(engine, ref):
     if out.returncode != 0:
         raise LookupError(f"{ref}: not in {engine}: {out.stderr.strip()}")
     return json.loads(out.stdout)[0]["Config"]
+
+
+# In-image path -> file in units/ (design.md's fixed paths).
+FILES = {
+    "systemd": {
+        "/etc/systemd/system/server.service": "server.service",
+        "/etc/systemd/system/server.socket": "server.socket",
+        "/etc/systemd/system/client.service": "client.service",
+        "/etc/systemd/journald.conf.d/duet-console.conf": "journald-console.conf",
+        "/etc/sysusers.d/duet.conf": "sysusers.conf",
+    },
+    "supervisord": {
+        "/etc/supervisord.conf": "supervisord.conf",
+        "/etc/sysusers.d/duet.conf": "sysusers.conf",
+    },
+}
+
+
+def file_differences(engine, key, ref):
+    """Copies each file out of a created (never started) container: no tool in the image needed."""
+    found = []
+    created = subprocess.run([engine, "create", ref], capture_output=True, text=True)
+    if created.returncode != 0:
+        return [f"{key}: cannot create a container of {ref}: {created.stderr.strip()}"]
+    cid = created.stdout.strip().splitlines()[-1]
+    try:
+        for path, name in FILES.get(key, {}).items():
+            out = subprocess.run([engine, "cp", f"{cid}:{path}", "-"], capture_output=True)
+            if out.returncode != 0:
+                found.append(f"{key}: {path} missing: {out.stderr.decode(errors='replace').strip()}")
+                continue
+            with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
+                member = tar.next()
+                data = tar.extractfile(member).read() if member and member.isfile() else None
+            with open(os.path.join(REPO, "units", name), "rb") as f:
+                if data != f.read():
+                    found.append(f"{key}: {path} differs from units/{name}")
+    finally:
+        subprocess.run([engine, "rm", "-f", cid], capture_output=True)
+    return found
 
 
 def differences(key, image, doc, actual):
@@ -56,11 +99,15 @@ def main():
     for key, image in doc["images"].items():
         ref = f"{doc['registry']}/{image['name']}:{doc['tag']}"
         try:
-            problems += differences(key, image, doc, image_config(args.engine, ref))
+            found = differences(key, image, doc, image_config(args.engine, ref))
         except LookupError as error:
             problems.append(str(error))
-        else:
-            print(f"{ref}: config matches units/images.json")
+            continue
+        found += file_differences(args.engine, key, ref)
+        problems += found
+        if not found:
+            files = f" and {len(FILES[key])} files of units/" if key in FILES else ""
+            print(f"{ref}: config matches units/images.json{files}")
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
     return 1 if problems else 0
