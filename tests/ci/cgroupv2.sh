@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-approaches=${CG2_CI_APPROACHES:-systemd,supervisord,separate}
+approaches=${CG2_CI_APPROACHES:-systemd}
 for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd python3 tar chroot; do
   command -v "$tool" >/dev/null || { echo "FAIL: cgroupv2 stage: missing tool $tool"; exit 1; }
 done
