@@ -7,9 +7,7 @@ use common::*;
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -158,51 +156,6 @@ fn without_notify_socket_the_protocol_is_silent() {
         "log mentions notify:\n{}",
         server.log()
     );
-}
-
-/// duet-server started the way systemd does it: `listener` as fd 3, LISTEN_FDS=1 and
-/// LISTEN_PID set (by a shell that then execs the server, keeping its pid) to
-/// `listen_pid`, or to the server's own pid when `None`.
-fn socket_activated(
-    listener: &TcpListener,
-    listen_pid: Option<&str>,
-    listen: &str,
-) -> std::process::Command {
-    socket_activated_with(
-        listener,
-        listen_pid.map(|pid| format!("LISTEN_PID={pid} ")),
-        listen,
-    )
-}
-
-fn socket_activated_with(
-    listener: &TcpListener,
-    listen_pid: Option<String>,
-    listen: &str,
-) -> std::process::Command {
-    let fd = listener.as_raw_fd();
-    let mut command = command("/bin/sh");
-    let script = format!(
-        "{}exec \"$0\" \"$@\"",
-        listen_pid.unwrap_or_else(|| "LISTEN_PID=$$ ".to_string())
-    );
-    command
-        .args(["-c", &script, SERVER, "--listen", listen])
-        .env("LISTEN_FDS", "1");
-    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if fd == 3 {
-                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(fd, 3) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    command
 }
 
 #[test]

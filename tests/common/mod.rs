@@ -5,6 +5,8 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -175,6 +177,51 @@ pub fn wait_healthy(address: SocketAddr) {
     panic!("{address} did not serve /healthz within {PATIENCE:?}");
 }
 
+/// duet-server started the way systemd does it: `listener` as fd 3, LISTEN_FDS=1 and
+/// LISTEN_PID set (by a shell that then execs the server, keeping its pid) to
+/// `listen_pid`, or to the server's own pid when `None`.
+pub fn socket_activated(
+    listener: &TcpListener,
+    listen_pid: Option<&str>,
+    listen: &str,
+) -> std::process::Command {
+    socket_activated_with(
+        listener,
+        listen_pid.map(|pid| format!("LISTEN_PID={pid} ")),
+        listen,
+    )
+}
+
+pub fn socket_activated_with(
+    listener: &TcpListener,
+    listen_pid: Option<String>,
+    listen: &str,
+) -> std::process::Command {
+    let fd = listener.as_raw_fd();
+    let mut command = command("/bin/sh");
+    let script = format!(
+        "{}exec \"$0\" \"$@\"",
+        listen_pid.unwrap_or_else(|| "LISTEN_PID=$$ ".to_string())
+    );
+    command
+        .args(["-c", &script, SERVER, "--listen", listen])
+        .env("LISTEN_FDS", "1");
+    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if fd == 3 {
+                if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
 /// A loopback port that nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind ephemeral");
@@ -293,23 +340,27 @@ pub fn metric(address: SocketAddr, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no series {series:?} in:\n{text}"))
 }
 
+/// The fields of the server's end of `stream` in /proc/net/tcp, if it has a row there.
+fn server_end(stream: &TcpStream) -> Option<Vec<String>> {
+    let ours = stream.local_addr().unwrap().port();
+    let theirs = stream.peer_addr().unwrap().port();
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        (port(fields.get(1)?) == Some(theirs) && port(fields.get(2)?) == Some(ours))
+            .then_some(fields)
+    })
+}
+
 /// Waits until the server has read everything sent on `stream` so far: the kernel's
 /// receive queue of the server's end of the connection (in /proc/net/tcp) is empty.
 pub fn wait_until_server_read(stream: &TcpStream) {
-    let ours = stream.local_addr().unwrap().port();
-    let theirs = stream.peer_addr().unwrap().port();
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-        let unread = table.lines().skip(1).find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port = |field: &str| u16::from_str_radix(field.rsplit(':').next()?, 16).ok();
-            if port(fields.get(1)?) == Some(theirs) && port(fields.get(2)?) == Some(ours) {
-                let queues = fields.get(4)?;
-                u64::from_str_radix(queues.split(':').nth(1)?, 16).ok()
-            } else {
-                None
-            }
+        let unread = server_end(stream).and_then(|fields| {
+            let queues = fields.get(4)?;
+            u64::from_str_radix(queues.split(':').nth(1)?, 16).ok()
         });
         if unread == Some(0) {
             return;
@@ -317,6 +368,24 @@ pub fn wait_until_server_read(stream: &TcpStream) {
         assert!(
             Instant::now() < deadline,
             "server never read the request (queue {unread:?})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the server has accepted `stream`, not merely completed its handshake in the
+/// listen backlog: only an accepted connection has a socket inode (column 10 of
+/// /proc/net/tcp; 0 while it waits in the accept queue).
+pub fn wait_until_accepted(stream: &TcpStream) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let inode = server_end(stream).and_then(|fields| fields.get(9)?.parse::<u64>().ok());
+        if inode.is_some_and(|inode| inode != 0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server never accepted the connection (inode {inode:?})"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
