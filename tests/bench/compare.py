@@ -44,7 +44,7 @@ FIGURES = [
     ("first200_script_s", "first 200: from run.sh", "s", 1.0),
     ("first200_started_s", "first 200: from container start", "s", 1.0),
     ("idle_cgroup_bytes", "idle cgroup memory", "MiB", 1 / MIB),
-    ("idle_working_set_bytes", "idle working set", "MiB (usage - inactive file)", 1 / MIB),
+    ("idle_working_set_bytes", "idle working set", "MiB, cgroup minus inactive file", 1 / MIB),
     ("idle_rss_kib", "idle RSS, all processes", "MiB", 1 / 1024),
     ("stop_s", "stop time", "s", 1.0),
     ("rps", "requests/s", "req/s", 1.0),
@@ -368,7 +368,12 @@ def main():
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"),
                         help="run script command (default units/run.sh)")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "bench", "results"))
+    parser.add_argument("--render", metavar="JSON",
+                        help="only redraw compare.md and compare.svg from a compare.json of a run")
     args = parser.parse_args()
+    if args.render:
+        print(render(args.render, args.out))
+        return
     approaches = args.approaches.split(",")
     bad = [a for a in approaches if a not in APPROACHES]
     if bad or len(set(approaches)) != len(approaches):
@@ -438,20 +443,31 @@ def main():
                 print(f"compare: warning: cleanup of {name} failed: {error}", file=sys.stderr)
 
     facts = host_facts(runner, versions)
-    summary = summarize_rounds(results)
-    table = markdown(summary, results, facts, args, approaches, runner.retried, images_before)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "compare.md"), "w") as file:
-        file.write(table)
-    with open(os.path.join(args.out, "compare.svg"), "w") as file:
-        file.write(svg(summary, facts, args, approaches))
-    with open(os.path.join(args.out, "compare.json"), "w") as file:
+    path = os.path.join(args.out, "compare.json")
+    with open(path, "w") as file:
         json.dump({"facts": facts, "images": images_before,
                    "args": {k: v for k, v in vars(args).items()}, "rounds": results,
                    "retried": runner.retried}, file, indent=1)
     print()
-    print(table)
+    print(render(path, args.out))
     print(f"wrote {args.out}/compare.md, compare.svg, compare.json")
+
+
+def render(path, out):
+    """Writes compare.md and compare.svg from the figures of a run; returns the table."""
+    with open(path) as file:
+        run = json.load(file)
+    args = argparse.Namespace(**run["args"])
+    approaches = list(run["rounds"])
+    summary = summarize_rounds(run["rounds"])
+    table = markdown(summary, run["rounds"], run["facts"], args, approaches, run["retried"], run["images"])
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "compare.md"), "w") as file:
+        file.write(table)
+    with open(os.path.join(out, "compare.svg"), "w") as file:
+        file.write(svg(summary, run["facts"], args, approaches))
+    return table
 
 
 if __name__ == "__main__":
