@@ -25,8 +25,7 @@ fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0() {
     greeting
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
         .unwrap();
-    // A connection the server has read nothing from counts as idle and is closed at once;
-    // these two must be mid-request.
+    // Both must be accepted and mid-request (not waiting in the backlog) when SIGTERM comes.
     wait_until_server_read(&readiness);
     wait_until_server_read(&greeting);
 
@@ -57,18 +56,64 @@ fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0() {
 }
 
 #[test]
-fn sigint_with_idle_connections_exits_0_promptly() {
+fn sigint_with_an_idle_kept_alive_connection_exits_0_promptly() {
     let (mut server, address) = start_server(&["--drain-timeout", "30s"]);
     let mut idle = connect(address);
     idle.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     read_one_response(&mut idle, false).expect("response");
-    let _silent = connect(address);
 
     server.signal(libc::SIGINT);
-    // Idle keep-alive and silent connections must not hold the drain for its 30 s bound.
+    // A connection between requests is closed at once (its client retries on a new one),
+    // so it must not hold the drain for its 30 s bound.
     let status = server.expect_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
+    assert!(
+        read_until_closed(&mut idle).is_empty(),
+        "idle connection got bytes instead of being closed"
+    );
+}
+
+#[test]
+fn a_connection_accepted_before_sigterm_gets_its_first_request_answered() {
+    let (mut server, address) =
+        start_server(&["--drain-timeout", "20s", "--header-read-timeout", "20s"]);
+    // Accepted by the server, but its request comes only after the listener is closed:
+    // a client whose request bytes are still on the way when the stop signal arrives.
+    let mut fresh = connect(address);
+    wait_until_accepted(&fresh);
+
+    server.signal(libc::SIGTERM);
+    server.expect_line("draining");
+    assert!(
+        server.wait_exit(Duration::from_millis(300)).is_none(),
+        "exited without waiting for the accepted connection's request"
+    );
+
+    fresh
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let response = read_one_response(&mut fresh, false)
+        .expect("the accepted connection was closed without an answer");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(server.expect_exit(PATIENCE).code(), Some(0));
+}
+
+#[test]
+fn a_silent_accepted_connection_holds_the_drain_only_for_the_header_read_timeout() {
+    let (mut server, address) =
+        start_server(&["--drain-timeout", "60s", "--header-read-timeout", "2s"]);
+    let mut silent = connect(address);
+    wait_until_accepted(&silent);
+
+    server.signal(libc::SIGTERM);
+    // Bounded by the 2 s header-read timeout, not by the 60 s drain timeout.
+    assert_eq!(server.expect_exit(PATIENCE).code(), Some(0));
+    assert!(
+        read_until_closed(&mut silent).is_empty(),
+        "silent connection got bytes instead of being closed"
+    );
 }
 
 #[test]

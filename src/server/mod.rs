@@ -1,6 +1,7 @@
 //! duet-server: a small HTTP/1.1 server that is correct as container PID 1 and as a
 //! systemd service (socket activation, notify protocol, watchdog, bounded drain).
 
+pub mod drain;
 pub mod listen;
 pub mod metrics;
 pub mod routes;
@@ -132,7 +133,10 @@ async fn supervise(
         .unwrap_or_else(|_| "?".into());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let state = Arc::new(State::new(&crate::host::name(), workers));
-    let http = http_settings(&config);
+    let http = Arc::new(http_settings(&config));
+    // A connection the stop finds before its first request still gets it answered (see
+    // drain.rs), for as long as hyper would wait for a request head, within the drain.
+    let first_request_grace = config.header_read_timeout.min(config.drain_timeout);
     let (stop, stopped) = watch::channel(false);
     let (closed, mut all_closed) = mpsc::channel::<()>(1);
     let (drained, mut all_drained) = mpsc::channel::<()>(1);
@@ -142,7 +146,8 @@ async fn supervise(
                 index,
                 listener,
                 state: Arc::clone(&state),
-                http: http.clone(),
+                http: Arc::clone(&http),
+                first_request_grace,
                 stop: stopped.clone(),
                 closed: closed.clone(),
                 drained: drained.clone(),

@@ -2,18 +2,20 @@
 //! listening socket. Connections stay on the thread that accepted them, so the hot path
 //! has no cross-thread wake-ups or work stealing.
 
+use super::drain::{self, Drain};
 use super::routes;
 use super::state::State;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, warn};
@@ -22,7 +24,9 @@ pub struct Worker {
     pub index: usize,
     pub listener: std::net::TcpListener,
     pub state: Arc<State>,
-    pub http: http1::Builder,
+    pub http: Arc<http1::Builder>,
+    /// How long a connection accepted before the stop may take to send its first request.
+    pub first_request_grace: Duration,
     /// Becomes true when the server starts draining.
     pub stop: watch::Receiver<bool>,
     /// Dropped once this worker has closed its copy of the listening socket.
@@ -31,11 +35,15 @@ pub struct Worker {
     pub drained: mpsc::Sender<()>,
 }
 
-/// The per-connection hyper service; answers synchronously, so nothing is boxed per request.
-#[derive(Clone)]
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
+
+/// The per-connection hyper service, lent to hyper by reference so the connection task
+/// can read `first_request`; answers synchronously, so nothing is boxed per request.
 struct Service {
     state: Arc<State>,
     shard: usize,
+    /// Set once hyper has handed this connection a request (see [`drain`]).
+    first_request: AtomicBool,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Service {
@@ -44,8 +52,15 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     type Future = Ready<Result<Self::Response, Infallible>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.first_request.store(true, Ordering::Relaxed);
         let shard = self.state.metrics.shard(self.shard);
-        ready(Ok(routes::respond(&self.state, shard, &request)))
+        let mut response = routes::respond(&self.state, shard, &request);
+        if self.state.is_draining() {
+            // A request that arrives during the drain may come before graceful shutdown
+            // reached its connection; hyper closes after a response that says so.
+            response.headers_mut().insert(CONNECTION, CLOSE);
+        }
+        ready(Ok(response))
     }
 }
 
@@ -97,6 +112,7 @@ impl Worker {
             listener,
             state,
             http,
+            first_request_grace,
             mut stop,
             closed,
             drained,
@@ -108,7 +124,7 @@ impl Worker {
                 return;
             }
         };
-        let graceful = GracefulShutdown::new();
+        let drain = Drain::default();
         loop {
             tokio::select! {
                 // A closed channel means the server is going away too.
@@ -117,10 +133,22 @@ impl Worker {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
                         let guard = ConnectionGuard::new(&state, index);
-                        let service = Service { state: Arc::clone(&state), shard: index };
-                        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                        let service = Service {
+                            state: Arc::clone(&state),
+                            shard: index,
+                            first_request: AtomicBool::new(false),
+                        };
+                        let watcher = drain.watcher();
+                        let http = Arc::clone(&http);
                         tokio::spawn(async move {
-                            if let Err(error) = connection.await {
+                            let connection = http.serve_connection(TokioIo::new(stream), &service);
+                            let served = drain::serve(
+                                connection,
+                                &service.first_request,
+                                watcher,
+                                first_request_grace,
+                            );
+                            if let Err(error) = served.await {
                                 guard.failed();
                                 debug!("connection from {peer} ended with an error: {error}");
                             }
@@ -137,7 +165,7 @@ impl Worker {
         // Closing every worker's copy closes the socket: new connections are refused.
         drop(listener);
         drop(closed);
-        graceful.shutdown().await;
+        drain.shutdown().await;
         drop(drained);
     }
 }
