@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs IN THE GUEST: boots a systemd image under one engine with each candidate
 # flag set and prints one line per set: state, failed units, stop time and exit code.
-# This is the measurement behind the run script's cgroup v2 flag choice.
+# This is the measurement behind the run script's cgroup v2 flag choice. The image
+# must start systemd by itself (Entrypoint or Cmd /sbin/init, like duet-systemd).
 #   flag_matrix.sh docker|podman IMAGE [CASE...]
 set -uo pipefail
 engine=${1:?usage: flag_matrix.sh docker|podman IMAGE [CASE...]}
@@ -17,8 +18,8 @@ flags[host-ro-seed]="-v /sys/fs/cgroup:/sys/fs/cgroup:ro $tmpfs"
 flags[tmpfs-only]="$tmpfs"
 flags[private-sysadmin]="--cgroupns=private --cap-add SYS_ADMIN $tmpfs"
 flags[private-sysadmin-unconfined]="--cgroupns=private --cap-add SYS_ADMIN --security-opt apparmor=unconfined $tmpfs"
-flags[private-sysadmin-unconfined-remount]="--cgroupns=private --cap-add SYS_ADMIN --security-opt apparmor=unconfined $tmpfs"
-cmd[private-sysadmin-unconfined-remount]="sh -c '$remount'"
+flags[private-sysadmin-unconfined-remount]="--cgroupns=private --cap-add SYS_ADMIN --security-opt apparmor=unconfined $tmpfs --entrypoint sh"
+cmd[private-sysadmin-unconfined-remount]="-c '$remount'"
 # Host cgroupns, the host tree read-only (engine default), and only the container's own
 # slice bound read-write over it: the container can write its own subtree and nothing else.
 flags[host-own-slice-rw]="--cgroupns=host --cgroup-parent=duet.slice -v /sys/fs/cgroup/duet.slice:/sys/fs/cgroup/duet.slice:rw $tmpfs"
@@ -35,7 +36,7 @@ run_case() {
   local c=$1 state="" failed="" t0 stop_s code escaped
   $engine rm -f $name >/dev/null 2>&1
   t0=$(date +%s%N)
-  if ! eval "$engine run -d -t --name $name ${flags[$c]} $image ${cmd[$c]:-/sbin/init}" >/tmp/cg2m.out 2>&1; then
+  if ! eval "$engine run -d -t --name $name ${flags[$c]} $image ${cmd[$c]:-}" >/tmp/cg2m.out 2>&1; then
     printf '%-38s create-failed: %s\n' "$c" "$(tail -1 /tmp/cg2m.out)"
     return
   fi

@@ -17,6 +17,6 @@ for b in duet-server duet-client; do
 done
 
 start=$SECONDS
-echo "cgroupv2: approaches $approaches on docker and podman; the guest runs under qemu TCG (slow: time bounds x${CG2_TIME_SCALE:-4})"
-tests/cgroupv2/prove.sh --engine docker,podman --approach "$approaches" --time-scale "${CG2_TIME_SCALE:-4}"
+echo "cgroupv2: approaches $approaches on docker and podman; the guest runs under qemu TCG (slow: time bounds x${CG2_TIME_SCALE:-6})"
+tests/cgroupv2/prove.sh --engine docker,podman --approach "$approaches" --time-scale "${CG2_TIME_SCALE:-6}"
 echo "cgroupv2: stage took $((SECONDS - start)) s"
