@@ -5,6 +5,7 @@
 # Output in $CG2_BASE: disk.raw (ext4, no partition table), vmlinuz, initrd.img,
 # id_ed25519(.pub). Rebuild with --force.
 set -euo pipefail
+# shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 force=0
@@ -30,7 +31,7 @@ mkdir -p "$work" "$CG2_BASE"
 cleanup() {
   local m
   for m in dev/pts dev proc sys; do
-    mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m" || true
+    if mountpoint -q "$root/$m" 2>/dev/null; then umount -l "$root/$m" || true; fi
   done
 }
 trap cleanup EXIT
@@ -81,6 +82,7 @@ chroot "$root" ssh-keygen -A >/dev/null
 
 cp -L "$root/vmlinuz" "$CG2_BASE/vmlinuz"
 cp -L "$root/initrd.img" "$CG2_BASE/initrd.img"
+# shellcheck disable=SC2016  # dpkg-query's own format fields
 chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' \
   linux-image-cloud-amd64 systemd docker.io podman runc crun >"$CG2_BASE/versions.txt"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared paths and helpers of the cgroup v2 proving ground (sourced, not run).
 # Everything it builds is cached under .cache/cgroupv2/ of the repo (gitignored).
 CG2_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -7,6 +7,7 @@
 # --reuse runs in an already running guest (and leaves it running).
 # --time-scale N (default 4) stretches the contract's time bounds for the emulated guest.
 set -euo pipefail
+# shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
 here=$(dirname "$0")
 
@@ -24,7 +25,7 @@ done
 cg2_need python3 qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd tar
 
 t_all=$SECONDS
-step() { cg2_log "$1 done in $(($SECONDS - $2)) s"; }
+step() { cg2_log "$1 done in $((SECONDS - $2)) s"; }
 
 t=$SECONDS; "$here/build-guest.sh"; step "guest disk" $t
 images=$CG2_CACHE/images
@@ -66,6 +67,7 @@ else
   "$here/vm.sh" ssh 'rm -rf /root/duet && cp -r /mnt/data/duet /root/duet'
   src=/mnt/data/images
 fi
+# shellcheck disable=SC2016  # expands in the guest
 "$here/vm.sh" ssh 'echo "guest: kernel $(uname -r), $(systemctl --version | head -1), cgroup fs $(stat -fc %T /sys/fs/cgroup)"'
 
 for e in ${engines//,/ }; do
@@ -79,5 +81,5 @@ t=$SECONDS
 rc=0
 python3 "$here/run_contract.py" --engine "$engines" --approach "$approaches" --time-scale "$scale" || rc=$?
 step "contract" $t
-cg2_log "proving ground total: $(($SECONDS - t_all)) s"
+cg2_log "proving ground total: $((SECONDS - t_all)) s"
 exit $rc

@@ -5,6 +5,7 @@
 # socket, no networking) keeps those sid images out of the host engine, where
 # the bookworm stand-ins of the cgroup v1 contract live under the same names.
 set -euo pipefail
+# shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
 cg2_need dockerd docker
 

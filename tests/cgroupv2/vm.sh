@@ -9,6 +9,7 @@
 #   vm.sh stop      power off and remove the overlay
 #   vm.sh status    exit 0 if a guest is running
 set -euo pipefail
+# shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 usage() { echo "usage: $0 start [DIR]|stop|status|ssh CMD...|put SRC DEST" >&2; exit 2; }
@@ -16,6 +17,7 @@ usage() { echo "usage: $0 start [DIR]|stop|status|ssh CMD...|put SRC DEST" >&2; 
 guest_ssh() {
   local opts
   mapfile -t opts < <(cg2_ssh_opts)
+  # shellcheck disable=SC2029  # the command is meant to run in the guest as given
   ssh "${opts[@]}" root@127.0.0.1 "$@"
 }
 
@@ -63,9 +65,9 @@ start() {
 stop() {
   if running; then
     guest_ssh -o ControlMaster=no 'systemctl poweroff' >/dev/null 2>&1 || true
-    local pid i
+    local pid
     pid=$(cat "$CG2_RUN/qemu.pid")
-    for i in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     kill "$pid" 2>/dev/null || true
   fi
   ssh -o ControlPath="$CG2_RUN/ssh.ctl" -O exit x 2>/dev/null || true

@@ -9,12 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 approaches=${CG2_CI_APPROACHES:-systemd}
-for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd python3 tar chroot; do
+for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd python3 tar chroot shellcheck; do
   command -v "$tool" >/dev/null || { echo "FAIL: cgroupv2 stage: missing tool $tool"; exit 1; }
 done
 for b in duet-server duet-client; do
   [ -x "target/release/$b" ] || { echo "FAIL: cgroupv2 stage: target/release/$b missing (the contract stage builds it)"; exit 1; }
 done
+
+echo "cgroupv2: shellcheck, python syntax"
+shellcheck tests/cgroupv2/*.sh tests/ci/cgroupv2.sh
+python3 -m py_compile tests/cgroupv2/ssh_machine.py tests/cgroupv2/run_contract.py
 
 start=$SECONDS
 echo "cgroupv2: approaches $approaches on docker and podman; the guest runs under qemu TCG (slow: time bounds x${CG2_TIME_SCALE:-6})"
