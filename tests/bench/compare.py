@@ -118,7 +118,9 @@ class Runner:
                         print(f"compare: warning: cleanup of {approach} failed: {cleanup}", file=sys.stderr)
                 if attempt == self.args.retries:
                     raise
-                reason = str(error).strip().splitlines()[-1][:200]
+                lines = [line for line in str(error).strip().splitlines()
+                         if line.strip() and "stopped and removed" not in line]
+                reason = (lines or ["unknown"])[-1][:200]
                 self.retried.append(f"{what}: {reason}")
                 print(f"compare: {what} failed ({reason}); retrying once the names are free", flush=True)
                 self.wait_names_free(approach)
