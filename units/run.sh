@@ -180,6 +180,7 @@ systemd_flags_cgroup_v2() { # pure cgroup v2 hosts (tests/cgroupv2/ proves this 
     # container write the host's whole cgroup tree (measured: it can create cgroups
     # among the host's services); this set cannot. Private cgroupns works only with
     # CAP_SYS_ADMIN, AppArmor off and a remount before /sbin/init: not used.
+    # `-v` (not --mount) on purpose: it creates duet.slice when no container is in it yet.
     flags+=(--cgroupns=host --cgroup-parent=duet.slice
       -v /sys/fs/cgroup/duet.slice:/sys/fs/cgroup/duet.slice:rw
       --tmpfs /run --tmpfs /run/lock --tmpfs /tmp)
