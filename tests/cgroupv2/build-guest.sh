@@ -87,7 +87,7 @@ chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' \
   linux-image-cloud-amd64 systemd docker.io podman runc crun >"$CG2_BASE/versions.txt"
 
 cg2_log "mkfs.ext4 -d ($DISK_SIZE, sparse)"
-mkfs.ext4 -q -F -L cg2root -d "$root" "$CG2_BASE/disk.raw" "$DISK_SIZE"
+mkfs.ext4 -q -F -L cg2root -d "$root" "$CG2_BASE/disk.raw" "$DISK_SIZE" >/dev/null
 rm -rf "$work"
 date -u +%FT%TZ >"$CG2_BASE/.complete"
 cg2_log "guest disk built in $((SECONDS - start)) s: $CG2_BASE"
