@@ -138,10 +138,13 @@ class Runner:
             except OSError:
                 raise BenchError(f"port {self.args.port} is in use; pick another with --port") from None
 
-    def first_200(self, deadline_s):
-        """Poll / in a tight loop; returns (wall clock, monotonic) of the first 200."""
+    def first_200(self, deadline_s, script):
+        """Poll / in a tight loop; returns (wall clock, monotonic) of the first 200, or None
+        at the deadline or as soon as the run script has failed."""
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
+            if script.poll() not in (None, 0):
+                return None
             connection = http.client.HTTPConnection("127.0.0.1", self.args.port, timeout=1)
             try:
                 connection.request("GET", "/")
@@ -164,7 +167,7 @@ class Runner:
         command = self.run_script(approach, *extra)
         invoked_mono = time.monotonic()
         script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        first = self.first_200(self.args.start_timeout)
+        first = self.first_200(self.args.start_timeout, script)
         try:
             output, _ = script.communicate(timeout=120)
         except subprocess.TimeoutExpired:
