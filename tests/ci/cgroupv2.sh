@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # CI stage: the cgroup v2 proving ground (tests/cgroupv2/). A Debian sid guest with
 # cgroup v2, Docker 28, Podman 5 and systemd >= 258 under qemu TCG; the container
-# contract, unchanged, against sid stand-ins in it. It runs the checks whose flags
-# differ from the cgroup v1 host (the systemd approach) on both engines, and the other
-# approaches as CG2_CI_APPROACHES says. Runs after the contract stage, which has built
-# target/release. Installs nothing; any missing tool fails the stage.
+# contract, unchanged, against sid stand-ins in it: all three approaches on both engines
+# (CG2_CI_APPROACHES=systemd narrows it to the approach whose flags differ from the
+# cgroup v1 host). Runs after the contract stage, which has built target/release.
+# Installs nothing; any missing tool fails the stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-approaches=${CG2_CI_APPROACHES:-systemd}
+approaches=${CG2_CI_APPROACHES:-systemd,supervisord,separate}
 for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd python3 tar chroot shellcheck; do
   command -v "$tool" >/dev/null || { echo "FAIL: cgroupv2 stage: missing tool $tool"; exit 1; }
 done
