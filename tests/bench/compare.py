@@ -384,8 +384,8 @@ def main():
     bad = [a for a in approaches if a not in APPROACHES]
     if bad or len(set(approaches)) != len(approaches):
         parser.error(f"--approaches takes a comma-separated subset of {', '.join(APPROACHES)}")
-    if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.idle < 0:
-        parser.error("--rounds, --duration and --connections must be >= 1, --idle >= 0")
+    if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.idle < 0 or args.retries < 0:
+        parser.error("--rounds, --duration and --connections must be >= 1, --idle and --retries >= 0")
     args.approaches = approaches
     if not os.access(shlex.split(args.run)[0], os.X_OK):
         raise BenchError(f"run script {shlex.split(args.run)[0]} is missing or not executable")
