@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-stages=(crate nix-lint contract cgroupv2)
+stages=(crate nix-lint contract bench cgroupv2)
 for stage in "${stages[@]}"; do
   script="tests/ci/$stage.sh"
   [ -x "$script" ] || { echo "FAIL: stage $stage: $script missing or not executable"; exit 1; }
