@@ -1,4 +1,4 @@
-//! Ending one worker's connections on a stop signal without dropping a request the worker
+//! Ending the connections on a stop signal without dropping a request the server
 //! has already taken on.
 //!
 //! hyper's `http1::Connection::graceful_shutdown` closes a connection at once when it sits
@@ -22,7 +22,7 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// One worker's stop signal to its connections, and the wait until they have all ended.
+/// The stop signal to the connections, and the wait until they have all ended.
 pub struct Drain {
     signal: watch::Sender<()>,
 }

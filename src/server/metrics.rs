@@ -2,7 +2,7 @@
 //! rendered in the Prometheus text format on demand.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 /// The routes the server knows; everything else is `Other` (404).
@@ -49,7 +49,8 @@ impl Route {
 /// connection and are counted as connection errors instead).
 const STATUSES: [u16; 4] = [200, 404, 405, 503];
 
-/// One worker thread's counters, on its own cache lines so workers never contend.
+/// One shard of the counters, on its own cache lines so connections on different shards
+/// never contend.
 #[derive(Default)]
 #[repr(align(128))]
 pub struct Shard {
@@ -80,7 +81,7 @@ impl Shard {
     }
 }
 
-/// All workers' counters; read by summing the shards.
+/// All counters, spread over shards (one per core); read by summing the shards.
 pub struct Metrics {
     shards: Box<[Shard]>,
 }
@@ -92,9 +93,20 @@ impl Metrics {
         }
     }
 
-    /// The shard of worker `index`.
+    /// Shard `index`, modulo the number of shards.
     pub fn shard(&self, index: usize) -> &Shard {
         &self.shards[index % self.shards.len()]
+    }
+
+    /// The calling thread's shard: each thread takes the next index on first use, so the
+    /// runtime's worker threads (one per core, as many as shards) count on separate cache
+    /// lines whichever connection they are running.
+    pub fn thread_shard(&self) -> &Shard {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static INDEX: usize = NEXT.fetch_add(1, Relaxed);
+        }
+        self.shard(INDEX.with(|index| *index))
     }
 
     fn sum(&self, read: impl Fn(&Shard) -> &AtomicU64) -> u64 {

@@ -1,16 +1,17 @@
 //! duet-server: a small HTTP/1.1 server that is correct as container PID 1 and as a
 //! systemd service (socket activation, notify protocol, watchdog, bounded drain).
 
+pub mod acceptor;
 pub mod drain;
 pub mod listen;
 pub mod metrics;
 pub mod routes;
 pub mod state;
-pub mod worker;
 
 use crate::cli::{Args, UsageError};
 use crate::notify;
 use crate::shutdown::StopSignals;
+use acceptor::Acceptor;
 use clap::Parser;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
-use worker::Worker;
 
 /// Request heads (request line plus headers) larger than this get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -88,9 +88,12 @@ impl Config {
 }
 
 /// Serves until SIGTERM/SIGINT, drains, and returns the exit status (0 after a drain).
-/// The calling thread handles signals and systemd; one worker thread per core serves.
+/// The calling thread handles signals and systemd; a multi-thread runtime with one worker
+/// thread per core serves the connections.
 pub fn run(config: Config, listener: std::net::TcpListener, origin: listen::Origin) -> ExitCode {
-    let control = match tokio::runtime::Builder::new_current_thread()
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let control = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {
@@ -100,7 +103,7 @@ pub fn run(config: Config, listener: std::net::TcpListener, origin: listen::Orig
             return ExitCode::FAILURE;
         }
     };
-    control.block_on(supervise(config, listener, origin))
+    control.block_on(supervise(config, listener, origin, workers))
 }
 
 fn http_settings(config: &Config) -> http1::Builder {
@@ -119,6 +122,7 @@ async fn supervise(
     config: Config,
     listener: std::net::TcpListener,
     origin: listen::Origin,
+    workers: usize,
 ) -> ExitCode {
     let mut signals = match StopSignals::install() {
         Ok(signals) => signals,
@@ -131,7 +135,6 @@ async fn supervise(
         .local_addr()
         .map(|address| address.to_string())
         .unwrap_or_else(|_| "?".into());
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let state = Arc::new(State::new(&crate::host::name(), workers));
     let http = Arc::new(http_settings(&config));
     // A connection the stop finds before its first request still gets it answered (see
@@ -140,35 +143,16 @@ async fn supervise(
     let (stop, stopped) = watch::channel(false);
     let (closed, mut all_closed) = mpsc::channel::<()>(1);
     let (drained, mut all_drained) = mpsc::channel::<()>(1);
-    for index in 0..workers {
-        let worker = match listener.try_clone() {
-            Ok(listener) => Worker {
-                index,
-                listener,
-                state: Arc::clone(&state),
-                http: Arc::clone(&http),
-                first_request_grace,
-                stop: stopped.clone(),
-                closed: closed.clone(),
-                drained: drained.clone(),
-            },
-            Err(error) => {
-                error!("cannot share the listening socket: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let spawned = std::thread::Builder::new()
-            .name(format!("worker-{index}"))
-            .spawn(move || worker.run());
-        if let Err(error) = spawned {
-            error!("cannot start worker thread {index}: {error}");
-            return ExitCode::FAILURE;
-        }
-    }
-    // From here on only the workers hold the socket and the channel senders.
-    drop(listener);
-    drop(closed);
-    drop(drained);
+    let acceptor = Acceptor {
+        listener,
+        state: Arc::clone(&state),
+        http,
+        first_request_grace,
+        stop: stopped,
+        closed,
+        drained,
+    };
+    tokio::spawn(acceptor.serve());
 
     if let Some(period) = notify::watchdog_period() {
         info!("feeding the systemd watchdog every {period:?}");
@@ -188,7 +172,7 @@ async fn supervise(
     state.start_draining();
     notify::stopping("draining");
     let _ = stop.send(true);
-    // recv() yields None once every worker has dropped its sender: the socket is closed.
+    // recv() yields None once the acceptor has dropped its sender: the socket is closed.
     let closing = async { while all_closed.recv().await.is_some() {} };
     let _ = tokio::time::timeout(config.drain_timeout, closing).await;
     let open = state.metrics.open_connections();

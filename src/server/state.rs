@@ -1,4 +1,4 @@
-//! What all connections of all workers share.
+//! What all connections share.
 
 use super::metrics::Metrics;
 use bytes::Bytes;

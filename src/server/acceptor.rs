@@ -1,6 +1,8 @@
-//! One worker thread: its own single-threaded runtime accepting on a shared copy of the
-//! listening socket. Connections stay on the thread that accepted them, so the hot path
-//! has no cross-thread wake-ups or work stealing.
+//! The accept loop: one task accepts every connection and spawns it as a task of the
+//! multi-thread runtime, whose work stealing spreads connections over the cores. (One
+//! single-threaded runtime per core, each accepting on its own copy of the socket, left
+//! the kernel to pick the acceptor: one thread often got nearly all connections, and
+//! those stalled whenever that thread was preempted.)
 
 use super::drain::{self, Drain};
 use super::routes;
@@ -20,8 +22,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, warn};
 
-pub struct Worker {
-    pub index: usize,
+pub struct Acceptor {
     pub listener: std::net::TcpListener,
     pub state: Arc<State>,
     pub http: Arc<http1::Builder>,
@@ -29,9 +30,9 @@ pub struct Worker {
     pub first_request_grace: Duration,
     /// Becomes true when the server starts draining.
     pub stop: watch::Receiver<bool>,
-    /// Dropped once this worker has closed its copy of the listening socket.
+    /// Dropped once the listening socket is closed.
     pub closed: mpsc::Sender<()>,
-    /// Dropped once this worker's connections are all finished.
+    /// Dropped once every connection is finished.
     pub drained: mpsc::Sender<()>,
 }
 
@@ -41,7 +42,6 @@ const CLOSE: HeaderValue = HeaderValue::from_static("close");
 /// can read `first_request`; answers synchronously, so nothing is boxed per request.
 struct Service {
     state: Arc<State>,
-    shard: usize,
     /// Set once hyper has handed this connection a request (see [`drain`]).
     first_request: AtomicBool,
 }
@@ -53,7 +53,7 @@ impl hyper::service::Service<Request<Incoming>> for Service {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.first_request.store(true, Ordering::Relaxed);
-        let shard = self.state.metrics.shard(self.shard);
+        let shard = self.state.metrics.thread_shard();
         let mut response = routes::respond(&self.state, shard, &request);
         if self.state.is_draining() {
             // A request that arrives during the drain may come before graceful shutdown
@@ -90,25 +90,10 @@ impl Drop for ConnectionGuard {
     }
 }
 
-impl Worker {
-    /// Runs on its own thread until drained.
-    pub fn run(self) {
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                error!("worker {}: cannot start its runtime: {error}", self.index);
-                return;
-            }
-        };
-        runtime.block_on(self.serve());
-    }
-
-    async fn serve(self) {
-        let Worker {
-            index,
+impl Acceptor {
+    /// Accepts until the stop, then waits for the drain of its connections.
+    pub async fn serve(self) {
+        let Acceptor {
             listener,
             state,
             http,
@@ -120,11 +105,13 @@ impl Worker {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => listener,
             Err(error) => {
-                error!("worker {index}: cannot use the listening socket: {error}");
+                error!("cannot use the listening socket: {error}");
                 return;
             }
         };
         let drain = Drain::default();
+        // Connections take turns over the metrics shards for their open/close counts.
+        let mut next_shard = 0usize;
         loop {
             tokio::select! {
                 // A closed channel means the server is going away too.
@@ -132,10 +119,11 @@ impl Worker {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        let guard = ConnectionGuard::new(&state, index);
+                        let shard = next_shard;
+                        next_shard = next_shard.wrapping_add(1);
+                        let guard = ConnectionGuard::new(&state, shard);
                         let service = Service {
                             state: Arc::clone(&state),
-                            shard: index,
                             first_request: AtomicBool::new(false),
                         };
                         let watcher = drain.watcher();
@@ -162,7 +150,8 @@ impl Worker {
                 },
             }
         }
-        // Closing every worker's copy closes the socket: new connections are refused.
+        // Closing the socket refuses new connections (with socket activation the service
+        // manager keeps it open, and the backlog waits for the next instance).
         drop(listener);
         drop(closed);
         drain.shutdown().await;
