@@ -41,21 +41,44 @@ start() {
   local fwd="hostfwd=tcp:127.0.0.1:$CG2_SSH_PORT-:22" p
   for p in $CG2_FWD_PORTS; do fwd+=",hostfwd=tcp:127.0.0.1:$((p + 10000))-:$p"; done
   echo "$CG2_SSH_PORT" >"$CG2_RUN/ssh_port"
-  local t0=$SECONDS
-  qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${CG2_MEM_MB:-3072}" \
-    -display none -serial "file:$CG2_RUN/serial.log" -monitor none \
-    -kernel "$CG2_BASE/vmlinuz" -initrd "$CG2_BASE/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet" \
-    -drive "file=$CG2_RUN/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe" "${data[@]}" \
-    -netdev "user,id=n0,$fwd" -device virtio-net-pci,netdev=n0 \
-    -daemonize -pidfile "$CG2_RUN/qemu.pid"
-  cg2_log "qemu started (pid $(cat "$CG2_RUN/qemu.pid")); waiting for SSH on 127.0.0.1:$CG2_SSH_PORT"
-  local deadline=$((SECONDS + ${CG2_BOOT_TIMEOUT:-420}))
-  until guest_ssh true 2>/dev/null; do
-    running || { tail -40 "$CG2_RUN/serial.log" >&2; cg2_die "qemu exited during boot"; }
-    [ $SECONDS -lt $deadline ] || { tail -40 "$CG2_RUN/serial.log" >&2; cg2_die "no SSH after ${CG2_BOOT_TIMEOUT:-420} s"; }
-    sleep 3
+  local t0=$SECONDS attempt up=0 deadline
+  # The guest kernel sometimes dies early in boot under multi-threaded TCG (an int3 Oops
+  # in sched_clock_cpu while the kernel patches its own code: seen once in ~10 boots).
+  # panic=1 + -no-reboot make qemu exit at once; then boot again on a fresh overlay.
+  for attempt in 1 2 3; do
+    if [ "$attempt" -gt 1 ]; then
+      rm -f "$CG2_RUN/overlay.qcow2"
+      qemu-img create -q -f qcow2 -b "$CG2_BASE/disk.raw" -F raw "$CG2_RUN/overlay.qcow2"
+    fi
+    qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${CG2_MEM_MB:-3072}" \
+      -display none -serial "file:$CG2_RUN/serial.log" -monitor none -no-reboot \
+      -kernel "$CG2_BASE/vmlinuz" -initrd "$CG2_BASE/initrd.img" \
+      -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet panic=1" \
+      -drive "file=$CG2_RUN/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe" "${data[@]}" \
+      -netdev "user,id=n0,$fwd" -device virtio-net-pci,netdev=n0 \
+      -daemonize -pidfile "$CG2_RUN/qemu.pid"
+    cg2_log "qemu started (pid $(cat "$CG2_RUN/qemu.pid"), boot $attempt of 3); waiting for SSH on 127.0.0.1:$CG2_SSH_PORT"
+    deadline=$((SECONDS + ${CG2_BOOT_TIMEOUT:-300}))
+    while :; do
+      if guest_ssh true 2>/dev/null; then up=1; break; fi
+      if ! running; then
+        grep -a -m1 -E 'Kernel panic|Oops' "$CG2_RUN/serial.log" >&2 || tail -20 "$CG2_RUN/serial.log" >&2
+        cg2_log "qemu exited during boot $attempt"
+        break
+      fi
+      if [ $SECONDS -ge $deadline ]; then
+        tail -20 "$CG2_RUN/serial.log" >&2
+        cg2_log "no SSH after ${CG2_BOOT_TIMEOUT:-300} s in boot $attempt"
+        kill "$(cat "$CG2_RUN/qemu.pid")" 2>/dev/null || true
+        sleep 2
+        break
+      fi
+      sleep 3
+    done
+    [ $up = 1 ] && break
+    cp "$CG2_RUN/serial.log" "$CG2_RUN/serial.boot$attempt.log"
   done
+  [ $up = 1 ] || cg2_die "the guest did not boot in 3 tries (serial logs in $CG2_RUN)"
   cg2_log "guest up: SSH after $((SECONDS - t0)) s"
   if [ ${#data[@]} -gt 0 ]; then
     guest_ssh 'mkdir -p /mnt/data && mount -o ro /dev/vdb /mnt/data'
