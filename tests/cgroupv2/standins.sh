@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Builds the sid stand-in images (systemd >= 258) with the containers' builder and
 # saves them as docker-archive tarballs into $CG2_CACHE/images.
-# The builder tags localhost/duet-*:latest; a private dockerd (own data root and
-# socket, no networking) keeps those sid images out of the host engine, where
-# the bookworm stand-ins of the cgroup v1 contract live under the same names.
+# The builder tags localhost/duet-*:latest; a private dockerd (own data root,
+# socket and bridge) keeps those sid images out of the host engine, where the
+# bookworm stand-ins of the cgroup v1 contract live under the same names.
+# Its bridge is its own (cg2br0): dockerd started with `--bridge none` deletes
+# the host engine's docker0, which breaks every container of the host engine.
 set -euo pipefail
 # shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
-cg2_need dockerd docker
+cg2_need dockerd docker ip
 
 sock=/run/cg2-docker.sock
 exec_root=/run/cg2-dockerd
 data=$CG2_CACHE/dockerd
 mkdir -p "$data"
+bridge=cg2br0
 started=0
 if ! DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1; then
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+    ip addr add 10.231.255.1/24 dev "$bridge"
+    ip link set "$bridge" up
+  fi
   setsid dockerd --data-root "$data/data" --exec-root "$exec_root" --pidfile "$exec_root.pid" \
-    -H "unix://$sock" --bridge none --iptables=false --ip-masq=false \
+    -H "unix://$sock" --bridge "$bridge" --iptables=false --ip-masq=false \
     >"$data/dockerd.log" 2>&1 </dev/null &
   started=1
   for _ in $(seq 60); do DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1 && break; sleep 1; done
@@ -28,6 +36,7 @@ stop_dockerd() {
   pid=$(cat "$exec_root.pid" 2>/dev/null) || return 0
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  ip link del "$bridge" 2>/dev/null || true
 }
 trap stop_dockerd EXIT
 
