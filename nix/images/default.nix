@@ -16,26 +16,22 @@ let
       inherit imagesJson key revision;
       inherit (duet) version;
     };
+  layeredImage =
+    key:
+    import ./layered.nix {
+      inherit lib n2c duet;
+      image = imageConfig key;
+    };
   toDockerArchive = import ../docker-archive.nix { inherit pkgs skopeo-nix2container; };
 
   images = {
     systemd = import ./systemd.nix {
-      inherit
-        pkgs
-        lib
-        n2c
-        duet
-        ;
-      image = imageConfig "systemd";
+      inherit pkgs lib duet;
+      layeredImage = layeredImage "systemd";
     };
     supervisord = import ./supervisord.nix {
-      inherit
-        pkgs
-        lib
-        n2c
-        duet
-        ;
-      image = imageConfig "supervisord";
+      inherit pkgs duet;
+      layeredImage = layeredImage "supervisord";
     };
     server = import ./single.nix {
       inherit pkgs n2c duet;

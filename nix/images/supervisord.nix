@@ -2,10 +2,8 @@
 # with units/supervisord.conf as /etc/supervisord.conf.
 {
   pkgs,
-  lib,
-  n2c,
+  layeredImage,
   duet,
-  image,
 }:
 let
   supervisor = pkgs.python3Packages.supervisor;
@@ -15,7 +13,7 @@ let
     bash ${./sysusers-passwd.sh} ${../../units/sysusers.conf} "$out/etc"
   '';
 
-  # See systemd.nix: store directories are 0555 in the layer unless set here.
+  # Modes the root filesystem needs where store modes (0555) would stay; see layered.nix.
   dirModes = {
     "etc" = "0755";
     "root" = "0700";
@@ -24,26 +22,8 @@ let
     "var" = "0755";
     "var/log" = "0755";
   };
-
-  pythonLayer = n2c.buildLayer { deps = [ supervisor ]; };
 in
-n2c.buildImage {
-  inherit (image) name tag config;
-  copyToRoot = root;
-  # The crate's closure in a layer of its own on top of Python + supervisor: a code change
-  # ships one small layer. Both layers are listed: the root filesystem's layer skips only
-  # paths of the layers listed here, not of nested ones (nix2container default.nix
-  # buildImage customizationLayer), and a layer listed twice is added once (cmd/image.go).
-  layers = [
-    pythonLayer
-    (n2c.buildLayer {
-      deps = [ duet ];
-      layers = [ pythonLayer ];
-    })
-  ];
-  perms = lib.mapAttrsToList (dir: mode: {
-    path = root;
-    regex = "^${root}/${dir}$";
-    inherit mode;
-  }) dirModes;
+layeredImage {
+  inherit root dirModes;
+  base = supervisor;
 }

@@ -2,9 +2,8 @@
 {
   pkgs,
   lib,
-  n2c,
+  layeredImage,
   duet,
-  image,
 }:
 let
   inherit (pkgs) systemd;
@@ -30,9 +29,7 @@ let
     bash ${./sysusers-passwd.sh} ${../../units/sysusers.conf} "$out/etc"
   '';
 
-  # Store files keep their store modes in the layer tar (0555 directories); these get
-  # the modes a root filesystem needs. The regex is matched against the store path of
-  # each file (nix2container nix/tar.go appendFileToTar).
+  # Modes the root filesystem needs where store modes (0555) would stay; see layered.nix.
   dirModes = {
     "etc" = "0755";
     "root" = "0700";
@@ -44,26 +41,8 @@ let
     "var/log" = "0755";
     "var/tmp" = "1777";
   };
-
-  systemdLayer = n2c.buildLayer { deps = [ systemd ]; };
 in
-n2c.buildImage {
-  inherit (image) name tag config;
-  copyToRoot = root;
-  # The crate's closure in a layer of its own on top of systemd's (which already holds
-  # glibc): a code change ships one small layer. Both layers are listed: the root filesystem's layer skips only
-  # paths of the layers listed here, not of nested ones (nix2container default.nix
-  # buildImage customizationLayer), and a layer listed twice is added once (cmd/image.go).
-  layers = [
-    systemdLayer
-    (n2c.buildLayer {
-      deps = [ duet ];
-      layers = [ systemdLayer ];
-    })
-  ];
-  perms = lib.mapAttrsToList (dir: mode: {
-    path = root;
-    regex = "^${root}/${dir}$";
-    inherit mode;
-  }) dirModes;
+layeredImage {
+  inherit root dirModes;
+  base = systemd;
 }

@@ -1,0 +1,39 @@
+# An image with a root filesystem over two layers: a base (systemd, or Python with
+# supervisor) and the crate's closure in a layer of its own, so a code change ships
+# one small layer.
+{
+  lib,
+  n2c,
+  duet,
+  image,
+}:
+{
+  root,
+  base,
+  dirModes,
+}:
+let
+  baseLayer = n2c.buildLayer { deps = [ base ]; };
+in
+n2c.buildImage {
+  inherit (image) name tag config;
+  copyToRoot = root;
+  # Both layers are listed: the root filesystem's layer skips only paths of the layers
+  # listed here, not of nested ones (nix2container default.nix buildImage
+  # customizationLayer), and a layer listed twice is added once (cmd/image.go).
+  layers = [
+    baseLayer
+    (n2c.buildLayer {
+      deps = [ duet ];
+      layers = [ baseLayer ];
+    })
+  ];
+  # Store files keep their store modes in the layer tar (0555 directories); these get
+  # the modes a root filesystem needs. The regex is matched against the store path of
+  # each file (nix2container nix/tar.go appendFileToTar).
+  perms = lib.mapAttrsToList (dir: mode: {
+    path = root;
+    regex = "^${root}/${dir}$";
+    inherit mode;
+  }) dirModes;
+}
