@@ -4,7 +4,7 @@
 #
 # usage: bash systemd-root.sh OUT SYSTEMD DUET UNITS UPSTREAM_UNIT...
 #   OUT       directory to create
-#   SYSTEMD   systemd package: lib/systemd/systemd, bin/, example/systemd/system/
+#   SYSTEMD   systemd package: lib/systemd/systemd, bin/ (systemctl), example/systemd/system/
 #   DUET      crate package: bin/duet-server, bin/duet-client
 #   UNITS     directory with the files of units/ that go into the image, copied byte for byte
 #   UPSTREAM_UNIT...  units of SYSTEMD's example/systemd/system to link into /etc/systemd/system
@@ -46,36 +46,17 @@ done
 ln -s ../systemd-journald.service "$etc/sysinit.target.wants/systemd-journald.service"
 ln -s multi-user.target "$etc/default.target"
 
-# duet's units as they are in units/, enabled from their [Install] sections like
-# `systemctl enable` does for the stand-in images (WantedBy=, RequiredBy=).
-enable() { # unit-file
-  local file=$1 name section="" line key value target kind
-  name=$(basename "$file")
-  while IFS= read -r line || [ -n "$line" ]; do
-    case $line in
-      '#'* | ';'* | '') continue ;;
-      '['*']') section=$line; continue ;;
-    esac
-    [ "$section" = "[Install]" ] || continue
-    key=${line%%=*} value=${line#*=}
-    key=${key//[[:space:]]/}
-    case $key in
-      WantedBy) kind=wants ;;
-      RequiredBy) kind=requires ;;
-      Also) continue ;; # every duet unit is enabled here anyway
-      *) echo "systemd-root.sh: $name: [Install] $key= is not supported here" >&2; exit 1 ;;
-    esac
-    for target in $value; do
-      mkdir -p "$etc/$target.$kind"
-      ln -sf "../$name" "$etc/$target.$kind/$name"
-    done
-  done < "$file"
-}
+# duet's units as they are in units/, enabled from their [Install] sections by systemd's
+# own `systemctl --root`, as the stand-in builder's `systemctl enable` does: the links
+# point at /etc/systemd/system/NAME, a path inside the image.
+names=()
 for file in "$units"/*.service "$units"/*.socket; do
   [ -e "$file" ] || continue
   cp "$file" "$etc/$(basename "$file")"
-  enable "$file"
+  names+=("$(basename "$file")")
 done
+[ ${#names[@]} -gt 0 ] || { echo "systemd-root.sh: no units in $units" >&2; exit 1; }
+"$systemd/bin/systemctl" --root="$out" --quiet enable "${names[@]}"
 cp "$units/journald-console.conf" "$out/etc/systemd/journald.conf.d/duet-console.conf"
 
 ln -s "$systemd/lib/systemd/systemd" "$out/sbin/init"
