@@ -181,9 +181,11 @@ wrong = sorted(changed - labelled)
 stuck = sorted(labelled - changed)
 images = sorted(k for k in before if ".image-" in k or k.endswith(".images") or ".vm-" in k
                 or k.startswith("apps."))
-print(f"{len(before)} outputs compared; unchanged: {len(before) - len(changed)}, "
-      f"among them {len([k for k in images if k not in labelled])} image, VM-test and app outputs; "
-      f"changed: {len(changed)} (the image-*-labelled outputs)")
+print(f"{len(before)} outputs compared: {len(before) - len(changed)} unchanged, "
+      f"{len([k for k in images if k not in labelled and k not in changed])} of them image, "
+      f"VM-test and app outputs; {len(changed)} changed: "
+      f"{len(changed & labelled)} of the {len(labelled)} image-*-labelled outputs, "
+      f"{len(wrong)} others")
 if wrong:
     sys.exit("FAIL: a README-only commit changed " + ", ".join(wrong))
 if stuck:
