@@ -115,22 +115,32 @@ let
   # A NixOS VM test: each node's configuration is merged by lib.evalModules with a
   # free-form type (no NixOS options: their names are not checked here), then written into
   # the derivation with the test script, so the drvPath follows every store path in them.
+  # Like the NixOS test driver, modules get `pkgs` and `nodes`, and each node a host name
+  # and an address (networking.hostName, networking.primaryIPAddress).
   runNixOSTest =
     test:
     let
+      names = builtins.attrNames (test.nodes or { });
       nodeConfig =
-        module:
+        index: name:
         (lib.evalModules {
           modules = [
             {
               freeformType = lib.types.lazyAttrsOf lib.types.anything;
-              _module.args.pkgs = self;
+              _module.args = {
+                inherit nodes;
+                pkgs = self;
+              };
+              networking.hostName = lib.mkDefault name;
+              networking.primaryIPAddress = lib.mkDefault "192.168.1.${toString (index + 1)}";
             }
             (test.defaults or { })
-            module
+            test.nodes.${name}
           ];
         }).config;
-      nodes = builtins.mapAttrs (_: nodeConfig) (test.nodes or { });
+      nodes = builtins.listToAttrs (
+        lib.imap0 (index: name: lib.nameValuePair name (nodeConfig index name)) names
+      );
       script =
         if builtins.isFunction test.testScript then
           test.testScript { nodes = builtins.mapAttrs (_: config: config // { inherit config; }) nodes; }
