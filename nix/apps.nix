@@ -14,12 +14,12 @@ let
     pkgs.gnugrep
     pkgs.gawk
   ];
-  # The engine CLIs and curl go after the host's PATH: a host engine's own CLI matches its
-  # daemon, storage and configuration; Nix's docker CLI and podman are the fallback where
-  # the host has none.
+  # The docker CLI and curl go after the host's PATH: a host engine's own CLI matches its
+  # daemon, storage and configuration; Nix's docker CLI is the fallback for a host that
+  # runs a Docker daemon but has no CLI. No Podman from Nix: outside NixOS it finds no
+  # /etc/containers/policy.json and no setuid newuidmap, so Podman must be the host's.
   engineFallbackPath = lib.makeBinPath [
     pkgs.docker-client
-    pkgs.podman
     pkgs.curl
   ];
 

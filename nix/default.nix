@@ -27,13 +27,25 @@ let
   };
   duet = crate.package;
 
-  images = import ./images {
-    inherit pkgs lib duet;
-    n2c = n2cPkgs.nix2container;
-    inherit (n2cPkgs) skopeo-nix2container;
-    # The commit for the revision label; a dirty tree has no rev.
-    revision = self.rev or self.dirtyRev or "unknown";
-  };
+  imagesWith =
+    revision:
+    import ./images {
+      inherit
+        pkgs
+        lib
+        duet
+        revision
+        ;
+      n2c = n2cPkgs.nix2container;
+      inherit (n2cPkgs) skopeo-nix2container;
+    };
+  # What the packages image-*, load-and-run and the VM tests use: no revision label, so a
+  # commit that changes no input of an image (a README edit) rebuilds no image and reruns
+  # no VM test.
+  images = imagesWith null;
+  # The same images labelled with the commit (org.opencontainers.image.revision), in
+  # outputs of their own (image-*-labelled); a dirty tree has no rev.
+  labelledImages = imagesWith (self.rev or self.dirtyRev or "unknown");
 
   apps = import ./apps.nix {
     inherit pkgs lib;
@@ -53,7 +65,10 @@ in
     image-server = images.archives.server;
     image-client = images.archives.client;
     images = images.imageDir;
-  };
+  }
+  // lib.mapAttrs' (
+    key: archive: lib.nameValuePair "image-${key}-labelled" archive
+  ) labelledImages.archives;
 
   inherit (apps) apps;
 
@@ -64,19 +79,19 @@ in
         pkgs
         lib
         root
-        duet
         ;
+      inherit (images) images singleRoots;
     }
     // vmTests;
 
-  formatter = pkgs.nixfmt;
+  # `nix fmt` formats the whole tree; plain nixfmt reads stdin when given no paths.
+  formatter = pkgs.nixfmt-tree;
 
   devShell = craneLib.devShell {
     checks = crate.checks;
     packages = [
       n2cPkgs.skopeo-nix2container
       pkgs.docker-client
-      pkgs.podman
       pkgs.curl
       pkgs.python3
       pkgs.wrk

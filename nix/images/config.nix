@@ -5,6 +5,7 @@
   imagesJson,
   key,
   version,
+  # null: no label that names the revision, so the image does not change with each commit.
   revision,
 }:
 let
@@ -24,13 +25,22 @@ let
   unsupported = builtins.filter (k: !builtins.elem k supported) (builtins.attrNames spec.config);
   fields = {
     inherit (spec) name description;
-    inherit (imagesJson) source;
-    inherit version revision;
-  };
+    inherit version;
+  }
+  // (if revision == null then { } else { inherit revision; });
   fill = builtins.replaceStrings (map (f: "{${f}}") (builtins.attrNames fields)) (
     builtins.attrValues fields
   );
-  labels = builtins.mapAttrs (_: fill) (imagesJson.labels or { }) // spec.config.Labels or { };
+  templates = imagesJson.labels or { };
+  # Templates that name a field with no value (the revision, when null) are left out.
+  unfilled = template: builtins.match ".*\\{[a-z]+}.*" (fill template) != null;
+  labels =
+    builtins.mapAttrs (_: fill) (
+      builtins.removeAttrs templates (
+        builtins.filter (k: unfilled templates.${k}) (builtins.attrNames templates)
+      )
+    )
+    // spec.config.Labels or { };
 in
 if unsupported != [ ] then
   throw "units/images.json: image ${key}: unsupported config keys ${toString unsupported}"

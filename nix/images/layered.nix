@@ -10,10 +10,24 @@
 {
   root,
   base,
-  dirModes,
 }:
 let
   baseLayer = n2c.buildLayer { deps = [ base ]; };
+
+  # Store files keep their store modes in the layer tar (0555 directories); these get the
+  # modes a root filesystem needs. One map for both images: a directory a root does not
+  # have matches nothing.
+  dirModes = {
+    "etc" = "0755";
+    "root" = "0700";
+    "run" = "0755";
+    "run/lock" = "1777";
+    "tmp" = "1777";
+    "var" = "0755";
+    "var/lib" = "0755";
+    "var/log" = "0755";
+    "var/tmp" = "1777";
+  };
 in
 n2c.buildImage {
   inherit (image) name tag config;
@@ -28,9 +42,8 @@ n2c.buildImage {
       layers = [ baseLayer ];
     })
   ];
-  # Store files keep their store modes in the layer tar (0555 directories); these get
-  # the modes a root filesystem needs. The regex is matched against the store path of
-  # each file (nix2container nix/tar.go appendFileToTar).
+  # The regex is matched against the store path of each file (nix2container nix/tar.go
+  # appendFileToTar).
   perms = lib.mapAttrsToList (dir: mode: {
     path = root;
     regex = "^${root}/${dir}$";

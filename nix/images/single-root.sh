@@ -1,23 +1,35 @@
 # shellcheck shell=bash
 # Builds the root filesystem of a single-binary image, duet-server or duet-client (run by
 # nix/images/single.nix; plain bash + coreutils so tests/nix/test_image_roots.sh runs it
-# without Nix). Only /bin/NAME and the passwd/group entries of the image's numeric User:
-# no shell, no /tmp, nothing to write, so a read-only root filesystem works.
+# without Nix). Only /bin/NAME for each program given and the passwd/group entries of the
+# image's numeric User: no shell, no /tmp, nothing to write, so a read-only root
+# filesystem works.
 #
-# usage: bash single-root.sh OUT BINARY
-#   BINARY  the program, linked as /bin/$(basename BINARY)
+# usage: bash single-root.sh OUT PROGRAM...
+#   PROGRAM  an executable, linked as /bin/$(basename PROGRAM)
 set -euo pipefail
 
-[ $# -eq 2 ] || { echo "usage: single-root.sh OUT BINARY" >&2; exit 2; }
-out=$1 binary=$2
+usage() {
+  echo "usage: single-root.sh OUT PROGRAM..." >&2
+  exit 2
+}
 
-[ -x "$binary" ] || { echo "single-root.sh: $binary is not an executable" >&2; exit 1; }
-mkdir -p "$out/bin" "$out/etc"
-ln -s "$binary" "$out/bin/$(basename "$binary")"
-# The images run as 65534:65534 (units/images.json); name it for tools that look it up.
-cat > "$out/etc/passwd" <<'EOF'
+main() {
+  [ $# -ge 2 ] || usage
+  local out=$1 program
+  shift
+  mkdir -p "$out/bin" "$out/etc"
+  for program in "$@"; do
+    [ -x "$program" ] || { echo "single-root.sh: $program is not an executable" >&2; exit 1; }
+    ln -s "$program" "$out/bin/$(basename "$program")"
+  done
+  # The images run as 65534:65534 (units/images.json); name it for tools that look it up.
+  cat > "$out/etc/passwd" <<'PASSWD'
 nobody:x:65534:65534:nobody:/var/empty:/sbin/nologin
-EOF
-cat > "$out/etc/group" <<'EOF'
+PASSWD
+  cat > "$out/etc/group" <<'GROUP'
 nogroup:x:65534:
-EOF
+GROUP
+}
+
+main "$@"

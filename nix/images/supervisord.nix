@@ -12,18 +12,8 @@ let
     bash ${./supervisord-root.sh} "$out" ${supervisor} ${duet} ${../../units/supervisord.conf}
     bash ${./sysusers-passwd.sh} ${../../units/sysusers.conf} "$out/etc"
   '';
-
-  # Modes the root filesystem needs where store modes (0555) would stay; see layered.nix.
-  dirModes = {
-    "etc" = "0755";
-    "root" = "0700";
-    "run" = "0755";
-    "tmp" = "1777";
-    "var" = "0755";
-    "var/log" = "0755";
-  };
 in
 layeredImage {
-  inherit root dirModes;
+  inherit root;
   base = supervisor;
 }

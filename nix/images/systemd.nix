@@ -28,21 +28,8 @@ let
     bash ${./systemd-root.sh} "$out" ${systemd} ${duet} ${units} ${lib.escapeShellArgs upstreamUnits}
     bash ${./sysusers-passwd.sh} ${../../units/sysusers.conf} "$out/etc"
   '';
-
-  # Modes the root filesystem needs where store modes (0555) would stay; see layered.nix.
-  dirModes = {
-    "etc" = "0755";
-    "root" = "0700";
-    "run" = "0755";
-    "run/lock" = "1777";
-    "tmp" = "1777";
-    "var" = "0755";
-    "var/lib" = "0755";
-    "var/log" = "0755";
-    "var/tmp" = "1777";
-  };
 in
 layeredImage {
-  inherit root dirModes;
+  inherit root;
   base = systemd;
 }

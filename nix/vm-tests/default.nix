@@ -36,7 +36,16 @@ let
           memorySize = 2048;
           diskSize = 8192;
           cores = 2;
-          docker.enable = engine == "docker";
+          docker = {
+            enable = engine == "docker";
+            # What the contract relies on, set rather than left to defaults (option names
+            # as in nixos/modules/virtualisation/docker.nix): `docker logs` needs a log
+            # driver it can read back, and json-file is Docker's own default, as on the
+            # hosts the stand-ins run on; the systemd cgroup driver, so containers are
+            # systemd units on the VM's cgroup v2 (systemd >= 258 supports no other).
+            logDriver = "json-file";
+            daemon.settings.exec-opts = [ "native.cgroupdriver=systemd" ];
+          };
           podman.enable = engine == "podman";
         };
         # The contract's host-side tools: the engine CLI (from the engine module), curl,

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Evaluates nix/images/config.nix (pure, no nixpkgs) on units/images.json and checks what
-the Nix images will carry: the names `docker load` gives, the config plan.md fixes, and the
-labels with version and revision filled in. Also checks that an unsupported config key
-fails the evaluation instead of being dropped. Expected values are written here.
+the Nix images will carry: the names `docker load` gives, the image config, and the labels
+with the version filled in; the revision label only when a revision is given (the images
+the checks use get none, so they do not change with each commit), and no source label.
+Also checks that an unsupported config key fails the evaluation instead of being dropped.
+Expected values are written here.
 Usage: eval_image_config.py [REPO_DIR]
 """
 
@@ -51,10 +53,10 @@ def nix_eval(repo: Path, expr: str):
     return done.returncode, done.stdout, done.stderr
 
 
-def config_expr(images_json_expr: str, key: str) -> str:
+def config_expr(images_json_expr: str, key: str, revision: str = '"0123abcd"') -> str:
     return (
         f"import ./nix/images/config.nix {{ imagesJson = {images_json_expr}; key = \"{key}\";"
-        ' version = "9.8.7"; revision = "0123abcd"; }'
+        f' version = "9.8.7"; revision = {revision}; }}'
     )
 
 
@@ -85,6 +87,17 @@ def main(argv):
         leftovers = [v for v in labels.values() if "{" in v]
         if leftovers:
             problems.append(f"{key}: unfilled label templates {leftovers}")
+        if "org.opencontainers.image.source" in labels:
+            problems.append(f"{key}: a source label, but the project names no source URL")
+        code, out, err = nix_eval(repo, config_expr(from_file, key, "null"))
+        if code != 0:
+            problems.append(f"{key}: evaluation without revision failed: {err.strip()}")
+            continue
+        unlabelled = json.loads(out)["config"].get("Labels", {})
+        if "org.opencontainers.image.revision" in unlabelled:
+            problems.append(f"{key}: revision label without a revision")
+        if unlabelled.get("org.opencontainers.image.version") != "9.8.7":
+            problems.append(f"{key}: version label missing without a revision")
     # A key nix2container would silently drop must stop the evaluation.
     bad = (
         f"let j = {from_file}; in j // {{ images = j.images // {{ server = j.images.server //"

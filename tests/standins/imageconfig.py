@@ -18,11 +18,10 @@ def q(value):
 
 
 def oci_labels(doc, image, version, revision):
-    # The five OCI annotations every image carries; templates live in images.json.
+    # The OCI annotations every image carries; templates live in images.json.
     fields = {
         "name": image["name"],
         "description": image["description"],
-        "source": doc["source"],
         "version": version,
         "revision": revision,
     }
