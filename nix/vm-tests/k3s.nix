@@ -6,10 +6,11 @@
 #                     `kubectl drain` of the agent under a stream of requests: none lost
 # Written after nixpkgs' own k3s tests, nixos/tests/rancher/: single-node.nix (server node,
 # k3s's kubectl), multi-node.nix (tokenFile, serverAddr, nodeIP, --flannel-iface eth1, the
-# firewall ports; one server here, so no clusterInit/etcd) and airgap-images.nix (`images = [ k3s.airgap-images ]`); the option
-# itself is in nixos/modules/services/cluster/rancher/default.nix (links each image
-# derivation into /var/lib/rancher/k3s/agent/images under its name, so the name keeps
-# its .tar / .tar.gz suffix).
+# firewall ports; one server here, so no clusterInit/etcd) and airgap-images.nix
+# (`images = [ k3s.airgap-images ]`). The option is in
+# nixos/modules/services/cluster/rancher/default.nix: it links each image derivation into
+# /var/lib/rancher/k3s/agent/images under the derivation's name, so that name must end in
+# a suffix k3s imports (.tar, .tar.gz, .tar.zst).
 {
   pkgs,
   lib,
