@@ -9,6 +9,8 @@ SERVER_PODS = "app.kubernetes.io/name=duet-server"
 CLIENT_PODS = "app.kubernetes.io/name=duet-client"
 STREAM_DIR = "/tmp/duet-stream"
 MIN_REQUESTS = 2000
+# Background commands run as transient units, with the test shell's PATH (kubectl, sh).
+UNIT_ENV = "--property=Type=exec --setenv=PATH=\"$PATH\" --setenv=HOME=/root"
 
 
 def wait_for_images(node):
@@ -63,12 +65,12 @@ def watch_server_pods(kube):
     (its exit code) can still be read; and follows each running server's log to a file."""
     kube.succeed("rm -rf /tmp/duet-watch && mkdir -p /tmp/duet-watch")
     kube.succeed(
-        "systemd-run --unit=duet-watch --property=Type=exec"
+        f"systemd-run --unit=duet-watch {UNIT_ENV}"
         f" sh -c 'exec kubectl -n {NS} get pods -l {SERVER_PODS} --watch --output-watch-events -o json > /tmp/duet-watch/events.json'"
     )
     for name, _, _ in pods(kube, SERVER_PODS):
         kube.succeed(
-            f"systemd-run --unit=duet-log-{name} --property=Type=exec"
+            f"systemd-run --unit=duet-log-{name} {UNIT_ENV}"
             f" sh -c 'exec kubectl -n {NS} logs -f pod/{name} > /tmp/duet-watch/{name}.log 2>&1'"
         )
 

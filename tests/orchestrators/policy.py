@@ -268,8 +268,8 @@ def check_compose(compose, images):
         deploy = s.get("deploy", {})
         if deploy.get("endpoint_mode") != "dnsrr":
             bad.append(f"{w}: deploy.endpoint_mode is not dnsrr (VIP needs IPVS)")
-        if deploy.get("restart_policy", {}).get("condition") not in ("any", "on-failure"):
-            bad.append(f"{w}: deploy.restart_policy.condition missing")
+        if "restart_policy" in deploy:
+            bad.append(f"{w}: deploy.restart_policy turns Compose's restart into `always`")
         if "memory" not in deploy.get("resources", {}).get("limits", {}):
             bad.append(f"{w}: no deploy.resources.limits.memory")
     server = services.get(SERVER, {})
