@@ -23,7 +23,8 @@ def need(*tools):
 def run(*argv, check=True, timeout=300, quiet=False):
     """Runs argv; returns (status, stdout+stderr). With check, a non-zero exit is a Failure."""
     if not quiet:
-        print("+ " + " ".join(argv), flush=True)
+        shown = ("<script>" if "\n" in a else a for a in argv)
+        print("+ " + " ".join(shown), flush=True)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as error:

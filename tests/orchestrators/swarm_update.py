@@ -21,19 +21,25 @@ import manifests as m
 
 REQUESTER_IMAGE = "localhost/duet-supervisord:latest"  # a Debian stand-in: bash and curl
 
-# One curl per request: a fresh connection and a fresh name lookup every time.
+# One curl per request: a fresh connection and a fresh name lookup every time. WORKERS
+# loops side by side, each bounded by max/WORKERS requests; each prints its own count.
+WORKERS = 4
 REQUESTER = r"""
-max=$1; sent=0; failed=0
-while [ ! -e /tmp/stop ] && [ "$sent" -lt "$max" ]; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' --connect-timeout 2 --max-time 3 http://duet-server:8080/) || true
-  sent=$((sent + 1))
-  if [ "$code" != 200 ]; then
-    failed=$((failed + 1))
-    echo "$(date +%T.%N) request $sent failed: status=$code"
-  fi
-  if [ $((sent % 250)) = 0 ]; then echo "progress sent=$sent failed=$failed"; fi
-done
-echo "sent=$sent failed=$failed"
+worker() {
+  local max=$1 sent=0 failed=0 code
+  while [ ! -e /tmp/stop ] && [ "$sent" -lt "$max" ]; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --connect-timeout 2 --max-time 3 http://duet-server:8080/) || true
+    sent=$((sent + 1))
+    if [ "$code" != 200 ]; then
+      failed=$((failed + 1))
+      echo "$(date +%T.%N) request failed: status=$code"
+    fi
+    if [ $((sent % 100)) = 0 ]; then echo "progress sent=$sent"; fi
+  done
+  echo "worker sent=$sent failed=$failed"
+}
+for _ in $(seq "$2"); do worker $(($1 / $2)) & done
+wait
 """
 
 
@@ -58,9 +64,12 @@ def init_swarm():
 
 
 def requester_counts(name):
+    """(sent, failed) summed over the workers, once every worker has reported."""
     log = e.run("docker", "logs", name, quiet=True)[1]
-    found = re.findall(r"^sent=(\d+) failed=(\d+)$", log, re.M)
-    return log, (tuple(map(int, found[-1])) if found else None)
+    found = re.findall(r"^worker sent=(\d+) failed=(\d+)$", log, re.M)
+    if len(found) != WORKERS:
+        return log, None
+    return log, (sum(int(s) for s, _ in found), sum(int(f) for _, f in found))
 
 
 def test(stack, max_requests):
@@ -74,7 +83,7 @@ def test(stack, max_requests):
     try:
         deploy_out = e.run("docker", "stack", "deploy", "-c", str(m.COMPOSE), stack)[1]
         print(deploy_out.strip())
-        mode = e.docker("service", "inspect", "-f", "{{.Endpoint.Spec.Mode}}", server, quiet=True)
+        mode = e.docker("service", "inspect", "-f", "{{.Spec.EndpointSpec.Mode}}", server, quiet=True)
         if mode != "dnsrr":
             raise e.Failure(f"{server} endpoint mode {mode}, expected dnsrr")
         e.wait_until(f"2 healthy {server} tasks", lambda: healthy_tasks(server, 2), 120)
@@ -92,7 +101,7 @@ def test(stack, max_requests):
 
         old = set(service_tasks(server))
         e.run("docker", "run", "-d", "--name", requester, "--network", f"{stack}_default",
-              "--entrypoint", "bash", REQUESTER_IMAGE, "-c", REQUESTER, "requester", str(max_requests))
+              "--entrypoint", "bash", REQUESTER_IMAGE, "-c", REQUESTER, "requester", str(max_requests), str(WORKERS))
         e.wait_until("the request stream under way", lambda: "progress sent=" in e.run("docker", "logs", requester, quiet=True)[1], 60)
 
         started = time.monotonic()
@@ -110,7 +119,7 @@ def test(stack, max_requests):
             raise e.Failure(f"no count in the requester's log:\n{log[-2000:]}")
         sent, failed = counts
         print(f"swarm: service update --force took {took:.1f} s; requests sent={sent} failed={failed}")
-        if sent >= max_requests:
+        if sent >= max_requests - WORKERS:
             raise e.Failure(f"the stream reached its bound of {max_requests} before the update ended: raise --max-requests")
         if failed:
             print("\n".join(line for line in log.splitlines() if "failed: status" in line)[-3000:])
