@@ -24,6 +24,7 @@ REQUESTER_IMAGE = "localhost/duet-supervisord:latest"  # a Debian stand-in: bash
 # One curl per request: a fresh connection and a fresh name lookup every time. WORKERS
 # loops side by side, each bounded by max/WORKERS requests; each prints its own count.
 WORKERS = 4
+MIN_REQUESTS = 100
 REQUESTER = r"""
 worker() {
   local max=$1 sent=0 failed=0 code
@@ -34,7 +35,7 @@ worker() {
       failed=$((failed + 1))
       echo "$(date +%T.%N) request failed: status=$code"
     fi
-    if [ $((sent % 100)) = 0 ]; then echo "progress sent=$sent"; fi
+    if [ "$sent" = 1 ] || [ $((sent % 100)) = 0 ]; then echo "progress sent=$sent failed=$failed"; fi
   done
   echo "worker sent=$sent failed=$failed"
 }
@@ -102,7 +103,12 @@ def test(stack, max_requests):
         old = set(service_tasks(server))
         e.run("docker", "run", "-d", "--name", requester, "--network", f"{stack}_default",
               "--entrypoint", "bash", REQUESTER_IMAGE, "-c", REQUESTER, "requester", str(max_requests), str(WORKERS))
-        e.wait_until("the request stream under way", lambda: "progress sent=" in e.run("docker", "logs", requester, quiet=True)[1], 60)
+        try:
+            e.wait_until("the request stream under way", lambda: "progress sent=" in e.run("docker", "logs", requester, quiet=True)[1], 60)
+        except e.Failure:
+            print(e.run("docker", "logs", requester, check=False, quiet=True)[1][-3000:])
+            print(e.run("docker", "ps", "-a", check=False, quiet=True)[1])
+            raise
 
         started = time.monotonic()
         e.run("docker", "service", "update", "--force", "--detach=false", server, timeout=300)
@@ -119,6 +125,8 @@ def test(stack, max_requests):
             raise e.Failure(f"no count in the requester's log:\n{log[-2000:]}")
         sent, failed = counts
         print(f"swarm: service update --force took {took:.1f} s; requests sent={sent} failed={failed}")
+        if sent < MIN_REQUESTS:
+            raise e.Failure(f"only {sent} requests during the update: too few to tell (a machine this busy?)")
         if sent >= max_requests - WORKERS:
             raise e.Failure(f"the stream reached its bound of {max_requests} before the update ended: raise --max-requests")
         if failed:
