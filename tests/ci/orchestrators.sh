@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# CI stage "orchestrators": the separate approach beyond `units/run.sh`.
+#   schema   every manifest under units/kubernetes/ passes `kubernetes-validate --strict`
+#            for Kubernetes 1.29 and the newest version it ships; broken copies do not
+#   policy   manifests and units/compose.yaml agree with units/images.json and the server,
+#            hardened to the restricted profile, grace > delay + drain, selectors match
+#   compose  `docker-compose up` of units/compose.yaml: healthy, 200 by service name,
+#            `stop` exits 0 after the server's drain
+#   swarm    `docker stack deploy` of the same file on a single-node swarm, then
+#            `docker service update --force` of the server under a stream of requests: 0 lost
+# Kubernetes itself cannot run here: the NixOS VM tests vm-k3s and vm-k3s-multinode
+# (nix/vm-tests/k3s.nix) apply the same manifests to k3s.
+#
+# The engine parts need a private dockerd with the stand-in images built in it. Under
+# tests/ci.sh that is done already (DOCKER_HOST is set); run alone as root, this script
+# builds the release binaries, starts tests/ci/private-engines.sh --fresh orchestrators,
+# builds the stand-ins there and runs itself inside. Installs nothing; a missing tool
+# fails the stage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+fail() {
+  echo "FAIL: ${0##*/}: $*" >&2
+  exit 1
+}
+
+need() {
+  local tool missing=()
+  for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+  [ ${#missing[@]} -eq 0 ] || fail "missing tool(s): ${missing[*]}"
+}
+
+need_python_modules() {
+  python3 -c 'import yaml, kubernetes_validate' 2>/dev/null \
+    || fail "python3 lacks PyYAML or kubernetes_validate (pip install kubernetes-validate==1.37.0)"
+}
+
+# Outside any private engine: build, then run this script again inside one.
+run_in_private_engines() {
+  [ "$(id -u)" = 0 ] || fail "needs root (a private dockerd in a network namespace)"
+  need cargo debootstrap
+  echo "-- cargo build --release"
+  cargo build --locked --release --bins --quiet
+  # shellcheck disable=SC2016  # expands in the inner shell
+  exec tests/ci/private-engines.sh --fresh orchestrators bash -c 'tests/standins/build.sh && exec "$0"' "$0"
+}
+
+main() {
+  need python3 kubernetes-validate docker docker-compose shellcheck
+  need_python_modules
+  [ -n "${DOCKER_HOST:-}" ] || run_in_private_engines
+  docker info >/dev/null 2>&1 || fail "docker engine not reachable (DOCKER_HOST=$DOCKER_HOST)"
+  for b in duet-server duet-client; do
+    [ -x "target/release/$b" ] || fail "missing target/release/$b (cargo build --release --bins)"
+  done
+
+  echo "-- shellcheck"
+  shellcheck tests/ci/orchestrators.sh
+
+  echo "-- schema"
+  python3 tests/orchestrators/schema.py
+
+  echo "-- policy"
+  python3 tests/orchestrators/policy.py --bin-dir target/release
+
+  echo "-- compose (docker-compose $(docker-compose version --short))"
+  python3 tests/orchestrators/compose_up.py
+
+  echo "-- swarm (dockerd $(docker version -f '{{.Server.Version}}'))"
+  python3 tests/orchestrators/swarm_update.py
+}
+
+main "$@"
