@@ -56,6 +56,12 @@ let
     inherit pkgs lib;
     inherit (apps) loadAndRun;
   };
+
+  # units/kubernetes/ on k3s, the images loaded without a registry.
+  k3sTests = import ./vm-tests/k3s.nix {
+    inherit pkgs lib;
+    images = images.archives;
+  };
 in
 {
   packages = {
@@ -82,7 +88,8 @@ in
         ;
       inherit (images) images singleRoots;
     }
-    // vmTests;
+    // vmTests
+    // k3sTests;
 
   # `nix fmt` formats the whole tree; plain nixfmt reads stdin when given no paths.
   formatter = pkgs.nixfmt-tree;

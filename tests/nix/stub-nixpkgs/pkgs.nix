@@ -261,6 +261,10 @@ let
     python3Packages = {
       supervisor = package "supervisor";
     };
+    # nixpkgs' k3s carries its airgap image tarball as a passthru (nixos/tests/rancher/).
+    k3s = package "k3s" // {
+      airgap-images = package "k3s-airgap-images";
+    };
     systemd = package "systemd";
     writableTmpDirAsHomeHook = package "writable-tmpdir-as-home-hook";
   }
