@@ -86,12 +86,21 @@ impl<T> Args<T> {
         let Some(text) = self.matches.get_one::<String>(id) else {
             return Ok(None);
         };
-        convert(text).map(Some).map_err(|error| {
-            UsageError(format!(
-                "invalid value {text:?} for {}: {error}",
-                self.origin(id)
-            ))
-        })
+        convert(text)
+            .map(Some)
+            .map_err(|error| self.invalid(id, error))
+    }
+
+    /// The error for a value of argument `id` that is wrong as given.
+    pub fn invalid(&self, id: &str, problem: impl Display) -> UsageError {
+        let text = self
+            .matches
+            .get_one::<String>(id)
+            .map_or(String::new(), |text| format!(" {text:?}"));
+        UsageError(format!(
+            "invalid value{text} for {}: {problem}",
+            self.origin(id)
+        ))
     }
 
     /// `SERVER_PORT` when the value came from the environment, else `--port`.

@@ -4,8 +4,6 @@
 pub mod cli;
 pub mod client;
 pub mod duration;
-pub mod host;
 pub mod logging;
-pub mod notify;
 pub mod server;
 pub mod shutdown;

@@ -23,10 +23,13 @@ pub fn init(flag: Option<&str>) -> Result<(), UsageError> {
     let filter = parse_filter(&spec)
         .map_err(|error| UsageError(format!("invalid value {spec:?} for {origin}: {error}")))?;
 
-    let journald = if stderr_is_journal() {
-        tracing_journald::layer().ok()
+    let (journald, unreachable) = if stderr_is_journal() {
+        match tracing_journald::layer() {
+            Ok(layer) => (Some(layer), None),
+            Err(error) => (None, Some(error)),
+        }
     } else {
-        None
+        (None, None)
     };
     let text = journald.is_none().then(|| {
         tracing_subscriber::fmt::layer()
@@ -40,6 +43,11 @@ pub fn init(flag: Option<&str>) -> Result<(), UsageError> {
         .with(text)
         .with(filter)
         .try_init();
+    if let Some(error) = unreachable {
+        tracing::warn!(
+            "stderr is the journal, but its socket is unreachable ({error}); logging text"
+        );
+    }
     Ok(())
 }
 
@@ -64,24 +72,45 @@ fn stderr_is_journal() -> bool {
     let Ok(value) = std::env::var("JOURNAL_STREAM") else {
         return false;
     };
-    let Some((device, inode)) = value.split_once(':') else {
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .is_ok_and(|stderr| names_file(&value, &std::fs::File::from(stderr)))
+}
+
+/// Whether a JOURNAL_STREAM value (`DEVICE:INODE`, see systemd.exec(5)) names `file`.
+fn names_file(journal_stream: &str, file: &std::fs::File) -> bool {
+    let Some((device, inode)) = journal_stream.split_once(':') else {
         return false;
     };
     let (Ok(device), Ok(inode)) = (device.parse::<u64>(), inode.parse::<u64>()) else {
         return false;
     };
-    let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else {
-        return false;
-    };
-    match std::fs::File::from(stderr).metadata() {
-        Ok(metadata) => metadata.dev() == device && metadata.ino() == inode,
-        Err(_) => false,
-    }
+    file.metadata()
+        .is_ok_and(|metadata| metadata.dev() == device && metadata.ino() == inode)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_filter;
+    use super::{names_file, parse_filter};
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn journal_stream_names_a_file_by_device_and_inode() {
+        let file = std::fs::File::open("/proc/self/exe").expect("open /proc/self/exe");
+        let metadata = file.metadata().expect("metadata");
+        let exact = format!("{}:{}", metadata.dev(), metadata.ino());
+        assert!(names_file(&exact, &file), "{exact}");
+        for other in [
+            format!("{}:{}", metadata.dev(), metadata.ino() + 1),
+            format!("{}:{}", metadata.dev() + 1, metadata.ino()),
+            format!("{}", metadata.ino()),
+            format!("{}:x", metadata.dev()),
+            String::new(),
+        ] {
+            assert!(!names_file(&other, &file), "{other:?} matched");
+        }
+    }
 
     #[test]
     fn levels_and_directives_parse() {

@@ -26,16 +26,19 @@ fn assert_usage_error(output: &Output, names: &str) {
 
 #[test]
 fn bad_environment_values_exit_2_naming_the_variable() {
-    let cases: [(&str, &str, &str); 9] = [
+    let cases: [(&str, &str, &str); 11] = [
         (CLIENT, "SERVER_PORT", "eighty"),
         (CLIENT, "SERVER_PORT", "70000"),
         (CLIENT, "SERVER_HOST", "http://x/"),
+        // Not allowed in a Host header (DEL).
+        (CLIENT, "SERVER_HOST", "a\u{7f}b"),
         (CLIENT, "POLL_INTERVAL", "5x"),
         (CLIENT, "POLL_INTERVAL", "0"),
         (CLIENT, "DUET_PATH", "no-slash"),
         (SERVER, "DUET_LISTEN", "8080"),
         (SERVER, "DUET_DRAIN_TIMEOUT", "soon"),
         (SERVER, "DUET_HEADER_READ_TIMEOUT", "-1"),
+        (SERVER, "DUET_SHUTDOWN_DELAY", "later"),
     ];
     for (program, name, value) in cases {
         let output = run(program, &[], &[(name, value)]);
@@ -53,6 +56,10 @@ fn bad_flag_values_exit_2_naming_the_flag() {
     assert_usage_error(
         &run(SERVER, &["--drain-timeout", "1.5s"], &[]),
         "--drain-timeout",
+    );
+    assert_usage_error(
+        &run(SERVER, &["--shutdown-delay", "5 minutes"], &[]),
+        "--shutdown-delay",
     );
 }
 

@@ -1,6 +1,13 @@
-//! Logging to journald's native protocol when JOURNAL_STREAM names stderr. The server runs
-//! in a private mount namespace (unshare, needs root as CI has) whose
-//! /run/systemd/journal/socket is a datagram socket this test reads.
+//! Logging to journald's native protocol when JOURNAL_STREAM names stderr.
+//!
+//! journald's socket path is fixed (/run/systemd/journal/socket), so the server runs in a
+//! private mount namespace whose /run is a fresh tmpfs, holding a datagram socket this
+//! test reads. `unshare --mount` makes it with CAP_SYS_ADMIN (CI runs as root); without
+//! it, an unprivileged user namespace does (`unshare --user --map-root-user`). Where
+//! neither can work because there is no /run or no `unshare` (the Nix build sandbox), the
+//! server runs as it is, with no journal socket to reach: the tests that need a journal
+//! say so and return, the others still run. DUET_TEST_JOURNAL_NAMESPACE=required (CI)
+//! turns that case into a failure.
 
 mod common;
 
@@ -9,9 +16,65 @@ use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Where the server runs: in a private mount namespace made by this `unshare` command
+/// line, or as it is when none can be made here.
+enum Setting {
+    Namespace(&'static [&'static str]),
+    AsItIs,
+}
+
+/// The capability to mount (bit 21 of the effective set in /proc/self/status).
+fn has_cap_sys_admin() -> bool {
+    const CAP_SYS_ADMIN: u32 = 21;
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|effective| effective & (1 << CAP_SYS_ADMIN) != 0)
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|directory| directory.join(program).is_file())
+    })
+}
+
+fn setting() -> Setting {
+    let required = std::env::var("DUET_TEST_JOURNAL_NAMESPACE").as_deref() == Ok("required");
+    if Path::new("/run").is_dir() && on_path("unshare") {
+        return Setting::Namespace(if has_cap_sys_admin() {
+            &["--mount", "--propagation", "private"]
+        } else {
+            &[
+                "--user",
+                "--map-root-user",
+                "--mount",
+                "--propagation",
+                "private",
+            ]
+        });
+    }
+    assert!(
+        !required,
+        "DUET_TEST_JOURNAL_NAMESPACE=required, but a private /run cannot be made here \
+         (/run is a directory: {}, unshare on PATH: {})",
+        Path::new("/run").is_dir(),
+        on_path("unshare")
+    );
+    assert!(
+        !Path::new(JOURNAL_SOCKET).exists(),
+        "{JOURNAL_SOCKET} exists, but no private /run can be made to hide it"
+    );
+    Setting::AsItIs
+}
 
 /// A pipe for the child's stderr: (read end, write end).
 fn pipe() -> (std::fs::File, OwnedFd) {
@@ -36,7 +99,14 @@ fn journal_stream_of(fd: &OwnedFd) -> String {
 
 type Record = Vec<(String, String)>;
 
-fn run_with_journal(journal_stream: impl Fn(&OwnedFd) -> String) -> (Vec<Record>, String) {
+/// Runs the server with JOURNAL_STREAM set by `journal_stream`, a journal socket at the
+/// fixed path if `with_socket`, until it says it listens; returns the datagrams the journal
+/// socket got and stderr.
+fn run_with_journal(
+    setting: &Setting,
+    with_socket: bool,
+    journal_stream: impl Fn(&OwnedFd) -> String,
+) -> (Vec<Record>, String) {
     let directory = std::env::temp_dir().join(format!(
         "duet-test-{}-journal-{}",
         std::process::id(),
@@ -49,19 +119,36 @@ fn run_with_journal(journal_stream: impl Fn(&OwnedFd) -> String) -> (Vec<Record>
         .unwrap();
 
     let (mut stderr_read, stderr_write) = pipe();
-    let mut command = command("unshare");
+    let mut command = match setting {
+        Setting::Namespace(unshare) => {
+            let bind = if with_socket {
+                "mkdir -p /run/systemd/journal; mount --bind \"$1\" /run/systemd/journal; "
+            } else {
+                ""
+            };
+            let mut command = command("unshare");
+            command
+                .args(*unshare)
+                .args(["sh", "-ec"])
+                .arg(format!(
+                    "mount -t tmpfs tmpfs /run; {bind}shift; exec \"$@\""
+                ))
+                .arg("sh")
+                .arg(&directory)
+                .args([SERVER, "--listen", "127.0.0.1:0"]);
+            command
+        }
+        Setting::AsItIs => {
+            assert!(!with_socket, "no journal socket can be given here");
+            let mut command = command(SERVER);
+            command.args(["--listen", "127.0.0.1:0"]);
+            command
+        }
+    };
     command
-        .args(["--mount", "--propagation", "private", "sh", "-ec"])
-        .arg(
-            "mount -t tmpfs tmpfs /run; mkdir -p /run/systemd/journal; \
-             mount --bind \"$1\" /run/systemd/journal; shift; exec \"$@\"",
-        )
-        .arg("sh")
-        .arg(&directory)
-        .args([SERVER, "--listen", "127.0.0.1:0"])
         .env("JOURNAL_STREAM", journal_stream(&stderr_write))
         .stderr(Stdio::from(stderr_write));
-    let mut child = command.spawn().expect("spawn unshare (util-linux)");
+    let mut child = command.spawn().expect("spawn the server");
     drop(command);
 
     let stderr = Arc::new(Mutex::new(String::new()));
@@ -148,7 +235,12 @@ fn rand_suffix() -> u128 {
 
 #[test]
 fn logs_go_to_journald_natively_when_journal_stream_is_stderr() {
-    let (records, stderr) = run_with_journal(journal_stream_of);
+    let setting = setting();
+    if matches!(setting, Setting::AsItIs) {
+        eprintln!("not run: no private /run can be made here to hold a journal socket");
+        return;
+    }
+    let (records, stderr) = run_with_journal(&setting, true, journal_stream_of);
     let listening = records
         .iter()
         .find(|record| {
@@ -172,8 +264,25 @@ fn logs_go_to_journald_natively_when_journal_stream_is_stderr() {
 
 #[test]
 fn a_journal_stream_naming_another_file_keeps_text_on_stderr() {
-    let (records, stderr) = run_with_journal(|_| "1:1".to_string());
+    let setting = setting();
+    let with_socket = matches!(setting, Setting::Namespace(_));
+    let (records, stderr) = run_with_journal(&setting, with_socket, |_| "1:1".to_string());
     assert!(records.is_empty(), "sent to journald: {records:?}");
+    assert!(
+        stderr.contains("listening address=127.0.0.1:"),
+        "{stderr:?}"
+    );
+    assert!(!stderr.contains("journal"), "{stderr:?}");
+}
+
+#[test]
+fn an_unreachable_journal_keeps_text_on_stderr_and_says_so() {
+    let (records, stderr) = run_with_journal(&setting(), false, journal_stream_of);
+    assert!(records.is_empty(), "sent to journald: {records:?}");
+    assert!(
+        stderr.contains("stderr is the journal, but its socket is unreachable"),
+        "{stderr:?}"
+    );
     assert!(
         stderr.contains("listening address=127.0.0.1:"),
         "{stderr:?}"

@@ -59,6 +59,8 @@ pub struct ClientArgs {
 pub struct Config {
     pub host: String,
     pub port: u16,
+    /// The Host header: host and port, IPv6 literals in brackets.
+    pub host_header: HeaderValue,
     pub interval: Duration,
     pub target: Uri,
     pub timeout: Duration,
@@ -68,18 +70,23 @@ pub struct Config {
 
 impl Config {
     pub fn from_args(args: &Args<ClientArgs>) -> Result<Self, UsageError> {
+        let host = args.value("host", |text| {
+            if text.is_empty() || text.contains(['/', ' ', '@']) {
+                Err("expected a host name or IP address")
+            } else {
+                Ok(text.to_string())
+            }
+        })?;
+        let port = args.value("port", |text| match text.parse::<u16>() {
+            Ok(0) | Err(_) => Err("expected a port number from 1 to 65535"),
+            Ok(port) => Ok(port),
+        })?;
+        let host_header = host_header(&host, port)
+            .map_err(|_| args.invalid("host", "not usable in a Host header"))?;
         Ok(Self {
-            host: args.value("host", |text| {
-                if text.is_empty() || text.contains(['/', ' ', '@']) {
-                    Err("expected a host name or IP address")
-                } else {
-                    Ok(text.to_string())
-                }
-            })?,
-            port: args.value("port", |text| match text.parse::<u16>() {
-                Ok(0) | Err(_) => Err("expected a port number from 1 to 65535"),
-                Ok(port) => Ok(port),
-            })?,
+            host,
+            port,
+            host_header,
             interval: args.value("interval", crate::cli::positive_duration)?,
             target: args.value("path", |text| {
                 if !text.starts_with('/') {
@@ -96,17 +103,6 @@ impl Config {
         })
     }
 
-    /// The Host header: host and port, IPv6 literals in brackets.
-    fn host_header(&self) -> Result<HeaderValue, UsageError> {
-        let text = if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        };
-        HeaderValue::from_str(&text)
-            .map_err(|_| UsageError(format!("invalid value {:?} for --host", self.host)))
-    }
-
     /// Host as the resolver wants it: IPv6 literals without brackets.
     fn connect_host(&self) -> String {
         self.host
@@ -116,42 +112,74 @@ impl Config {
     }
 }
 
-/// Runs the poll loop (or the probe) until done or a stop signal; returns the exit status.
+/// The Host header for `host` and `port`, IPv6 literals in brackets.
+fn host_header(host: &str, port: u16) -> Result<HeaderValue, hyper::header::InvalidHeaderValue> {
+    if host.contains(':') && !host.starts_with('[') {
+        HeaderValue::from_str(&format!("[{host}]:{port}"))
+    } else {
+        HeaderValue::from_str(&format!("{host}:{port}"))
+    }
+}
+
+/// Runs the probe or the poll loop until done or a stop signal; returns the exit status.
 pub async fn run(config: Config) -> ExitCode {
-    let mut signals = match StopSignals::install() {
+    let signals = match StopSignals::install() {
         Ok(signals) => signals,
         Err(error) => {
             error!("cannot install signal handlers: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let host_header = match config.host_header() {
-        Ok(value) => value,
-        Err(error) => return error.report("duet-client"),
-    };
-    let mut connection = Connection::new(
+    let connection = Connection::new(
         config.connect_host(),
         config.port,
-        host_header,
+        config.host_header.clone(),
         config.target.clone(),
     );
     let url = format!("http://{}:{}{}", config.host, config.port, config.target);
-
     if config.probe {
-        let ok = tokio::select! {
-            ok = probe(&mut connection, &config, &url) => ok,
-            signal = signals.recv() => {
-                info!("{signal}: stopping");
+        probe(connection, &config, &url, signals).await
+    } else {
+        poll(connection, &config, &url, signals).await
+    }
+}
+
+/// One request: exit 0 on a 2xx answer, else 1 (a stop signal counts as a failure).
+async fn probe(
+    mut connection: Connection,
+    config: &Config,
+    url: &str,
+    mut signals: StopSignals,
+) -> ExitCode {
+    let started = Instant::now();
+    let ok = tokio::select! {
+        outcome = attempt(&mut connection, config) => match outcome {
+            Ok(reply) => log_reply(&reply, started.elapsed()),
+            Err(error) => {
+                warn!("server unreachable: {url} error=\"{error}\"");
                 false
             }
-        };
-        return if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+        },
+        signal = signals.recv() => {
+            info!("{signal}: stopping");
+            false
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
+}
 
+/// Polls every interval (`--count` times, or until a stop signal), retrying with capped
+/// backoff while the server is away.
+async fn poll(
+    mut connection: Connection,
+    config: &Config,
+    url: &str,
+    mut signals: StopSignals,
+) -> ExitCode {
     info!("polling {url} every {:?}", config.interval);
     let mut backoff = Backoff::new(
         Duration::from_millis(100),
@@ -165,7 +193,7 @@ pub async fn run(config: Config) -> ExitCode {
     loop {
         let started = Instant::now();
         let outcome = tokio::select! {
-            outcome = attempt(&mut connection, &config) => outcome,
+            outcome = attempt(&mut connection, config) => outcome,
             signal = signals.recv() => {
                 info!("{signal}: stopping");
                 return ExitCode::SUCCESS;
@@ -232,18 +260,6 @@ async fn attempt(
         Err(_) => {
             connection.reset();
             Err(format!("no answer within {:?}", config.timeout))
-        }
-    }
-}
-
-/// The probe: one attempt, logged; true on 2xx.
-async fn probe(connection: &mut Connection, config: &Config, url: &str) -> bool {
-    let started = Instant::now();
-    match attempt(connection, config).await {
-        Ok(reply) => log_reply(&reply, started.elapsed()),
-        Err(error) => {
-            warn!("server unreachable: {url} error=\"{error}\"");
-            false
         }
     }
 }

@@ -19,21 +19,18 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, warn};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, warn};
 
 pub struct Acceptor {
-    pub listener: std::net::TcpListener,
+    pub listener: TcpListener,
     pub state: Arc<State>,
     pub http: Arc<http1::Builder>,
     /// How long a connection accepted before the stop may take to send its first request.
     pub first_request_grace: Duration,
     /// Becomes true when the server starts draining.
     pub stop: watch::Receiver<bool>,
-    /// Dropped once the listening socket is closed.
-    pub closed: mpsc::Sender<()>,
-    /// Dropped once every connection is finished.
-    pub drained: mpsc::Sender<()>,
 }
 
 const CLOSE: HeaderValue = HeaderValue::from_static("close");
@@ -55,9 +52,11 @@ impl hyper::service::Service<Request<Incoming>> for Service {
         self.first_request.store(true, Ordering::Relaxed);
         let shard = self.state.metrics.thread_shard();
         let mut response = routes::respond(&self.state, shard, &request);
-        if self.state.is_draining() {
-            // A request that arrives during the drain may come before graceful shutdown
-            // reached its connection; hyper closes after a response that says so.
+        if !self.state.is_ready() {
+            // A request that arrives during the shutdown delay or the drain: its client
+            // should take its next request elsewhere, and in the drain, graceful shutdown
+            // may not have reached this connection yet. hyper closes after a response
+            // that says so.
             response.headers_mut().insert(CONNECTION, CLOSE);
         }
         ready(Ok(response))
@@ -91,24 +90,16 @@ impl Drop for ConnectionGuard {
 }
 
 impl Acceptor {
-    /// Accepts until the stop, then waits for the drain of its connections.
-    pub async fn serve(self) {
+    /// Accepts until the stop, closes the listening socket and returns the drain of the
+    /// connections it accepted, still running.
+    pub async fn serve(self) -> Drain {
         let Acceptor {
             listener,
             state,
             http,
             first_request_grace,
             mut stop,
-            closed,
-            drained,
         } = self;
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => listener,
-            Err(error) => {
-                error!("cannot use the listening socket: {error}");
-                return;
-            }
-        };
         let drain = Drain::default();
         // Connections take turns over the metrics shards for their open/close counts.
         let mut next_shard = 0usize;
@@ -153,8 +144,6 @@ impl Acceptor {
         // Closing the socket refuses new connections (with socket activation the service
         // manager keeps it open, and the backlog waits for the next instance).
         drop(listener);
-        drop(closed);
-        drain.shutdown().await;
-        drop(drained);
+        drain
     }
 }

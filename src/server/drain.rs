@@ -112,3 +112,173 @@ pub async fn serve<C: Graceful>(
     connection.as_mut().graceful_shutdown();
     connection.await
 }
+
+/// The drain with a stand-in for hyper's connection, under paused time (the runtime's clock
+/// only moves when every task waits), in the manner of hyper-util's graceful-shutdown tests.
+#[cfg(test)]
+mod tests {
+    use super::{Drain, Graceful, serve};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+    use tokio::time::Instant;
+
+    const GRACE: Duration = Duration::from_secs(10);
+
+    /// What the peer of a stand-in connection does.
+    enum Peer {
+        /// Sends a request: the connection hands it to the service, which sets the flag.
+        Request,
+        /// Closes the connection.
+        Close,
+    }
+
+    /// A connection that, like hyper's, sets `first_request` from inside its own poll and
+    /// ends at once on graceful shutdown when no request is in progress (none ever is here:
+    /// the stand-in answers each request within the poll that reads it).
+    struct StandIn {
+        peer: mpsc::UnboundedReceiver<Peer>,
+        first_request: Arc<AtomicBool>,
+        shut_down: Arc<AtomicBool>,
+    }
+
+    impl Future for StandIn {
+        type Output = hyper::Result<()>;
+
+        fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+            loop {
+                match self.peer.poll_recv(context) {
+                    Poll::Ready(Some(Peer::Request)) => {
+                        self.first_request.store(true, Ordering::Relaxed)
+                    }
+                    Poll::Ready(Some(Peer::Close)) | Poll::Ready(None) => {
+                        return Poll::Ready(Ok(()));
+                    }
+                    Poll::Pending if self.shut_down.load(Ordering::Relaxed) => {
+                        return Poll::Ready(Ok(()));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+    }
+
+    impl Graceful for StandIn {
+        fn graceful_shutdown(self: Pin<&mut Self>) {
+            self.shut_down.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// One served stand-in: its peer, whether graceful shutdown reached it, and when its
+    /// task ended.
+    struct Served {
+        peer: mpsc::UnboundedSender<Peer>,
+        shut_down: Arc<AtomicBool>,
+        ended: tokio::task::JoinHandle<Instant>,
+    }
+
+    fn connect(drain: &Drain) -> Served {
+        let (peer, receiver) = mpsc::unbounded_channel();
+        let first_request = Arc::new(AtomicBool::new(false));
+        let shut_down = Arc::new(AtomicBool::new(false));
+        let connection = StandIn {
+            peer: receiver,
+            first_request: Arc::clone(&first_request),
+            shut_down: Arc::clone(&shut_down),
+        };
+        let watcher = drain.watcher();
+        let ended = tokio::spawn(async move {
+            serve(connection, &first_request, watcher, GRACE)
+                .await
+                .expect("stand-in ends cleanly");
+            Instant::now()
+        });
+        Served {
+            peer,
+            shut_down,
+            ended,
+        }
+    }
+
+    /// Lets every task run until all wait (the clock does not move meanwhile).
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_request_during_the_grace_is_served_then_the_connection_closes() {
+        let drain = Drain::default();
+        let connection = connect(&drain);
+        settle().await;
+        let stop = Instant::now();
+        let drained = tokio::spawn(drain.shutdown());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !connection.ended.is_finished(),
+            "closed before its first request"
+        );
+        assert!(!connection.shut_down.load(Ordering::Relaxed));
+
+        connection.peer.send(Peer::Request).unwrap();
+        let ended = connection.ended.await.unwrap();
+        assert_eq!(ended - stop, Duration::from_secs(3));
+        assert!(connection.shut_down.load(Ordering::Relaxed));
+        drained.await.unwrap();
+        assert_eq!(Instant::now() - stop, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_with_no_request_is_shut_down_when_the_grace_ends() {
+        let drain = Drain::default();
+        let connection = connect(&drain);
+        settle().await;
+        let stop = Instant::now();
+        drain.shutdown().await;
+        assert_eq!(Instant::now() - stop, GRACE);
+        assert!(connection.shut_down.load(Ordering::Relaxed));
+        assert_eq!(connection.ended.await.unwrap() - stop, GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_has_had_a_request_is_shut_down_at_once() {
+        let drain = Drain::default();
+        let connection = connect(&drain);
+        connection.peer.send(Peer::Request).unwrap();
+        settle().await;
+        let stop = Instant::now();
+        drain.shutdown().await;
+        assert_eq!(Instant::now(), stop);
+        assert!(connection.shut_down.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_ends_by_itself_releases_the_drain() {
+        let drain = Drain::default();
+        let connection = connect(&drain);
+        let other = connect(&drain);
+        connection.peer.send(Peer::Close).unwrap();
+        let ended = connection.ended.await.unwrap();
+        assert!(!connection.shut_down.load(Ordering::Relaxed));
+
+        // The other one closes by itself during the grace: the drain ends with it.
+        let drained = tokio::spawn(drain.shutdown());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        other.peer.send(Peer::Close).unwrap();
+        drained.await.unwrap();
+        assert_eq!(Instant::now() - ended, Duration::from_secs(1));
+        assert!(!other.shut_down.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_no_connections_the_drain_ends_at_once() {
+        let stop = Instant::now();
+        Drain::default().shutdown().await;
+        assert_eq!(Instant::now(), stop);
+    }
+}

@@ -1,6 +1,7 @@
 //! Request and connection counters, kept in atomics so the hot path never locks,
 //! rendered in the Prometheus text format on demand.
 
+use super::state::Phase;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
@@ -120,14 +121,14 @@ impl Metrics {
         self.sum(|shard| &shard.connections_open)
     }
 
-    pub fn render(&self, started: Instant, draining: bool) -> String {
+    pub fn render(&self, started: Instant, phase: Phase) -> String {
         let mut out = String::with_capacity(2048);
         // Writing into a String cannot fail.
-        let _ = self.write_to(&mut out, started, draining);
+        let _ = self.write_to(&mut out, started, phase);
         out
     }
 
-    fn write_to(&self, out: &mut String, started: Instant, draining: bool) -> std::fmt::Result {
+    fn write_to(&self, out: &mut String, started: Instant, phase: Phase) -> std::fmt::Result {
         out.push_str(
             "# HELP duet_http_requests_total HTTP requests answered, by route and status.\n",
         );
@@ -144,7 +145,7 @@ impl Metrics {
                 }
             }
         }
-        let gauges: [(&str, &str, &str, u64); 4] = [
+        let gauges: [(&str, &str, &str, u64); 5] = [
             (
                 "duet_http_connections_open",
                 "gauge",
@@ -167,7 +168,13 @@ impl Metrics {
                 "duet_draining",
                 "gauge",
                 "1 while the server drains before exit.",
-                u64::from(draining),
+                u64::from(phase == Phase::Draining),
+            ),
+            (
+                "duet_ready",
+                "gauge",
+                "1 while /readyz answers 200; 0 from the stop signal on (shutdown delay, drain).",
+                u64::from(phase == Phase::Serving),
             ),
         ];
         for (name, kind, help, value) in gauges {
@@ -192,6 +199,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::{Metrics, Route};
+    use crate::server::state::Phase;
     use std::time::Instant;
 
     #[test]
@@ -203,10 +211,14 @@ mod tests {
         metrics.shard(0).connection_opened();
         metrics.shard(1).connection_opened();
         metrics.shard(1).connection_closed();
-        let text = metrics.render(Instant::now(), false);
+        let text = metrics.render(Instant::now(), Phase::Serving);
         assert!(text.contains("duet_http_requests_total{route=\"/\",status=\"200\"} 2\n"));
         assert!(text.contains("duet_http_requests_total{route=\"other\",status=\"404\"} 1\n"));
         assert!(text.contains("duet_http_connections_open 1\n"));
         assert!(text.contains("duet_draining 0\n"));
+        assert!(text.contains("duet_ready 1\n"));
+        let text = metrics.render(Instant::now(), Phase::Leaving);
+        assert!(text.contains("duet_draining 0\n"));
+        assert!(text.contains("duet_ready 0\n"));
     }
 }

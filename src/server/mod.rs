@@ -3,24 +3,25 @@
 
 pub mod acceptor;
 pub mod drain;
+pub mod host;
 pub mod listen;
 pub mod metrics;
+pub mod notify;
 pub mod routes;
 pub mod state;
 
 use crate::cli::{Args, UsageError};
-use crate::notify;
 use crate::shutdown::StopSignals;
 use acceptor::Acceptor;
 use clap::Parser;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
-use state::State;
+use state::{Phase, State};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 /// Request heads (request line plus headers) larger than this get 431.
@@ -51,6 +52,16 @@ pub struct ServerArgs {
         value_name = "DUR"
     )]
     pub drain_timeout: String,
+    /// After SIGTERM/SIGINT, how long to keep accepting and serving, with /readyz
+    /// answering 503, before the drain, so that load balancers stop sending traffic
+    /// first (0, 5, 500ms, 2s); a second signal ends it early
+    #[arg(
+        long,
+        env = "DUET_SHUTDOWN_DELAY",
+        default_value = "0",
+        value_name = "DUR"
+    )]
+    pub shutdown_delay: String,
     /// Time a client gets to send a complete request head; also how long an idle
     /// keep-alive connection stays open
     #[arg(
@@ -70,6 +81,7 @@ pub struct ServerArgs {
 pub struct Config {
     pub listen: SocketAddr,
     pub drain_timeout: Duration,
+    pub shutdown_delay: Duration,
     pub header_read_timeout: Duration,
 }
 
@@ -81,18 +93,20 @@ impl Config {
                     .map_err(|_| "expected IP:PORT such as 0.0.0.0:8080 or [::]:8080")
             })?,
             drain_timeout: args.value("drain_timeout", crate::duration::parse)?,
+            shutdown_delay: args.value("shutdown_delay", crate::duration::parse)?,
             header_read_timeout: args
                 .value("header_read_timeout", crate::cli::positive_duration)?,
         })
     }
 }
 
-/// Serves until SIGTERM/SIGINT, drains, and returns the exit status (0 after a drain).
+/// Serves until SIGTERM/SIGINT, keeps serving for the shutdown delay, drains, and returns
+/// the exit status (0 after a drain).
 /// The calling thread handles signals and systemd; a multi-thread runtime with one worker
 /// thread per core serves the connections.
 pub fn run(config: Config, listener: std::net::TcpListener, origin: listen::Origin) -> ExitCode {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let control = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
         .build()
@@ -103,7 +117,7 @@ pub fn run(config: Config, listener: std::net::TcpListener, origin: listen::Orig
             return ExitCode::FAILURE;
         }
     };
-    control.block_on(supervise(config, listener, origin, workers))
+    runtime.block_on(supervise(config, listener, origin, workers))
 }
 
 fn http_settings(config: &Config) -> http1::Builder {
@@ -135,24 +149,27 @@ async fn supervise(
         .local_addr()
         .map(|address| address.to_string())
         .unwrap_or_else(|_| "?".into());
-    let state = Arc::new(State::new(&crate::host::name(), workers));
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            error!("cannot use the listening socket: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = Arc::new(State::new(&host::name(), workers));
     let http = Arc::new(http_settings(&config));
     // A connection the stop finds before its first request still gets it answered (see
     // drain.rs), for as long as hyper would wait for a request head, within the drain.
     let first_request_grace = config.header_read_timeout.min(config.drain_timeout);
     let (stop, stopped) = watch::channel(false);
-    let (closed, mut all_closed) = mpsc::channel::<()>(1);
-    let (drained, mut all_drained) = mpsc::channel::<()>(1);
     let acceptor = Acceptor {
         listener,
         state: Arc::clone(&state),
         http,
         first_request_grace,
         stop: stopped,
-        closed,
-        drained,
     };
-    tokio::spawn(acceptor.serve());
+    let accepting = tokio::spawn(acceptor.serve());
 
     if let Some(period) = notify::watchdog_period() {
         info!("feeding the systemd watchdog every {period:?}");
@@ -169,12 +186,27 @@ async fn supervise(
     notify::ready(&format!("serving on {address}"));
 
     let signal = signals.recv().await;
-    state.start_draining();
+    state.enter(Phase::Leaving);
+    if !config.shutdown_delay.is_zero() {
+        let delay = config.shutdown_delay;
+        info!("{signal}: not ready; serving for the shutdown delay of {delay:?}");
+        notify::stopping(&format!("shutdown delay {delay:?}"));
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            signal = signals.recv() => info!("{signal}: shutdown delay cut short"),
+        }
+    }
+    state.enter(Phase::Draining);
     notify::stopping("draining");
     let _ = stop.send(true);
-    // recv() yields None once the acceptor has dropped its sender: the socket is closed.
-    let closing = async { while all_closed.recv().await.is_some() {} };
-    let _ = tokio::time::timeout(config.drain_timeout, closing).await;
+    // The acceptor returns once the listening socket is closed.
+    let drain = match accepting.await {
+        Ok(drain) => drain,
+        Err(error) => {
+            error!("the accept loop failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let open = state.metrics.open_connections();
     info!(
         "{signal}: draining open_connections={open} drain_timeout={:?}",
@@ -183,12 +215,12 @@ async fn supervise(
     notify::status(&format!("draining {open} connections"));
 
     tokio::select! {
-        _ = all_drained.recv() => info!("drained; exiting"),
+        _ = drain.shutdown() => info!("drained; exiting"),
         _ = tokio::time::sleep(config.drain_timeout) => warn!(
             "drain timeout reached; closing open_connections={}",
             state.metrics.open_connections()
         ),
-        signal = signals.recv() => warn!("second stop signal {signal}; exiting without waiting"),
+        signal = signals.recv() => warn!("{signal} during the drain; exiting without waiting"),
     }
     // Returning ends the process, and with it any connection still open.
     ExitCode::SUCCESS

@@ -2,6 +2,7 @@
 
 use super::State;
 use super::metrics::{Route, Shard};
+use super::state::Phase;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
@@ -27,13 +28,19 @@ pub fn respond<B>(state: &State, shard: &Shard, request: &Request<B>) -> Respons
         }
         (Route::Root, _) => text(StatusCode::OK, state.greeting.clone()),
         (Route::Healthz, _) => text(StatusCode::OK, Bytes::from_static(b"ok\n")),
-        (Route::Readyz, _) if state.is_draining() => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Bytes::from_static(b"draining\n"),
-        ),
-        (Route::Readyz, _) => text(StatusCode::OK, Bytes::from_static(b"ready\n")),
+        (Route::Readyz, _) => match state.phase() {
+            Phase::Serving => text(StatusCode::OK, Bytes::from_static(b"ready\n")),
+            Phase::Leaving => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Bytes::from_static(b"stopping\n"),
+            ),
+            Phase::Draining => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Bytes::from_static(b"draining\n"),
+            ),
+        },
         (Route::Metrics, _) => {
-            let body = state.metrics.render(state.started, state.is_draining());
+            let body = state.metrics.render(state.started, state.phase());
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(CONTENT_TYPE, PROMETHEUS);
             response

@@ -2,15 +2,28 @@
 
 use super::metrics::Metrics;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
+
+/// Where the server is in its life; it only moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Phase {
+    /// Ready: /readyz answers 200.
+    Serving = 0,
+    /// A stop signal came: /readyz answers 503, new connections are still served
+    /// (the shutdown delay).
+    Leaving = 1,
+    /// The listening socket is closed and open connections are finishing.
+    Draining = 2,
+}
 
 pub struct State {
     /// Built once: `GET /` only clones a reference-counted buffer.
     pub greeting: Bytes,
     pub started: Instant,
     pub metrics: Metrics,
-    draining: AtomicBool,
+    phase: AtomicU8,
 }
 
 impl State {
@@ -22,15 +35,39 @@ impl State {
             )),
             started: Instant::now(),
             metrics: Metrics::new(workers),
-            draining: AtomicBool::new(false),
+            phase: AtomicU8::new(Phase::Serving as u8),
         }
     }
 
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Relaxed) {
+            0 => Phase::Serving,
+            1 => Phase::Leaving,
+            _ => Phase::Draining,
+        }
     }
 
-    pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Relaxed);
+    pub fn is_ready(&self) -> bool {
+        self.phase() == Phase::Serving
+    }
+
+    /// Moves on to `phase`; never back.
+    pub fn enter(&self, phase: Phase) {
+        self.phase.fetch_max(phase as u8, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Phase, State};
+
+    #[test]
+    fn the_phase_only_moves_forward() {
+        let state = State::new("test", 1);
+        assert!(state.is_ready());
+        state.enter(Phase::Draining);
+        state.enter(Phase::Leaving);
+        assert_eq!(state.phase(), Phase::Draining);
+        assert!(!state.is_ready());
     }
 }

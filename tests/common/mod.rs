@@ -32,6 +32,7 @@ pub fn command(program: &str) -> Command {
         "RUST_LOG",
         "DUET_LISTEN",
         "DUET_DRAIN_TIMEOUT",
+        "DUET_SHUTDOWN_DELAY",
         "DUET_HEADER_READ_TIMEOUT",
         "DUET_PATH",
         "SERVER_HOST",
