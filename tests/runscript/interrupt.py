@@ -150,11 +150,14 @@ def one(args, approach, at, sig):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("approaches", nargs="*", choices=("systemd", "supervisord", "separate"), metavar="APPROACH")
+    parser.add_argument("approaches", nargs="*", metavar="APPROACH")
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
     parser.add_argument("--port", type=int, default=int(os.environ.get("DUET_CONTRACT_PORT", "8080")))
     parser.add_argument("--at", default=DEFAULT_AT)
     args = parser.parse_args()
+    for approach in args.approaches:
+        if approach not in ("systemd", "supervisord", "separate"):
+            parser.error(f"unknown approach: {approach} (systemd, supervisord or separate)")
     moments = []
     for spec in args.at.split(","):
         at, _, sig = spec.partition(":")
