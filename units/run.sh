@@ -266,7 +266,7 @@ print_up() { # the "is up" line and how to look inside
 follow_until_stopped() { # foreground: logs until Ctrl-C, or until a container stays stopped
   local ended name state
   start_following "${started[@]}"
-  sleep 1.5   # the boot burst first, so that the lines below stay on screen
+  wait_first_lines "${started[@]}"   # the boot burst first, so that the lines below stay on screen
   print_up
   echo "following the logs (container | line); Ctrl-C stops and removes what this run made"
   wait -n -p ended "${followers[@]}" || true
@@ -287,7 +287,7 @@ main() {
       print_flags "$engine" "$cgroup" "$sd_version" "$approach" "$project" "$publish_addr:$port"
       exit 0 ;;
   esac
-  run_id=$$-$RANDOM$RANDOM inflight='' attempted=0 keep=0 workdir=''
+  run_id=$$-$RANDOM$RANDOM inflight='' attempted=0 keep=0 serving=0 workdir=''
   started=() followers=() limit_flags=()
   trap on_exit EXIT
   trap 'exit 130' INT
@@ -295,7 +295,7 @@ main() {
   workdir=$(mktemp -d "${TMPDIR:-/tmp}/duet-run.XXXXXX")
 
   check_engine
-  if [ "$mode" = stop ]; then keep=1; stop_project; exit 0; fi
+  if [ "$mode" = stop ]; then keep=1 serving=1; stop_project; exit 0; fi
   local key name
   for key in $(image_keys "$approach"); do
     name=$(container_name "$project" "$key")
@@ -322,6 +322,7 @@ main() {
   [ "$probe_addr" != 0.0.0.0 ] || probe_addr=127.0.0.1
   say "waiting for http://$probe_addr:$port/healthz"
   wait_healthy
+  serving=1
 
   if [ "$detach" = 1 ]; then
     keep=1

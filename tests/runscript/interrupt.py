@@ -4,7 +4,9 @@ and says only what it did.
 
 usage: interrupt.py [--engine docker|podman] [--port N] [--at SPEC,...] [APPROACH ...]
   APPROACH  systemd, supervisord, separate (default: all three)
-  --at      moments to interrupt, each SECONDS or `up` (after the "is up" line), with
+  --at      moments to interrupt, each SECONDS, `started` (right after the first "started
+            container" line: for separate, while the client is being created) or `up`
+            (after the "is up" line), with
             the signal: `0.3` sends SIGINT to run.sh's process group (what Ctrl-C at a
             terminal does), `0.3:TERM` sends SIGTERM to run.sh alone (what `kill` does)
             (default: 0.1,0.3,0.5:TERM,0.5,1,2,2:TERM,up,up:TERM)
@@ -29,7 +31,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "units", "run.sh")
-DEFAULT_AT = "0.1,0.3,0.5:TERM,0.5,1,2,2:TERM,up,up:TERM"
+DEFAULT_AT = "0.1,0.3,0.5:TERM,0.5,1,2,2:TERM,started,started:TERM,up,up:TERM"
+MARKERS = {"started": "run.sh: started container ", "up": " is up on "}
 
 
 def names(approach, project):
@@ -80,21 +83,21 @@ def one(args, approach, at, sig):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
     lines = []
-    up = threading.Event()
+    marker = threading.Event()
 
     def read():
         for line in proc.stdout:
             lines.append(line)
-            if " is up on " in line:
-                up.set()
+            if at in MARKERS and MARKERS[at] in line:
+                marker.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     problems = []
     t0 = time.monotonic()
-    if at == "up":
-        if not up.wait(180):
-            problems.append("never said it is up")
+    if at in MARKERS:
+        if not marker.wait(180):
+            problems.append(f"never printed {MARKERS[at]!r}")
     else:
         time.sleep(float(at))
     ended_before = proc.poll() is not None
@@ -137,7 +140,7 @@ def one(args, approach, at, sig):
     if "stopped and removed" in text:
         problems.append("still says 'stopped and removed'")
 
-    what = f"{approach} {sig} at {at}" + ("" if at == "up" else " s")
+    what = f"{approach} {sig} at {at}" + ("" if at in MARKERS else " s")
     if problems:
         for p in problems:
             print(f"FAIL: {what}: {p}", file=sys.stderr)
@@ -162,8 +165,8 @@ def main():
     for spec in args.at.split(","):
         at, _, sig = spec.partition(":")
         sig = sig or "INT"
-        if sig not in ("INT", "TERM") or (at != "up" and not re.fullmatch(r"\d+(\.\d+)?", at)):
-            parser.error(f"bad --at entry: {spec} (SECONDS or up, optionally :TERM or :INT)")
+        if sig not in ("INT", "TERM") or (at not in MARKERS and not re.fullmatch(r"\d+(\.\d+)?", at)):
+            parser.error(f"bad --at entry: {spec} (SECONDS, started or up, optionally :TERM or :INT)")
         moments.append((at, sig))
     passed = failed = 0
     for approach in args.approaches or ("systemd", "supervisord", "separate"):

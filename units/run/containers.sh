@@ -31,7 +31,10 @@ labelled() { # container|network: sets `names` to what this run made of that kin
 }
 
 remove_container() { # NAME: stop (with the image's own stop signal) and remove
-  engine_call stop -t 10 "$1" || true
+  # Before /healthz answered, nothing is served yet: no drain to wait for, and a PID 1
+  # that has not yet installed its signal handlers would ignore the stop signal (the
+  # kernel drops it) and cost the full 10 s.
+  [ "$serving" = 0 ] || engine_call stop -t 10 "$1" || true
   engine_call rm -f "$1"
 }
 
@@ -109,21 +112,23 @@ probe_systemd_version() { # sets sd_version from systemctl in the engine's syste
   sd_version=${BASH_REMATCH[1]}
 }
 
-log_lines() { # NAME: log lines as `NAME | line`, without the escape codes of the container's tty
-  awk -v prefix="$1 | " '{
+log_lines() { # NAME [MARK]: log lines as `NAME | line`, without the escape codes of the
+  # container's tty; creates the file MARK at the first line
+  awk -v prefix="$1 | " -v mark="${2:-}" '{
     gsub(/\r/, "")
     gsub(/\033\[[0-9;?]*[ -\/]*[@-~]/, "")       # CSI: colours, cursor moves, modes
     gsub(/\033\][^\007\033]*(\007|\033\\)?/, "")   # OSC: titles
     gsub(/[\001-\010\013-\037\177]/, "")          # any other control character
     print prefix $0
     fflush()
+    if (mark != "") { printf "" > mark; close(mark); mark = "" }
   }'
 }
 
 follow_logs() { # NAME: follows the container's logs across restarts by the engine; ends when it stays stopped
   local name=$1 since= status _
   while :; do
-    "$engine" logs -f ${since:+--since "$since"} "$name" 2>&1 | log_lines "$name"
+    "$engine" logs -f ${since:+--since "$since"} "$name" 2>&1 | log_lines "$name" "$workdir/seen-$name"
     since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     for _ in 1 2 3 4 5 6 7 8 9 10; do
       status=$("$engine" container inspect -f '{{.State.Status}}' "$name" 2>/dev/null) || return 0
@@ -142,6 +147,17 @@ start_following() { # NAME...: one follower per container, each in a process gro
     followers+=($!)
     set +m
   done
+}
+
+wait_first_lines() { # NAME...: until each follower printed a line (at most 10 s), and the burst after
+  local name missing _
+  for _ in $(seq 50); do
+    missing=0
+    for name in "$@"; do [ -e "$workdir/seen-$name" ] || missing=1; done
+    [ "$missing" = 1 ] || break
+    sleep 0.2
+  done
+  sleep 1
 }
 
 stop_following() {

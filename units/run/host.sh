@@ -32,12 +32,13 @@ port_listeners() { # ADDR PORT: inodes of listening TCP sockets that a bind of A
 }
 
 socket_owners() { # INODE: `PID COMM` of each process holding that socket
-  # One `ls` over every fd instead of a readlink per fd; processes of other users
-  # stay invisible without root.
-  ls -l /proc/[0-9]*/fd/ 2>/dev/null | awk -v target="socket:[$1]" '
-    /^\/proc\/[0-9]+\/fd:$/ { split($0, p, "/"); pid = p[3]; next }
+  # One `ls` over every fd instead of a readlink per fd (it fails on processes that
+  # end meanwhile); processes of other users stay invisible without root.
+  local pid
+  { ls -l /proc/[0-9]*/fd/ 2>/dev/null || true; } | awk -v target="socket:[$1]" '
+    /^\/proc\/[0-9]+\/fd\/?:$/ { split($0, p, "/"); pid = p[3]; next }
     $NF == target && !seen[pid]++ { print pid }' | while read -r pid; do
-      echo "$pid $(cat "/proc/$pid/comm" 2>/dev/null)"
+      echo "$pid $(cat "/proc/$pid/comm" 2>/dev/null || true)"
     done
 }
 
@@ -91,7 +92,7 @@ archive_systemd_version() { # TARBALL.tar.gz: the systemd version inside a gzip'
   local layers
   command -v tar >/dev/null && command -v gzip >/dev/null || return 1
   mapfile -t layers < <(gzip -dc "$1" | tar -xOf - manifest.json 2>/dev/null \
-    | grep -o '"Layers":\[[^]]*\]' | grep -o '"[^"]*"' | grep -v '^"Layers"$' | tr -d '"')
+    | grep -o '"Layers"[[:space:]]*:[[:space:]]*\[[^]]*\]' | grep -o '"[^"]*"' | grep -v '^"Layers"$' | tr -d '"')
   [ ${#layers[@]} -gt 0 ] || return 1
   gzip -dc "$1" | tar -xOf - "${layers[@]}" 2>/dev/null | tar -tif - 2>/dev/null \
     | awk 'match($0, /libsystemd-shared-[0-9]+/) && !v { v = substr($0, RSTART + 18, RLENGTH - 18) } END { if (!v) exit 1; print v }'
