@@ -121,10 +121,7 @@ on_exit() { # remove what this run made (unless kept), then its temp dir
 
 check_engine() {
   command -v "$engine" >/dev/null || die "$engine not found in PATH"
-  local err
-  if ! err=$("$engine" info 2>&1 >/dev/null); then
-    die "$engine engine not reachable: $(echo "$err" | grep -v '^\s*$' | tail -1)"
-  fi
+  engine_call info || die "$engine engine not reachable: $(last_line)"
 }
 
 stop_project() { # --stop: the approach's containers of this project (client first), then its network
@@ -146,14 +143,16 @@ stop_project() { # --stop: the approach's containers of this project (client fir
 }
 
 refuse_taken_port() { # dies naming who holds the host port, if anyone does
-  local holders inode owner pid comm
-  holders=$(publishing_container "$engine" "$port" | paste -sd, -)
+  local holders inode owner pid comm cmdline
+  engine_call ps --format '{{.Names}} {{.Ports}}' || die "$engine ps failed: $(last_line)"
+  holders=$(publishing_containers "$port" <<<"$out" | paste -sd, -)
   [ -z "$holders" ] || die "host port $port is published by container $holders of $engine: stop it or use --port N"
   for inode in $(port_listeners "$publish_addr" "$port"); do
     owner=$(socket_owners "$inode" | head -1)
     [ -n "$owner" ] || die "host port $port is in use by a process this user cannot see: use --port N"
     read -r pid comm <<<"$owner"
-    die "host port $port is in use by $comm (pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)): stop it or use --port N"
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80) || true
+    die "host port $port is in use by $comm (pid $pid: ${cmdline% }): stop it or use --port N"
   done
 }
 
@@ -178,11 +177,11 @@ check_podman() {
   fi
   [ "$approach" = separate ] || return 0
   local why=
-  if engine_call network inspect "$project"; then
-    [ "$(podman network inspect "$project" -f '{{.DNSEnabled}}' 2>/dev/null)" = true ] \
-      || why="podman network $project has no DNS"
+  if engine_call network inspect "$project" -f '{{.DNSEnabled}}'; then
+    [ "$out" = true ] || why="podman network $project has no DNS"
   else
-    why=$(podman_dns_missing)
+    engine_call info --format '{{.Host.NetworkBackend}}' || out=unknown
+    why=$(podman_dns_missing "$out")
   fi
   [ -z "$why" ] || die "$why: the client cannot find $(container_name "$project" server) by name, so separate cannot run here"
 }
@@ -204,12 +203,21 @@ check_systemd_version() { # from the tarball when it tells, so that a refusal lo
   fi
 }
 
+# shellcheck disable=SC2317  # run through `tracked`
+load_archive() { # FILE: a gzip'd docker-archive into the engine
+  if [ "$engine" = podman ]; then
+    gzip -dc "$1" | podman load   # Podman 4 does not read a gzip'd docker-archive itself
+  else
+    docker load -i "$1"
+  fi
+}
+
 load_images() { # adds or retags images: nothing a run removes again
   local key file
   [ -n "$image_dir" ] || return 0
   for key in $(image_keys "$approach"); do
     file=$image_dir/duet-$key.tar.gz
-    "$engine" load -i "$file" >"$workdir/out" 2>&1 || { out=$(<"$workdir/out"); die "$engine load -i $file failed: $(last_line)"; }
+    tracked load_archive "$file" || die "$engine load of $file failed: $(last_line)"
     say "loaded $(image_ref "$key") from $file"
   done
   if [ "$approach" = systemd ] && [ "$cgroup" != v2 ] && [ -z "$sd_version" ]; then
@@ -218,26 +226,33 @@ load_images() { # adds or retags images: nothing a run removes again
   fi
 }
 
-healthy() { # GET /healthz through bash's /dev/tcp: no curl needed on the host
+healthy() { # GET /healthz through bash's /dev/tcp: no curl, and no child process
   # HTTP/1.1 keep-alive, so that we close first: a server-side close would leave the
   # host port in TIME_WAIT, and Docker's proxy then cannot bind it for a minute.
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" >&3 && head -c 12 <&3' \
-    _ "$probe_addr" "$port" 2>/dev/null | grep -q '^HTTP/1\.[01] 200'
+  local reply=
+  { exec 3<>"/dev/tcp/$probe_addr/$port"; } 2>/dev/null || return 1
+  printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&3 2>/dev/null || true
+  read -r -t 3 reply <&3 2>/dev/null || true
+  exec 3<&-
+  [[ "$reply" == HTTP/1.[01]" 200"* ]]
 }
 
 wait_healthy() {
-  local name state
+  local name
   until healthy; do
     for name in "${started[@]}"; do
-      state=$("$engine" container inspect -f '{{.State.Running}} {{.RestartCount}}' "$name" 2>/dev/null || echo gone)
-      if [ "$state" != "true 0" ]; then
-        "$engine" logs --tail 20 "$name" 2>&1 | log_lines "$name" >&2 || true
+      engine_call container inspect -f '{{.State.Running}} {{.RestartCount}}' "$name" || out=gone
+      if [ "$out" != "true 0" ]; then
+        engine_call logs --tail 20 "$name" || true
+        log_lines "$name" <<<"$out" >&2
         die "container $name stopped before /healthz answered (its last log lines are above)"
       fi
     done
     if (( SECONDS - started_at >= wait_secs )); then
-      for name in "${started[@]}"; do "$engine" logs --tail 20 "$name" 2>&1 | log_lines "$name" >&2 || true; done
+      for name in "${started[@]}"; do
+        engine_call logs --tail 20 "$name" || true
+        log_lines "$name" <<<"$out" >&2
+      done
       die "no answer from http://$probe_addr:$port/healthz after $wait_secs s"
     fi
     sleep 0.3
@@ -264,15 +279,15 @@ print_up() { # the "is up" line and how to look inside
 }
 
 follow_until_stopped() { # foreground: logs until Ctrl-C, or until a container stays stopped
-  local ended name state
+  local ended name
   start_following "${started[@]}"
   wait_first_lines "${started[@]}"   # the boot burst first, so that the lines below stay on screen
   print_up
   echo "following the logs (container | line); Ctrl-C stops and removes what this run made"
   wait -n -p ended "${followers[@]}" || true
   for name in "${started[@]}"; do
-    state=$("$engine" container inspect -f '{{.State.Status}}' "$name" 2>/dev/null || echo gone)
-    [ "$state" = running ] || die "container $name stopped ($state) and the engine did not restart it"
+    engine_call container inspect -f '{{.State.Status}}' "$name" || out=gone
+    [ "$out" = running ] || die "container $name stopped ($out) and the engine did not restart it"
   done
   die "following the logs ended (follower pid $ended)"
 }
@@ -287,7 +302,7 @@ main() {
       print_flags "$engine" "$cgroup" "$sd_version" "$approach" "$project" "$publish_addr:$port"
       exit 0 ;;
   esac
-  run_id=$$-$RANDOM$RANDOM inflight='' attempted=0 keep=0 serving=0 workdir=''
+  run_id=$$-$RANDOM$RANDOM inflight='' inflight_creates=0 attempted=0 keep=0 serving=0 workdir=''
   started=() followers=() limit_flags=()
   trap on_exit EXIT
   trap 'exit 130' INT
@@ -312,7 +327,7 @@ main() {
   load_images
   if [ "$approach" = separate ]; then
     create_network "$project"
-    if [ "$engine" = podman ] && [ "$(podman network inspect "$project" -f '{{.DNSEnabled}}' 2>/dev/null)" != true ]; then
+    if [ "$engine" = podman ] && { ! engine_call network inspect "$project" -f '{{.DNSEnabled}}' || [ "$out" != true ]; }; then
       die "podman network $project has no DNS: the client cannot find $(container_name "$project" server) by name"
     fi
   fi

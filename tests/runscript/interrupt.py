@@ -101,10 +101,13 @@ def one(args, approach, at, sig):
     else:
         time.sleep(float(at))
     ended_before = proc.poll() is not None
-    if sig == "INT":
-        os.killpg(proc.pid, signal.SIGINT)  # the terminal sends Ctrl-C to the whole foreground group
-    else:
-        proc.send_signal(signal.SIGTERM)
+    try:
+        if sig == "INT":
+            os.killpg(proc.pid, signal.SIGINT)  # the terminal sends Ctrl-C to the whole foreground group
+        else:
+            proc.send_signal(signal.SIGTERM)
+    except ProcessLookupError:
+        ended_before = True
     try:
         status = proc.wait(timeout=90)
     except subprocess.TimeoutExpired:

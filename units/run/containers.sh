@@ -5,12 +5,21 @@
 # Uses run.sh's globals (engine, project, approach, run_id, workdir, ...).
 
 engine_call() { # ARG...: "$engine" ARG..., output in $out, its exit status returned
-  # In a process group of its own, so that a Ctrl-C at the terminal reaches only this
-  # script: the engine CLI finishes what it started (a container the daemon creates
-  # after its CLI gave up would be nobody's), and on_exit waits for it.
+  tracked "$engine" "$@"
+}
+
+tracked() { # COMMAND...: runs it in a process group of its own, output in $out
+  # A Ctrl-C at the terminal then reaches this script alone. The engine CLI finishes a
+  # create it started (a container the daemon makes after its CLI gave up would be
+  # nobody's), and on_exit waits for it. It also keeps bash's trap: bash drops a SIGINT
+  # that a foreground child catches and survives, as the engine CLIs do.
   local status=0
+  case "$*" in
+    *" run "*|*" network create "*|*" stop "*|*" rm "*) inflight_creates=1 ;;
+    *) inflight_creates=0 ;;
+  esac
   set -m
-  "$engine" "$@" >"$workdir/out" 2>&1 </dev/null &
+  "$@" >"$workdir/out" 2>&1 </dev/null &
   inflight=$!
   set +m
   wait "$inflight" || status=$?
@@ -40,8 +49,12 @@ remove_container() { # NAME: stop (with the image's own stop signal) and remove
 
 remove_made() { # everything labelled with this run's id; says what it removed
   local names=() name order=() key
-  # A create in flight finishes first, so that its container is found below.
-  [ -z "$inflight" ] || wait "$inflight" 2>/dev/null || true
+  # A create in flight finishes first, so that its container is found below; a read
+  # or a load in flight is cut short.
+  if [ -n "$inflight" ]; then
+    [ "$inflight_creates" = 1 ] || kill -TERM -- "-$inflight" 2>/dev/null || true
+    wait "$inflight" 2>/dev/null || true
+  fi
   inflight=
   [ "$attempted" = 1 ] || return 0
   if ! labelled container; then
@@ -113,16 +126,18 @@ probe_systemd_version() { # sets sd_version from systemctl in the engine's syste
 }
 
 log_lines() { # NAME [MARK]: log lines as `NAME | line`, without the escape codes of the
-  # container's tty; creates the file MARK at the first line
-  awk -v prefix="$1 | " -v mark="${2:-}" '{
-    gsub(/\r/, "")
-    gsub(/\033\[[0-9;?]*[ -\/]*[@-~]/, "")       # CSI: colours, cursor moves, modes
-    gsub(/\033\][^\007\033]*(\007|\033\\)?/, "")   # OSC: titles
-    gsub(/[\001-\010\013-\037\177]/, "")          # any other control character
-    print prefix $0
-    fflush()
-    if (mark != "") { printf "" > mark; close(mark); mark = "" }
-  }'
+  # container's tty; creates the file MARK at the first line. A read loop, not awk:
+  # mawk (Debian's awk) reads a pipe in blocks and would hold short bursts back.
+  local line mark=${2:-} esc=$'\e' bel=$'\a'
+  shopt -s extglob
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line//$'\r'/}
+    line=${line//"$esc["*([0-9;?])*([ -\/])[@-~]/}   # CSI: colours, cursor moves, modes
+    line=${line//"$esc]"*([!$bel$esc])@($bel|"$esc\\")/}  # OSC: titles
+    line=${line//[$'\001'-$'\010'$'\013'-$'\037'$'\177']/}  # any other control character
+    printf '%s | %s\n' "$1" "$line"
+    if [ -n "$mark" ]; then : >"$mark"; mark=; fi
+  done
 }
 
 follow_logs() { # NAME: follows the container's logs across restarts by the engine; ends when it stays stopped

@@ -48,14 +48,12 @@ time_wait_on_port() { # PORT: true while server-side connections of PORT linger 
     END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
-publishing_container() { # ENGINE PORT: names of containers that publish host port PORT
-  "$1" ps --format '{{.Names}} {{.Ports}}' 2>/dev/null \
-    | awk -v port="$2" '{ for (i = 2; i <= NF; i++) if ($i ~ ":" port "->") { print $1; next } }'
+publishing_containers() { # PORT: from `ps --format '{{.Names}} {{.Ports}}'` on stdin, who publishes it
+  awk -v port="$1" '{ for (i = 2; i <= NF; i++) if ($i ~ ":" port "->") { print $1; next } }'
 }
 
-podman_dns_missing() { # why a new Podman network would have no DNS, or nothing
-  local backend dir
-  backend=$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null) || backend=unknown
+podman_dns_missing() { # BACKEND: why a new Podman network would have no DNS, or nothing
+  local backend=$1 dir
   case "$backend" in
     netavark)
       for dir in /usr/local/libexec/podman /usr/local/lib/podman /usr/libexec/podman /usr/lib/podman; do
