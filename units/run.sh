@@ -226,15 +226,13 @@ load_images() { # adds or retags images: nothing a run removes again
   fi
 }
 
-healthy() { # GET /healthz through bash's /dev/tcp: no curl, and no child process
+healthy() { # GET /healthz through bash's /dev/tcp: no curl needed on the host
   # HTTP/1.1 keep-alive, so that we close first: a server-side close would leave the
-  # host port in TIME_WAIT, and Docker's proxy then cannot bind it for a minute.
-  local reply=
-  { exec 3<>"/dev/tcp/$probe_addr/$port"; } 2>/dev/null || return 1
-  printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&3 2>/dev/null || true
-  read -r -t 3 reply <&3 2>/dev/null || true
-  exec 3<&-
-  [[ "$reply" == HTTP/1.[01]" 200"* ]]
+  # host port in TIME_WAIT, and Docker's proxy then cannot bind it for a minute. A
+  # subshell, not `timeout`: it dies of a Ctrl-C as bash's trap needs (timeout runs
+  # in a process group of its own and survives it).
+  ( exec 3<>"/dev/tcp/$probe_addr/$port" && printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&3 \
+      && read -r -t 3 reply <&3 && [[ "$reply" == HTTP/1.[01]" 200"* ]] ) 2>/dev/null
 }
 
 wait_healthy() {
