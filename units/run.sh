@@ -291,6 +291,11 @@ follow_until_stopped() { # foreground: logs until Ctrl-C, or until a container s
 }
 
 main() {
+  run_id=$$-$RANDOM$RANDOM inflight='' inflight_creates=0 attempted=0 keep=0 serving=0 workdir=''
+  started=() followers=() limit_flags=()
+  trap on_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   parse_args "$@"
   case "$mode" in
     help) usage; exit 0 ;;
@@ -300,11 +305,6 @@ main() {
       print_flags "$engine" "$cgroup" "$sd_version" "$approach" "$project" "$publish_addr:$port"
       exit 0 ;;
   esac
-  run_id=$$-$RANDOM$RANDOM inflight='' inflight_creates=0 attempted=0 keep=0 serving=0 workdir=''
-  started=() followers=() limit_flags=()
-  trap on_exit EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
   workdir=$(mktemp -d "${TMPDIR:-/tmp}/duet-run.XXXXXX")
 
   check_engine
