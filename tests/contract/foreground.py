@@ -2,9 +2,12 @@
 """units/run.sh without --detach: it follows the logs until Ctrl-C (SIGINT) or SIGTERM,
 then stops and removes the containers and the network it made.
 
-usage: foreground.py [--engine docker|podman] [--port N] [APPROACH]   (default: separate)
-Starts the approach in the foreground, waits for its "is up" line, sends SIGINT, and
-checks the exit status (130) and that nothing of the approach is left in the engine.
+usage: foreground.py [--engine docker|podman] [--port N] [--project NAME] [APPROACH]
+  (default: separate, project duet-fg)
+Starts the approach in the foreground, waits for its "is up" line, checks that every log
+line it follows names its container (`NAME | line`) and carries no escape code, sends
+SIGINT, and checks the exit status (130) and that nothing run.sh --print-names lists as
+a container or network is left in the engine.
 """
 import argparse
 import os
@@ -14,25 +17,34 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LEFTOVERS = {
-    "systemd": (["duet-systemd"], False),
-    "supervisord": (["duet-supervisord"], False),
-    "separate": (["duet-server", "duet-client"], True),
-}
+RUN = os.path.join(REPO, "units", "run.sh")
+
+
+def made_by(approach, project):
+    """(kind, name) of the containers and network a run of approach makes."""
+    out = subprocess.run([RUN, approach, "--project", project, "--print-names"],
+                         capture_output=True, text=True, check=True).stdout
+    return [tuple(line.split(" ", 1)) for line in out.splitlines()
+            if line.split(" ", 1)[0] in ("container", "network")]
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("approach", nargs="?", default="separate", choices=sorted(LEFTOVERS))
+    parser.add_argument("approach", nargs="?", default="separate", choices=("systemd", "supervisord", "separate"))
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--project", default="duet-fg")
     args = parser.parse_args()
 
-    command = [os.path.join(REPO, "units", "run.sh"), args.approach, "--engine", args.engine, "--port", str(args.port)]
+    made = made_by(args.approach, args.project)
+    containers = [name for kind, name in made if kind == "container"]
+    command = [RUN, args.approach, "--engine", args.engine, "--port", str(args.port), "--project", args.project]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 180
     up = False
+    lines = []
     for line in proc.stdout:
+        lines.append(line)
         if " is up on " in line:
             up = True
             break
@@ -41,8 +53,9 @@ def main():
     if not up:
         proc.kill()
         print(f"FAIL: {' '.join(command)} never said it is up", file=sys.stderr)
+        print("".join(lines[-20:]), file=sys.stderr)
         return 1
-    time.sleep(2)  # following the logs by now
+    time.sleep(3)  # following the logs by now
     proc.send_signal(signal.SIGINT)
     try:
         rest, _ = proc.communicate(timeout=60)
@@ -50,22 +63,28 @@ def main():
         proc.kill()
         print("FAIL: run.sh did not end within 60 s of SIGINT", file=sys.stderr)
         return 1
+    lines += rest.splitlines(keepends=True)
 
     problems = []
     if proc.returncode != 130:
         problems.append(f"exit status {proc.returncode} after SIGINT, expected 130")
-    containers, network = LEFTOVERS[args.approach]
+    log_lines = [line for line in lines if " | " in line]
     for name in containers:
-        if subprocess.run([args.engine, "container", "inspect", name], capture_output=True).returncode == 0:
-            problems.append(f"container {name} left behind")
-    if network and subprocess.run([args.engine, "network", "inspect", "duet"], capture_output=True).returncode == 0:
-        problems.append("network duet left behind")
+        if not any(line.startswith(f"{name} | ") for line in log_lines):
+            problems.append(f"no log line starts with '{name} | '")
+    escaped = [line for line in log_lines if "\x1b" in line or "\r" in line]
+    if escaped:
+        problems.append(f"{len(escaped)} followed log lines carry escape codes or CR, e.g. {escaped[0]!r}")
+    for kind, name in made:
+        if subprocess.run([args.engine, kind, "inspect", name], capture_output=True).returncode == 0:
+            problems.append(f"{kind} {name} left behind")
     for problem in problems:
         print(f"FAIL: foreground {args.approach}: {problem}", file=sys.stderr)
     if problems:
-        print(rest[-2000:], file=sys.stderr)
+        print("".join(lines)[-2000:], file=sys.stderr)
         return 1
-    print(f"foreground {args.approach} on {args.engine}: Ctrl-C stopped and removed everything (exit 130)")
+    print(f"foreground {args.approach} on {args.engine}: log lines named by container; "
+          f"Ctrl-C stopped and removed everything (exit 130)")
     return 0
 
 
