@@ -6,13 +6,16 @@
   imageDir,
 }:
 let
-  # What units/run.sh calls (bash, stat, timeout, grep, awk): Nix's, first on PATH
+  # What units/run.sh calls (bash, stat, timeout, grep, awk; gzip and tar to load a
+  # tarball into Podman and to read the systemd version from one): Nix's, first on PATH
   # (writeShellApplication runtimeInputs, pkgs/build-support/trivial-builders/default.nix).
   scriptTools = [
     pkgs.bash
     pkgs.coreutils
     pkgs.gnugrep
     pkgs.gawk
+    pkgs.gzip
+    pkgs.gnutar
   ];
   # The docker CLI and curl go after the host's PATH: a host engine's own CLI matches its
   # daemon, storage and configuration; Nix's docker CLI is the fallback for a host that
@@ -23,10 +26,14 @@ let
     pkgs.curl
   ];
 
-  # units/ whole: run.sh reads its sibling files.
+  # run.sh and the files it sources (units/run/), not the rest of units/: an edit to the
+  # Kubernetes manifests must not change load-and-run, and with it every VM test.
   units = lib.fileset.toSource {
     root = ../units;
-    fileset = ../units;
+    fileset = lib.fileset.unions [
+      ../units/run.sh
+      ../units/run
+    ];
   };
 
   loadAndRun = pkgs.writeShellApplication {
