@@ -77,6 +77,10 @@ def replacement_run_args(info):
     network = host.get("NetworkMode")
     if network and network not in ("default", "bridge"):
         args += ["--network", network]
+        endpoint = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}
+        for alias in endpoint.get("Aliases") or []:
+            if alias not in (info["Id"][:12], info["Name"].lstrip("/")):  # the engine adds these
+                args += ["--network-alias", alias]
     for port, bindings in sorted((host.get("PortBindings") or {}).items()):
         for binding in bindings or []:
             address = binding.get("HostIp") or ""
