@@ -177,6 +177,8 @@ class Approach:
         return {}
 
     def client_kill(self):
+        """The client's recovery is read later from its log (client_back): the kill time
+        goes along as `_client_killed`."""
         before = time.time()
         if self.kind == "systemd":
             self.exec("systemctl", "kill", "--signal=SIGKILL", "client.service")
@@ -184,15 +186,19 @@ class Approach:
             self.exec("supervisorctl", "signal", "KILL", "client")
         else:
             os.kill(self.one_pid(self.names.client, "duet-client"), signal.SIGKILL)
-        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(before - 1)) + "Z"
+        return {"_client_killed": before}
+
+    def client_back(self, killed):
+        """Seconds from the kill to the client's first successful poll, from its own log."""
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(killed - 1)) + "Z"
         end = time.monotonic() + self.bench.args.fault_timeout
         while time.monotonic() < end:
             done = sh([self.engine, "logs", "--timestamps", "--since", since, self.names.client], check=False)
-            back = client_back_from_log(done.stdout + "\n" + done.stderr, before)
+            back = client_back_from_log(done.stdout + "\n" + done.stderr, killed)
             if back is not None:
-                return {"client_back_s": back}
+                return back
             time.sleep(0.2)
-        return {"client_back_s": None}
+        return None
 
     def oom(self):
         """duet-server alone in a child memory cgroup (cgroup v1) with a small limit; a burst
@@ -216,19 +222,22 @@ class Approach:
             burst = subprocess.Popen(
                 ["wrk", "-t1", f"-c{self.bench.args.oom_connections}", "-d5s", "--timeout=2s",
                  self.bench.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            killed = False
+            killed, kills = False, 0
             end = time.monotonic() + 5
             while time.monotonic() < end and not killed:
                 killed = not os.path.exists(f"/proc/{pid}") or _zombie(pid)
+                # Read while it exists: the engine removes a dead container's cgroups.
+                kills = max(kills, _oom_kills(child))
                 time.sleep(0.01)
             burst.terminate()
             burst.wait(10)
-            with open(os.path.join(child, "memory.oom_control")) as file:
-                kills = dict(line.split() for line in file).get("oom_kill", "0")
             if not killed:
                 raise BenchError(f"duet-server stayed alive in a {limit // 1024} KiB memory cgroup "
                                  f"under {self.bench.args.oom_connections} connections: no OOM kill")
-            return {"oom_kills": int(kills)}
+            if kills < 1:
+                raise BenchError("duet-server died in the oom fault, but not by an OOM kill "
+                                 f"({os.path.join(child, 'memory.oom_control')} counts none)")
+            return {"oom_kills": kills}
         finally:
             _remove_cgroup(child)
 
@@ -248,6 +257,15 @@ def _zombie(pid):
             return file.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
+
+
+def _oom_kills(cgroup):
+    """The oom_kill count of a v1 memory cgroup (0 once it is gone)."""
+    try:
+        with open(os.path.join(cgroup, "memory.oom_control")) as file:
+            return int(dict(line.split() for line in file).get("oom_kill", "0"))
+    except OSError:
+        return 0
 
 
 def _remove_cgroup(path):
@@ -331,12 +349,15 @@ class Bench:
                 self.run.start(target.kind, self.args.port, None)
                 self.wait_serving(30)
                 repairs.append((end, time.monotonic()))
+                extra.pop("_client_killed", None)
                 repaired = True
                 time.sleep(self.args.quiet)
                 return {"fault": fault, "round": index + 1, "start": start, "injected": injected,
                         "end": end, "extra": extra, "repaired": repaired}
             time.sleep(0.05)
         end = time.monotonic()
+        if "_client_killed" in extra:
+            extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
         window = faultstats.window_figures(streams.snapshot(), start, injected, end)
         failed = sum(window["failed"].values())
         client = extra.get("client_back_s")
