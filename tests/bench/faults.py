@@ -26,6 +26,7 @@ Usage: tests/bench/faults.py [--rounds 3] [--engine docker|podman] [--faults a,b
 """
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -369,8 +370,10 @@ class Bench:
         while not faultstats.recovered(streams.snapshot(), injected, start, time.monotonic(), self.args.quiet):
             if time.monotonic() > deadline:
                 # Not back on its own: the benchmark brings it back, outside every figure.
-                print(f"  {fault}: not serving again within {self.args.fault_timeout:.0f} s; "
-                      "restarting the approach", flush=True)
+                recent = collections.Counter(e.outcome for e in streams.snapshot()
+                                             if e.start > time.monotonic() - 5)
+                print(f"  {fault}: not serving again within {self.args.fault_timeout:.0f} s (last 5 s: "
+                      f"{dict(recent)}); restarting the approach", flush=True)
                 end = time.monotonic()
                 self.run.stop(target.kind)
                 self.run.start(target.kind, self.args.port, None)
