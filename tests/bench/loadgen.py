@@ -186,5 +186,6 @@ class Streams:
         self._thread.join(self.timeout + 10)
         return list(self.events)
 
-    def snapshot(self):
-        return list(self.events)
+    def since(self, index):
+        """The events recorded from position `index` on (events are appended as requests end)."""
+        return self.events[index:]
