@@ -106,13 +106,14 @@ def timed_stop(engine, name):
     return exited.get("at", ended) - began, ended - began
 
 
-def measure(engine, name, port, launch):
-    """launch() starts the container(s); returns the timeline figures of the serving one."""
+def measure(engine, name, port, command):
+    """Runs `command` (which starts the container(s)) and returns the timeline figures of the
+    serving container; both pollers run while the command is still going."""
     found, stop = {}, threading.Event()
     published = threading.Thread(target=first_200, args=("127.0.0.1", port, found, "published", stop))
     published.start()
+    launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        launched = launch()
         address = container_address(engine, name, time.monotonic() + 60)
         direct = threading.Thread(target=first_200, args=(address, 8080, found, "direct", stop))
         direct.start()
@@ -121,8 +122,9 @@ def measure(engine, name, port, launch):
     finally:
         stop.set()
         published.join()
+        output, _ = launched.communicate(timeout=300)
     if launched.returncode != 0:
-        raise BenchError(f"start failed: {(launched.stderr or launched.stdout).strip()[-300:]}")
+        raise BenchError(f"start failed: {output.strip()[-300:]}")
     if "direct" not in found or "published" not in found:
         raise BenchError(f"{name}: no 200 within 60 s")
     info = containers.inspect(engine, name)
@@ -159,8 +161,7 @@ def main():
             names = script.names(approach)
             command = script.start_command(approach, args.port)
             try:
-                figures = measure(engine, names.serving, args.port,
-                                  lambda: subprocess.run(command, capture_output=True, text=True, timeout=300))
+                figures = measure(engine, names.serving, args.port, command)
             except BenchError as error:
                 raise BenchError(f"{approach}: {error}") from None
             finally:
@@ -171,9 +172,8 @@ def main():
         floor = f"{args.project}-floor"
         image = runscript.RunScript(args.run, engine, args.project).names("separate").images[0]
         try:
-            figures = measure(engine, floor, args.port, lambda: subprocess.run(
-                [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:8080", image],
-                capture_output=True, text=True, timeout=300))
+            figures = measure(engine, floor, args.port,
+                              [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:8080", image])
         finally:
             subprocess.run([engine, "rm", "-f", floor], capture_output=True)
         results.setdefault("floor", []).append(figures)
