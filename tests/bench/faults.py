@@ -344,6 +344,7 @@ class Bench:
                 for fault in self.args.faults:
                     windows.append(self.inject(target, streams, fault, index, repairs))
             events = streams.stop()
+            streams_skipped = streams.skipped
             streams = None
         finally:
             if streams is not None:
@@ -361,6 +362,7 @@ class Bench:
         baseline = faultstats.window_figures(events, events[0].start if events else 0, 0, baseline_end)
         ok, sent = faultstats.availability(events, repairs)
         return {"names": names.containers, "windows": rounds, "baseline_p99_ms": baseline["p99_ms"],
+                "skipped": streams_skipped,
                 "ok": ok, "sent": sent, "repairs": len(repairs), "loadavg": loadavg()}
 
     def inject(self, target, streams, fault, index, repairs):
@@ -461,6 +463,8 @@ def markdown(run):
     for approach, result in results.items():
         share = result["ok"] / result["sent"] if result["sent"] else 0.0
         note = f"; {result['repairs']} restart(s) by the benchmark left out" if result["repairs"] else ""
+        if result.get("skipped"):
+            note += f"; {result['skipped']} fresh requests not sent: the load generator was starved of CPU"
         baseline = result["baseline_p99_ms"]
         lines.append(f"| {approach} | {share * 100:.3f} % ({result['ok']} / {result['sent']}{note}) | "
                      f"{'n/a' if baseline is None else f'{baseline:.1f}'} |")

@@ -82,6 +82,7 @@ class Streams:
         self.host, self.port, self.path = host, port, path
         self.rate, self.kept_interval, self.timeout = rate, kept_interval, timeout
         self.events = []  # appended by the loop thread; list.append is atomic
+        self.skipped = 0  # fresh requests not sent because the loop fell behind its schedule
         self._request = _request_bytes(host, path)
         self._loop = None
         self._thread = None
@@ -119,11 +120,15 @@ class Streams:
             task.add_done_callback(tasks.discard)
             index += 1
             delay = began + index / self.rate - time.monotonic()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
+            if delay < -1 / self.rate:
+                # Starved of CPU for a while: skip the missed slots instead of sending them
+                # all at once (the stream stays bounded), and count them.
+                self.skipped += int(-delay * self.rate)
+                began, index, delay = time.monotonic(), 0, 1 / self.rate
+            try:
+                await asyncio.wait_for(self._stopping.wait(), max(delay, 0))
+            except asyncio.TimeoutError:
+                pass
         if tasks:
             await asyncio.wait(tasks)
 
