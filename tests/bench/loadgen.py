@@ -20,6 +20,7 @@ import threading
 import time
 
 FAILURE_KINDS = ("refused", "reset", "timeout", "5xx", "other")
+CATCH_UP_S = 0.25  # how far behind its schedule the fresh stream catches up
 
 Event = collections.namedtuple("Event", "stream start end outcome status")
 
@@ -120,9 +121,10 @@ class Streams:
             task.add_done_callback(tasks.discard)
             index += 1
             delay = began + index / self.rate - time.monotonic()
-            if delay < -1 / self.rate:
+            if delay < -CATCH_UP_S:
                 # Starved of CPU for a while: skip the missed slots instead of sending them
-                # all at once (the stream stays bounded), and count them.
+                # all at once (the stream stays bounded), and count them. Shorter delays,
+                # the loop's ordinary jitter, are caught up.
                 self.skipped += int(-delay * self.rate)
                 began, index, delay = time.monotonic(), 0, 1 / self.rate
             try:
