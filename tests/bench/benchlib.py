@@ -7,6 +7,7 @@ import os
 import re
 import statistics
 import subprocess
+import time
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
@@ -137,3 +138,22 @@ def child_pids(parent):
 def loadavg():
     with open("/proc/loadavg") as file:
         return " ".join(file.read().split()[:3])
+
+
+def default_out_dir(tool, environ=None, now=None):
+    """Where a benchmark writes when not given --out: outside the repository, under
+    $XDG_CACHE_HOME (or ~/.cache)/duet/TOOL-YYYYmmdd-HHMMSS, so that a run never
+    overwrites the results a README embeds."""
+    environ = os.environ if environ is None else environ
+    cache = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or "/tmp", ".cache")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return os.path.join(cache, "duet", f"{tool}-{stamp}")
+
+
+def percentile(values, percent):
+    """Nearest-rank percentile of a non-empty list (p99 of 100 values is the 99th smallest)."""
+    if not values:
+        raise ValueError("no values for a percentile")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * percent // 100))
+    return ordered[int(rank) - 1]

@@ -6,10 +6,11 @@ Per approach it measures image size (uncompressed and gzip-compressed, from `ENG
 time to the first 200 on / (from invoking the run script, and from the engine's container
 start time), idle memory 10 s after the first 200 (container cgroup memory and RSS of each
 process in it), `ENGINE stop` time and exit status, and req/s + p99 under wrk through the
-published port. Writes compare.md, compare.svg and compare.json; exits non-zero without
-writing them when any approach cannot run here.
+published port. Writes compare.md, compare.svg and compare.json to --out (default: outside
+the repository, printed); exits non-zero without writing them when any approach cannot run here.
+The run script starts every approach under a project name of this run's own.
 
-Usage: tests/bench/compare.py [--rounds 5] [--engine docker|podman] [--image-dir DIR]
+Usage: tests/bench/compare.py [--rounds 5] [--engine docker|podman] [--image-dir DIR] [--out DIR]
 """
 
 import argparse
@@ -17,6 +18,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shlex
 import socket
 import subprocess
@@ -24,17 +26,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, loadavg, run_wrk, summarize  # noqa: E402
+from benchlib import BenchError, default_out_dir, loadavg, run_wrk, summarize  # noqa: E402
 import containers  # noqa: E402
+import runscript  # noqa: E402
 import svgchart  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-APPROACHES = {
-    # approach: (image keys in units/images.json, containers, container that serves /)
-    "systemd": (["systemd"], ["duet-systemd"], "duet-systemd"),
-    "supervisord": (["supervisord"], ["duet-supervisord"], "duet-supervisord"),
-    "separate": (["server", "client"], ["duet-server", "duet-client"], "duet-server"),
-}
+APPROACHES = runscript.APPROACHES
 MIB = 1024 * 1024
 
 # (key, title, unit, scale) of each figure in table and chart order.
@@ -56,15 +54,9 @@ class Runner:
     def __init__(self, args):
         self.args = args
         self.engine = args.engine
-        self.run = shlex.split(args.run)
-        with open(os.path.join(REPO, "units", "images.json")) as file:
-            config = json.load(file)
-        self.active = {}  # approach -> {container name: id} this run started and has not stopped
-        self.retried = []  # what had to be repeated, and why
-        self.image_refs = {
-            key: f"{config['registry']}/{image['name']}:{config['tag']}"
-            for key, image in config["images"].items()
-        }
+        self.script = runscript.RunScript(args.run, args.engine, args.project, tool="compare")
+        self.names = {approach: self.script.names(approach) for approach in args.approaches}
+        self.active = set()  # approaches this run started and has not stopped
 
     def sh(self, command, check=True, timeout=300):
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -73,65 +65,11 @@ class Runner:
                              f"{(done.stderr or done.stdout).strip()[-800:]}")
         return done
 
-    def run_script(self, approach, *extra, timeout=300):
-        return [*self.run, approach, "--engine", self.engine, *extra]
-
-    def container_ids(self, approach):
-        """{name: id} of the approach's containers that exist now."""
-        found = {}
-        for name in APPROACHES[approach][1]:
-            done = self.sh([self.engine, "container", "inspect", "--format", "{{.Id}}", name], check=False)
-            if done.returncode == 0:
-                found[name] = done.stdout.strip()
-        return found
-
     def stop_approach(self, approach):
-        """Stops and removes the approach's containers with the run script, but only when they
-        are the ones this run started: other people use the same fixed names on a shared host."""
-        mine = self.active.pop(approach, None)
-        if mine is not None and self.container_ids(approach) != mine:
-            print(f"compare: {approach}: its containers are no longer ours; leaving them alone",
-                  file=sys.stderr)
-            return
-        self.sh(self.run_script(approach, "--stop"), timeout=120)
+        self.active.discard(approach)
+        self.script.stop(approach)
 
-    def wait_names_free(self, approach, patience_s=900):
-        end = time.monotonic() + patience_s
-        free_polls = 0
-        while free_polls < 3:
-            if time.monotonic() > end:
-                raise BenchError(f"{approach}: container names still in use after {patience_s} s")
-            free_polls = 0 if self.container_ids(approach) else free_polls + 1
-            time.sleep(2)
-
-    def attempt(self, what, approach, action):
-        """action(), retried up to --retries times once the approach's container names are free
-        again; every retry is recorded and reported with the figures."""
-        for attempt in range(self.args.retries + 1):
-            try:
-                return action()
-            except BenchError as error:
-                if approach in self.active:
-                    try:
-                        self.stop_approach(approach)
-                    except BenchError as cleanup:
-                        print(f"compare: warning: cleanup of {approach} failed: {cleanup}", file=sys.stderr)
-                if attempt == self.args.retries:
-                    raise
-                lines = [line for line in str(error).strip().splitlines()
-                         if line.strip() and "stopped and removed" not in line]
-                reason = (lines or ["unknown"])[-1][:200]
-                self.retried.append(f"{what}: {reason}")
-                print(f"compare: {what} failed ({reason}); retrying once the names are free", flush=True)
-                self.wait_names_free(approach)
-
-    def refuse_foreign_containers(self):
-        names = self.sh([self.engine, "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
-        ours = {name for approach in self.args.approaches for name in APPROACHES[approach][1]}
-        taken = sorted(ours & set(names))
-        if taken:
-            raise BenchError(f"containers {', '.join(taken)} already exist (another run using the "
-                             f"run script's names?); stop them with `units/run.sh APPROACH --stop`")
+    def refuse_busy_port(self):
         with socket.socket() as sock:
             try:
                 sock.bind(("0.0.0.0", self.args.port))
@@ -160,11 +98,7 @@ class Runner:
     def start(self, approach, image_dir=None):
         """Start an approach detached; returns seconds from invoking the run script to the
         first 200 and from the engine's start time of the serving container to the first 200."""
-        extra = ["--port", str(self.args.port), "--detach"]
-        # Timed starts load nothing: an empty --image-dir also overrides a DUET_IMAGE_DIR that
-        # a wrapper (the Nix app) exports, so `docker load` never counts as start time.
-        extra.append(f"--image-dir={image_dir or ''}")
-        command = self.run_script(approach, *extra)
+        command = self.script.start_command(approach, self.args.port, image_dir)
         invoked_mono = time.monotonic()
         script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         first = self.first_200(self.args.start_timeout, script)
@@ -175,13 +109,12 @@ class Runner:
             output, _ = script.communicate()
         if script.returncode != 0:  # the run script removes what it made when it fails
             raise BenchError(f"`{shlex.join(command)}` exited {script.returncode}:\n{output.strip()[-1500:]}")
+        self.active.add(approach)
         if first is None:
-            self.active[approach] = self.container_ids(approach)
             raise BenchError(f"{approach}: no 200 on 127.0.0.1:{self.args.port}/ within "
                              f"{self.args.start_timeout:.0f} s of `{shlex.join(command)}`")
         first_wall, first_mono = first
-        self.active[approach] = self.container_ids(approach)
-        serving = containers.inspect(self.engine, APPROACHES[approach][2])
+        serving = containers.inspect(self.engine, self.names[approach].serving)
         started = containers.parse_timestamp(serving["State"]["StartedAt"])
         return {"first200_script_s": first_mono - invoked_mono,
                 "first200_started_s": first_wall - started,
@@ -190,7 +123,8 @@ class Runner:
     def idle_memory(self, approach):
         usage = working = rss_total = 0
         processes = []
-        for name in APPROACHES[approach][1]:
+        names = self.names[approach].containers
+        for name in names:
             info = containers.inspect(self.engine, name)
             if not info["State"]["Running"]:
                 raise BenchError(f"{approach}: container {name} is not running when idle memory is read")
@@ -199,14 +133,19 @@ class Runner:
             usage += memory["usage"]
             working += memory["working_set"]
             for process, rss in containers.process_rss(containers.cgroup_pids(directory)):
-                processes.append((process if process == name or len(APPROACHES[approach][1]) == 1
-                                  else f"{name}:{process}", rss))
+                role = self._role(name)
+                processes.append((process if process == role or len(names) == 1 else f"{role}:{process}", rss))
                 rss_total += rss
         return {"idle_cgroup_bytes": usage, "idle_working_set_bytes": working,
                 "idle_rss_kib": rss_total, "processes": processes}
 
+    def _role(self, name):
+        """A container's name without the project: duet-server, duet-client (stable across runs)."""
+        project = self.args.project if self.script.has_project else "duet"
+        return "duet" + name[len(project):] if name.startswith(project + "-") else name
+
     def stop(self, approach):
-        names = APPROACHES[approach][1]
+        names = self.names[approach].containers
         waiters = [subprocess.Popen([self.engine, "wait", name], stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True) for name in names]
         time.sleep(0.2)  # let the waiters attach before the stop begins
@@ -224,7 +163,7 @@ class Runner:
     def image_sizes(self, approach):
         """Bytes of `ENGINE save` of the approach's images (shared layers counted once), raw and
         gzip -6: the uncompressed and compressed size of what a registry or VM has to carry."""
-        refs = [self.image_refs[key] for key in APPROACHES[approach][0]]
+        refs = self.names[approach].images
         save = [self.engine, "save", *refs]
         pipeline = f"{shlex.join(save)} | tee >(gzip -6 -c | wc -c >&2) | wc -c"
         done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True,
@@ -235,7 +174,7 @@ class Runner:
                 "image_gz_bytes": int(done.stderr.split()[-1]), "images": refs}
 
     def image_ids(self, approaches):
-        refs = [self.image_refs[key] for a in approaches for key in APPROACHES[a][0]]
+        refs = [ref for a in approaches for ref in self.names[a].images]
         return {ref: self.sh([self.engine, "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip()
                 for ref in refs}
 
@@ -306,7 +245,7 @@ def cell(figure, scale):
             else f"{median:.3g} ({low:.3g}–{high:.3g})")
 
 
-def markdown(summary, results, facts, args, approaches, retried, images_before):
+def markdown(summary, results, facts, args, approaches):
     lines = [f"Median of {args.rounds} rounds, (min–max) of the rounds when they differ. "
              f"Load: wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, through the "
              f"published port. Idle: {args.idle:g} s after the first 200. MB = 10^6 bytes.", "",
@@ -330,17 +269,6 @@ def markdown(summary, results, facts, args, approaches, retried, images_before):
         text = ", ".join(f"{name} {summarize(v)['median']:.0f}" for name, v in sorted(per_process.items()))
         lines.append(f"| {approach} | {text} |")
     lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
-    rebuilt = rebuilt_approaches(results, images_before)
-    if rebuilt:
-        builds = {a: len({json.dumps(r["image_ids"], sort_keys=True) for r in results[a]}
-                         | {json.dumps({k: images_before[k] for k in results[a][0]["image_ids"]},
-                                       sort_keys=True)})
-                  for a in rebuilt}
-        lines += ["Images rebuilt during the run (image sizes are those of the first build): "
-                  + ", ".join(f"{a} ran {n} builds" for a, n in builds.items()), ""]
-    if retried:
-        lines += [f"Repeated after a failed attempt ({len(retried)}; only completed rounds are "
-                  "counted): " + "; ".join(retried), ""]
     return "\n".join(lines)
 
 
@@ -366,39 +294,36 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds after first 200 to read memory")
     parser.add_argument("--start-timeout", type=float, default=90.0)
-    parser.add_argument("--accept-rebuilt-images", action="store_true",
-                        help="on a shared host: report, instead of failing on, images rebuilt mid-run")
-    parser.add_argument("--retries", type=int, default=0,
-                        help="repeat a failed round up to N times once the container names are free "
-                             "again (shared hosts); repeats are listed in the output")
+    parser.add_argument("--project", default=f"compare{os.getpid()}",
+                        help="run.sh project name: prefixes every container and network")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"),
                         help="run script command (default units/run.sh)")
-    parser.add_argument("--out", default=os.path.join(REPO, "tests", "bench", "results"))
+    parser.add_argument("--out", help="directory for compare.md/.svg/.json (default: outside the "
+                        "repository, printed; with --render: beside the JSON)")
     parser.add_argument("--render", metavar="JSON",
                         help="only redraw compare.md and compare.svg from a compare.json of a run")
     args = parser.parse_args()
     if args.render:
-        print(render(args.render, args.out))
+        print(render(args.render, args.out or os.path.dirname(os.path.abspath(args.render))))
         return
     approaches = args.approaches.split(",")
     bad = [a for a in approaches if a not in APPROACHES]
     if bad or len(set(approaches)) != len(approaches):
         parser.error(f"--approaches takes a comma-separated subset of {', '.join(APPROACHES)}")
-    if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.idle < 0 or args.retries < 0:
-        parser.error("--rounds, --duration and --connections must be >= 1, --idle and --retries >= 0")
+    if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.idle < 0:
+        parser.error("--rounds, --duration and --connections must be >= 1, --idle >= 0")
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
+        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
     args.approaches = approaches
     if not os.access(shlex.split(args.run)[0], os.X_OK):
         raise BenchError(f"run script {shlex.split(args.run)[0]} is missing or not executable")
-    runner = Runner(args)
     for tool in ("wrk", "gzip", "bash", args.engine):
         if subprocess.run(["sh", "-c", f"command -v {shlex.quote(tool)}"],
                           capture_output=True).returncode != 0:
             raise BenchError(f"{tool} is not installed")
+    runner = Runner(args)
     runner.sh([args.engine, "info"], timeout=60)
-    if args.retries:
-        for approach in approaches:
-            runner.wait_names_free(approach)
-    runner.refuse_foreign_containers()
+    runner.refuse_busy_port()
 
     print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
           flush=True)
@@ -411,23 +336,20 @@ def main():
         for approach in approaches:
             print(f"{approach}: warm-up start", flush=True)
 
-            def warm_up():
-                runner.start(approach, args.image_dir)
-                if approach == "systemd":
-                    versions["systemd in image"] = runner.version_in("duet-systemd", ["systemctl", "--version"])
-                if approach == "supervisord":
-                    versions["supervisord in image"] = runner.version_in(
-                        "duet-supervisord", ["/bin/supervisord", "--version"])
-                runner.stop_approach(approach)
-
-            runner.attempt(f"{approach} warm-up", approach, warm_up)
+            runner.start(approach, args.image_dir)
+            serving = runner.names[approach].serving
+            if approach == "systemd":
+                versions["systemd in image"] = runner.version_in(serving, ["systemctl", "--version"])
+            if approach == "supervisord":
+                versions["supervisord in image"] = runner.version_in(
+                    serving, ["/bin/supervisord", "--version"])
+            runner.stop_approach(approach)
             sizes[approach] = runner.image_sizes(approach)
         results = {approach: [] for approach in approaches}
         for index in range(args.rounds):
             rotated = approaches[index % len(approaches):] + approaches[:index % len(approaches)]
             for approach in rotated:
-                figures = runner.attempt(f"round {index + 1} {approach}", approach,
-                                         lambda: runner.round(approach, index))
+                figures = runner.round(approach, index)
                 figures.update({k: v for k, v in sizes[approach].items() if k != "images"})
                 results[approach].append(figures)
                 print(f"round {index + 1} {approach:<11} first200 {figures['first200_script_s']:.2f} s "
@@ -436,28 +358,28 @@ def main():
                       f"p99 {figures['p99_ms']:.2f} ms  stop {figures['stop_s']:.2f} s "
                       f"exit {figures['exit_codes']}  loadavg {figures['loadavg']}", flush=True)
         rebuilt = rebuilt_approaches(results, images_before)
-        if rebuilt and not args.accept_rebuilt_images:
-            raise BenchError(f"the images of {', '.join(rebuilt)} changed during the run (rebuilt by "
-                             "someone else?); the rounds did not all measure the same images")
+        if rebuilt:
+            raise BenchError(f"the images of {', '.join(rebuilt)} changed during the run; the rounds "
+                             "did not all measure the same images")
     except BenchError as error:
         raise BenchError(f"{approach}: {error}\nno table written: the comparison is incomplete") from None
     finally:
-        for name in sorted(runner.active):  # only what this run started: never others' containers
+        for name in sorted(runner.active):  # only what this run started
             try:
                 runner.stop_approach(name)
             except (BenchError, OSError, subprocess.TimeoutExpired) as error:
                 print(f"compare: warning: cleanup of {name} failed: {error}", file=sys.stderr)
 
     facts = host_facts(runner, versions)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "compare.json")
+    out = args.out or default_out_dir("compare")
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "compare.json")
     with open(path, "w") as file:
         json.dump({"facts": facts, "images": images_before,
-                   "args": {k: v for k, v in vars(args).items()}, "rounds": results,
-                   "retried": runner.retried}, file, indent=1)
+                   "args": {k: v for k, v in vars(args).items()}, "rounds": results}, file, indent=1)
     print()
-    print(render(path, args.out))
-    print(f"wrote {args.out}/compare.md, compare.svg, compare.json")
+    print(render(path, out))
+    print(f"wrote {out}/compare.md, compare.svg, compare.json")
 
 
 def render(path, out):
@@ -467,7 +389,7 @@ def render(path, out):
     args = argparse.Namespace(**run["args"])
     approaches = list(run["rounds"])
     summary = summarize_rounds(run["rounds"])
-    table = markdown(summary, run["rounds"], run["facts"], args, approaches, run["retried"], run["images"])
+    table = markdown(summary, run["rounds"], run["facts"], args, approaches)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "compare.md"), "w") as file:
         file.write(table)

@@ -1,0 +1,603 @@
+#!/usr/bin/env python3
+"""Which approach keeps serving through faults: each approach started with units/run.sh under
+a project name of its own, two steady request streams from the host through the published
+port, and faults injected one at a time, each followed by a quiet spell, N rounds.
+
+Streams: a fresh connection per request at --rate per second, and one kept-alive connection
+sending a request every --kept-interval. Faults (in this order each round):
+
+  server-kill       SIGKILL of duet-server (systemctl kill / supervisorctl signal / kill of the
+                    server container's PID 1 from the host)
+  server-restart    a deploy's graceful restart (systemctl restart / supervisorctl restart /
+                    the server container replaced by a new one with the same settings)
+  client-kill       SIGKILL of duet-client; its recovery is read from its own log
+  oom               duet-server put alone in a memory cgroup made from the host with a limit
+                    below its working set under a burst of connections, so the kernel
+                    OOM-kills it (cgroup v1)
+  pid1-kill         SIGKILL of PID 1 of every container of the approach, from the host
+  container-restart `ENGINE restart` of every container of the approach
+
+Per approach and fault: requests sent, failed by kind (refused, reset, timeout, 5xx, other),
+the longest gap without a successful answer, the time until serving again, p99 latency of the
+window; per approach the availability (answered / sent) of the whole run. Writes faults.md,
+faults.svg and faults.json to --out (default: outside the repository, printed).
+
+Usage: tests/bench/faults.py [--rounds 3] [--engine docker|podman] [--faults a,b] [--out DIR]
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import BenchError, default_out_dir, loadavg  # noqa: E402
+import containers  # noqa: E402
+import faultstats  # noqa: E402
+import loadgen  # noqa: E402
+import runscript  # noqa: E402
+import svgchart  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAULTS = ("server-kill", "server-restart", "client-kill", "oom", "pid1-kill", "container-restart")
+OOM_CGROUP = "duet-faults-oom"
+CLIENT_OK = re.compile(r"poll status=2\d\d")
+
+
+def sh(command, check=True, timeout=120):
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}: "
+                         f"{(done.stderr or done.stdout).strip()[-600:]}")
+    return done
+
+
+def replacement_run_args(info):
+    """`run` arguments that create a container like the inspected one (a deploy replacing
+    it): name, image, and the settings units/run.sh gives a separate container."""
+    host, config = info["HostConfig"], info["Config"]
+    args = ["run", "-d", "--name", info["Name"].lstrip("/")]
+    if host.get("ReadonlyRootfs"):
+        args.append("--read-only")
+    for cap in host.get("CapDrop") or []:
+        args += ["--cap-drop", cap]
+    for cap in host.get("CapAdd") or []:
+        args += ["--cap-add", cap]
+    for option in host.get("SecurityOpt") or []:
+        args += ["--security-opt", option]
+    policy = host.get("RestartPolicy") or {}
+    if policy.get("Name") not in (None, "", "no"):
+        retries = policy.get("MaximumRetryCount") or 0
+        args += ["--restart", policy["Name"] + (f":{retries}" if policy["Name"] == "on-failure" and retries else "")]
+    network = host.get("NetworkMode")
+    if network and network not in ("default", "bridge"):
+        args += ["--network", network]
+        endpoint = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}
+        for alias in endpoint.get("Aliases") or []:
+            if alias not in (info["Id"][:12], info["Name"].lstrip("/")):  # the engine adds these
+                args += ["--network-alias", alias]
+    for port, bindings in sorted((host.get("PortBindings") or {}).items()):
+        for binding in bindings or []:
+            address = binding.get("HostIp") or ""
+            args += ["-p", f"{address + ':' if address else ''}{binding['HostPort']}:{port}"]
+    for bind in host.get("Binds") or []:
+        args += ["-v", bind]
+    for path, options in sorted((host.get("Tmpfs") or {}).items()):
+        args += ["--tmpfs", f"{path}:{options}" if options else path]
+    if host.get("Memory"):
+        args += ["--memory", str(host["Memory"])]
+    if config.get("User"):
+        args += ["--user", config["User"]]
+    for variable in config.get("Env") or []:
+        args += ["-e", variable]
+    args.append(config["Image"])
+    return args
+
+
+def client_back_from_log(log_text, since_epoch):
+    """Seconds from since_epoch to the first successful poll in `ENGINE logs --timestamps`
+    output, or None."""
+    for line in log_text.splitlines():
+        stamp, _, rest = line.partition(" ")
+        if not CLIENT_OK.search(rest):
+            continue
+        try:
+            when = containers.parse_timestamp(stamp)
+        except ValueError:
+            continue
+        if when > since_epoch:
+            return when - since_epoch
+    return None
+
+
+class Approach:
+    """One approach up under the run script: its containers, and how each fault is done."""
+
+    def __init__(self, bench, names):
+        self.bench = bench
+        self.engine = bench.engine
+        self.names = names
+        self.kind = names.approach
+
+    def exec(self, *command, timeout=60):
+        return sh([self.engine, "exec", self.names.serving, *command], timeout=timeout)
+
+    def info(self, container):
+        return containers.inspect(self.engine, container)
+
+    def host_pids(self, container, process):
+        """Host PIDs of the processes named `process` in the container (found through its
+        memory cgroup, so PIDs inside systemd's or supervisord's tree count too)."""
+        info = self.info(container)
+        if not info["State"]["Running"]:
+            raise BenchError(f"container {container} is not running")
+        directory = containers.memory_cgroup_dir(info["State"]["Pid"], info["Id"])
+        found = []
+        for pid in containers.cgroup_pids(directory):
+            try:
+                with open(f"/proc/{pid}/comm") as file:
+                    if file.read().strip() == process:
+                        found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    def one_pid(self, container, process):
+        pids = self.host_pids(container, process)
+        if len(pids) != 1:
+            raise BenchError(f"expected one {process} in {container}, found {len(pids)}")
+        return pids[0]
+
+    # --- the faults: each returns extra figures (may be empty) -------------------------
+
+    def server_kill(self):
+        if self.kind == "systemd":
+            self.exec("systemctl", "kill", "--signal=SIGKILL", "server.service")
+        elif self.kind == "supervisord":
+            self.exec("supervisorctl", "signal", "KILL", "server")
+        else:
+            os.kill(self.one_pid(self.names.serving, "duet-server"), signal.SIGKILL)
+        return {}
+
+    def server_restart(self):
+        if self.kind == "systemd":
+            self.exec("systemctl", "restart", "server.service")
+        elif self.kind == "supervisord":
+            self.exec("supervisorctl", "restart", "server")
+        else:
+            info = self.info(self.names.serving)
+            sh([self.engine, "stop", self.names.serving])
+            sh([self.engine, "rm", self.names.serving])
+            sh([self.engine, *replacement_run_args(info)])
+        return {}
+
+    def client_kill(self):
+        """The client's recovery is read later from its log (client_back): the kill time
+        goes along as `_client_killed`."""
+        before = time.time()
+        if self.kind == "systemd":
+            self.exec("systemctl", "kill", "--signal=SIGKILL", "client.service")
+        elif self.kind == "supervisord":
+            self.exec("supervisorctl", "signal", "KILL", "client")
+        else:
+            os.kill(self.one_pid(self.names.client, "duet-client"), signal.SIGKILL)
+        return {"_client_killed": before}
+
+    def client_back(self, killed):
+        """Seconds from the kill to the client's first successful poll, from its own log."""
+        since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(killed - 1)) + "Z"
+        end = time.monotonic() + self.bench.args.fault_timeout
+        while time.monotonic() < end:
+            done = sh([self.engine, "logs", "--timestamps", "--since", since, self.names.client], check=False)
+            back = client_back_from_log(done.stdout + "\n" + done.stderr, killed)
+            if back is not None:
+                return back
+            time.sleep(0.2)
+        return None
+
+    def oom(self):
+        """duet-server alone in a child memory cgroup (cgroup v1) with a small limit; a burst
+        of connections makes it allocate past it and the kernel OOM-kills it."""
+        if containers.cgroup_version() == "v2":
+            raise BenchError("the oom fault needs cgroup v1 here (a memory cgroup for duet-server "
+                             "alone, made from the host); this host has cgroup v2")
+        pid = self.one_pid(self.names.serving, "duet-server")
+        with open(f"/proc/{pid}/cgroup") as file:
+            group = next(line.split(":", 2)[2] for line in file.read().splitlines()
+                         if "memory" in line.split(":", 2)[1].split(","))
+        parent = os.path.join(containers.CGROUP_ROOT, "memory", group.lstrip("/"))
+        child = os.path.join(parent, OOM_CGROUP)
+        os.makedirs(child, exist_ok=True)
+        kernel_log = KernelLog()
+        try:
+            limit = self.bench.args.oom_limit_kib * 1024
+            with open(os.path.join(child, "memory.limit_in_bytes"), "w") as file:
+                file.write(str(limit))
+            with open(os.path.join(child, "cgroup.procs"), "w") as file:
+                file.write(str(pid))
+            burst = subprocess.Popen(
+                ["wrk", "-t1", f"-c{self.bench.args.oom_connections}", "-d5s", "--timeout=2s",
+                 self.bench.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            killed, kills = False, 0
+            end = time.monotonic() + 5
+            while time.monotonic() < end and not killed:
+                killed = not os.path.exists(f"/proc/{pid}") or _zombie(pid)
+                # Read while it exists: the engine removes a dead container's cgroups.
+                kills = max(kills, _oom_kills(child))
+                time.sleep(0.01)
+            burst.terminate()
+            burst.wait(10)
+            if not killed:
+                raise BenchError(f"duet-server stayed alive in a {limit // 1024} KiB memory cgroup "
+                                 f"under {self.bench.args.oom_connections} connections: no OOM kill")
+            # A supervisor may remove the dead server's cgroup (and ours in it) before the
+            # count is read: the kernel's own line names the killed PID as well.
+            if kills < 1 and not kernel_log.oom_killed(pid):
+                raise BenchError(f"duet-server (PID {pid}) died in the oom fault, but neither "
+                                 "memory.oom_control nor the kernel log shows an OOM kill")
+            return {"oom_kills": max(kills, 1)}
+        finally:
+            kernel_log.close()
+            _remove_cgroup(child)
+
+    def pid1_kill(self):
+        for container in self.names.containers:
+            os.kill(self.info(container)["State"]["Pid"], signal.SIGKILL)
+        return {}
+
+    def container_restart(self):
+        sh([self.engine, "restart", *self.names.containers])
+        return {}
+
+
+class KernelLog:
+    """The kernel log from now on (/dev/kmsg), to find its OOM-kill lines."""
+
+    def __init__(self):
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+
+    def oom_killed(self, pid):
+        pattern = re.compile(rf"out of memory: Killed process {pid}\b|oom-kill:.*,pid={pid},")
+        while True:
+            try:
+                record = os.read(self.fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                return False
+            except OSError:  # EPIPE: records were overwritten meanwhile; read on
+                continue
+            if pattern.search(record):
+                return True
+
+    def close(self):
+        os.close(self.fd)
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def _oom_kills(cgroup):
+    """The oom_kill count of a v1 memory cgroup (0 once it is gone)."""
+    try:
+        with open(os.path.join(cgroup, "memory.oom_control")) as file:
+            return int(dict(line.split() for line in file).get("oom_kill", "0"))
+    except OSError:
+        return 0
+
+
+def _remove_cgroup(path):
+    """rmdir once the cgroup is empty (a killed process leaves it after it is reaped)."""
+    end = time.monotonic() + 10
+    while os.path.isdir(path):
+        try:
+            os.rmdir(path)
+        except OSError:
+            if time.monotonic() > end:
+                print(f"faults: warning: cannot remove {path}", file=sys.stderr)
+                return
+            time.sleep(0.05)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.engine = args.engine
+        self.url = f"http://127.0.0.1:{args.port}/"
+        self.run = runscript.RunScript(args.run, args.engine, args.project, tool="faults")
+
+    def wait_serving(self, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            done = subprocess.run(["curl", "-fs", "-o", "/dev/null", "--max-time", "1", self.url])
+            if done.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise BenchError(f"no 200 on {self.url} within {timeout:.0f} s")
+
+    def session(self, approach):
+        """Starts the approach, runs every round of faults under load, stops it."""
+        names = self.run.names(approach)
+        print(f"{approach}: starting ({', '.join(names.containers)})", flush=True)
+        target = Approach(self, names)
+        streams = None
+        windows, repairs = [], []
+        try:
+            self.run.start(approach, self.args.port, self.args.image_dir)
+            self.wait_serving(30)
+            streams = loadgen.Streams("127.0.0.1", self.args.port, rate=self.args.rate,
+                                      kept_interval=self.args.kept_interval,
+                                      timeout=self.args.timeout).start()
+            time.sleep(self.args.quiet)
+            baseline_end = time.monotonic()
+            for index in range(self.args.rounds):
+                for fault in self.args.faults:
+                    windows.append(self.inject(target, streams, fault, index, repairs))
+            events = streams.stop()
+            streams_skipped = streams.skipped
+            streams = None
+        finally:
+            if streams is not None:
+                streams.stop()
+            self.run.stop(approach)
+        rounds = []
+        for window in windows:
+            # Serving again is counted from the injection's start, not from its command's
+            # return: `ENGINE exec` alone can take seconds on a loaded host.
+            figures = faultstats.window_figures(events, window["start"], window["start"], window["end"])
+            figures.update(window["extra"], fault=window["fault"], round=window["round"],
+                           inject_s=window["injected"] - window["start"],
+                           window_s=window["end"] - window["start"], repaired=window["repaired"])
+            rounds.append(figures)
+        baseline = faultstats.window_figures(events, events[0].start if events else 0, 0, baseline_end)
+        ok, sent = faultstats.availability(events, repairs)
+        return {"names": names.containers, "windows": rounds, "baseline_p99_ms": baseline["p99_ms"],
+                "skipped": streams_skipped,
+                "ok": ok, "sent": sent, "repairs": len(repairs), "loadavg": loadavg()}
+
+    def inject(self, target, streams, fault, index, repairs):
+        # Only the requests that end from now on can belong to this window: reading just
+        # those keeps this loop from starving the load thread as the run's record grows.
+        first = len(streams.events)
+        start = time.monotonic()
+        extra = getattr(target, fault.replace("-", "_"))()
+        injected = time.monotonic()
+        deadline = start + self.args.fault_timeout
+        repaired = False
+        while not faultstats.recovered(streams.since(first), injected, start, time.monotonic(), self.args.quiet):
+            if time.monotonic() > deadline:
+                # Not back on its own: the benchmark brings it back, outside every figure.
+                recent = collections.Counter(e.outcome for e in streams.since(first)
+                                             if e.start > time.monotonic() - 5)
+                print(f"  {fault}: not serving again within {self.args.fault_timeout:.0f} s (last 5 s: "
+                      f"{dict(recent)}); restarting the approach", flush=True)
+                end = time.monotonic()
+                self.run.stop(target.kind)
+                self.run.start(target.kind, self.args.port, None)
+                self.wait_serving(30)
+                repairs.append((end, time.monotonic()))
+                extra.pop("_client_killed", None)
+                repaired = True
+                time.sleep(self.args.quiet)
+                return {"fault": fault, "round": index + 1, "start": start, "injected": injected,
+                        "end": end, "extra": extra, "repaired": repaired}
+            time.sleep(0.2)
+        end = time.monotonic()
+        if "_client_killed" in extra:
+            extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
+        window = faultstats.window_figures(streams.since(first), start, start, end)
+        failed = sum(window["failed"].values())
+        client = extra.get("client_back_s")
+        print(f"  round {index + 1} {fault:<17} sent {window['sent']:>5}  failed {failed:>4}  "
+              f"gap {window['longest_gap_s']:.2f} s  back {window['back_s']:.2f} s"
+              + (f"  client back {client:.2f} s" if client is not None else ""), flush=True)
+        return {"fault": fault, "round": index + 1, "start": start, "injected": injected, "end": end,
+                "extra": extra, "repaired": repaired}
+
+
+# --- output ---------------------------------------------------------------------------
+
+FIGURES = [  # (key, title, unit, scale) of the chart panels, per fault
+    ("longest_gap_s", "longest gap without a 200", "s", 1.0),
+    ("back_s", "time until serving again", "s", 1.0),
+    ("failed", "failed requests", "per round", 1.0),
+    ("p99_ms", "p99 latency", "ms", 1.0),
+]
+
+
+def summarize_run(results):
+    summary = {}
+    for approach, run in results.items():
+        by_fault = {}
+        for window in run["windows"]:
+            by_fault.setdefault(window["fault"], []).append(window)
+        summary[approach] = {fault: faultstats.summarize_fault(rounds) for fault, rounds in by_fault.items()}
+    return summary
+
+
+def _range(figure, scale=1.0, digits=2):
+    if figure is None:
+        return "n/a"
+    median, low, high = (figure[k] * scale for k in ("median", "min", "max"))
+    if low == high:
+        return f"{median:.{digits}f}"
+    return f"{median:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def markdown(run):
+    args = run["args"]
+    results = run["results"]
+    summary = summarize_run(results)
+    lines = [f"{args['rounds']} round(s) per approach on {run['facts']['engine']}. Streams from the host "
+             f"through the published port: a fresh connection per request at {args['rate']:g}/s and "
+             f"one kept-alive connection every {args['kept_interval'] * 1000:g} ms; request timeout "
+             f"{args['timeout']:g} s. A fault's window runs from its injection until the approach "
+             f"has served {args['quiet']:g} s without a failure. Counts are totals over the rounds; "
+             "times are the median (min–max) of the rounds.", "",
+             "| approach | fault | sent | failed | refused | reset | timeout | 5xx | other | "
+             "longest gap (s) | serving again (s) | p99 (ms) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for approach, faults in summary.items():
+        for fault, figures in faults.items():
+            failed = figures["failed"]
+            back = _range(figures["back_s"])
+            if figures["not_back"]:
+                back += f", {figures['not_back']} round(s) not back within {args['fault_timeout']:g} s"
+            if fault == "client-kill":
+                back += f"; client polling again: {_range(figures['client_back_s'])}"
+            lines.append(f"| {approach} | {fault} | {figures['sent']} | {sum(failed.values())} | "
+                         + " | ".join(str(failed[k]) for k in loadgen.FAILURE_KINDS)
+                         + f" | {_range(figures['longest_gap_s'])} | {back} | {_range(figures['p99_ms'], digits=1)} |")
+    lines += ["", "| approach | availability (answered / sent, whole run) | p99 before the faults (ms) |",
+              "|---|---|---|"]
+    for approach, result in results.items():
+        share = result["ok"] / result["sent"] if result["sent"] else 0.0
+        note = f"; {result['repairs']} restart(s) by the benchmark left out" if result["repairs"] else ""
+        if result.get("skipped"):
+            note += f"; {result['skipped']} fresh requests not sent: the load generator was starved of CPU"
+        baseline = result["baseline_p99_ms"]
+        lines.append(f"| {approach} | {share * 100:.3f} % ({result['ok']} / {result['sent']}{note}) | "
+                     f"{'n/a' if baseline is None else f'{baseline:.1f}'} |")
+    lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in run["facts"].items()), ""]
+    return "\n".join(lines)
+
+
+def svg(run):
+    summary = summarize_run(run["results"])
+    approaches = list(run["results"])
+    faults = [f for f in FAULTS if any(f in summary[a] for a in approaches)]
+    panels = []
+    for key, title, unit, scale in FIGURES:
+        for fault in faults:
+            series = {}
+            for approach in approaches:
+                figures = summary[approach].get(fault)
+                if figures is None:
+                    continue
+                if key == "failed":
+                    per_round = [sum(w["failed"].values()) for w in run["results"][approach]["windows"]
+                                 if w["fault"] == fault]
+                    series[approach] = {"median": sorted(per_round)[len(per_round) // 2],
+                                        "min": min(per_round), "max": max(per_round)}
+                elif figures[key] is not None:
+                    series[approach] = {k: figures[key][k] * scale for k in ("median", "min", "max")}
+            panels.append((f"{fault}: {title}", unit, series))
+    series = {a: {k: 100.0 * r["ok"] / r["sent"] for k in ("median", "min", "max")}
+              for a, r in run["results"].items() if r["sent"]}
+    panels.append(("availability, whole run", "% answered", series))
+    footnote = (f"bars: median of {run['args']['rounds']} round(s); whiskers: min-max. "
+                f"{run['facts']['engine']}, cgroup {run['facts']['cgroup']}, {run['facts']['cpus']} CPUs")
+    return svgchart.chart("duet: serving through faults", panels, approaches,
+                          columns=len(faults), footnote=footnote)
+
+
+def render(path, out):
+    with open(path) as file:
+        run = json.load(file)
+    table = markdown(run)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "faults.md"), "w") as file:
+        file.write(table)
+    with open(os.path.join(out, "faults.svg"), "w") as file:
+        file.write(svg(run))
+    return table
+
+
+def host_facts(engine):
+    done = sh([engine, "version", "--format", "{{.Server.Version}}"], check=False)
+    server = done.stdout.strip() or sh([engine, "--version"]).stdout.strip()
+    return {"engine": f"{engine} {server}", "cgroup": containers.cgroup_version(),
+            "kernel": os.uname().release, "cpus": os.cpu_count()}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engine", choices=["docker", "podman"], default="docker")
+    parser.add_argument("--approaches", default=",".join(runscript.APPROACHES))
+    parser.add_argument("--faults", default=",".join(FAULTS), help=f"subset of {','.join(FAULTS)}")
+    parser.add_argument("--port", type=int, default=28081, help="published port (default 28081)")
+    parser.add_argument("--project", default=f"faults{os.getpid()}",
+                        help="run.sh project name: prefixes every container and network")
+    parser.add_argument("--image-dir", help="image tarballs for the run script to load at start")
+    parser.add_argument("--rate", type=float, default=200.0, help="fresh connections per second")
+    parser.add_argument("--kept-interval", type=float, default=0.02,
+                        help="seconds between requests on the kept-alive connection")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as timed out")
+    parser.add_argument("--quiet", type=float, default=3.0,
+                        help="seconds without a failure that end a fault's window (> --timeout)")
+    parser.add_argument("--fault-timeout", type=float, default=30.0,
+                        help="seconds to wait for serving again before the benchmark restarts the approach")
+    parser.add_argument("--oom-limit-kib", type=int, default=1024,
+                        help="memory limit of duet-server's own cgroup in the oom fault")
+    parser.add_argument("--oom-connections", type=int, default=500,
+                        help="connections of the burst that pushes duet-server past that limit")
+    parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
+    parser.add_argument("--out", help="directory for faults.md/.svg/.json (default: outside the repository)")
+    parser.add_argument("--render", metavar="JSON", help="only redraw faults.md and faults.svg from a faults.json")
+    args = parser.parse_args(argv)
+    if args.render:
+        return args
+    args.approaches = args.approaches.split(",")
+    args.faults = args.faults.split(",")
+    if any(a not in runscript.APPROACHES for a in args.approaches) or len(set(args.approaches)) != len(args.approaches):
+        parser.error(f"--approaches takes a comma-separated subset of {','.join(runscript.APPROACHES)}")
+    if any(f not in FAULTS for f in args.faults) or len(set(args.faults)) != len(args.faults):
+        parser.error(f"--faults takes a comma-separated subset of {','.join(FAULTS)}")
+    if args.rounds < 1 or args.rate <= 0 or args.kept_interval <= 0 or args.timeout <= 0:
+        parser.error("--rounds must be >= 1; --rate, --kept-interval and --timeout > 0")
+    if args.quiet <= args.timeout:
+        parser.error("--quiet must be longer than --timeout (a request in flight could still fail)")
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
+        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.render:
+        print(render(args.render, args.out or os.path.dirname(os.path.abspath(args.render))))
+        return
+    for tool in ("wrk", "curl", args.engine):
+        if sh(["sh", "-c", f"command -v {shlex.quote(tool)}"], check=False).returncode != 0:
+            raise BenchError(f"{tool} is not installed")
+    sh([args.engine, "info"], timeout=60)
+    bench = Bench(args)
+    print(f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
+          f"{args.engine}; project {args.project}; loadavg {loadavg()}", flush=True)
+    results = {}
+    for approach in args.approaches:
+        try:
+            results[approach] = bench.session(approach)
+        except (BenchError, OSError, subprocess.SubprocessError) as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise BenchError(f"{approach}: {reason}") from None
+    out = args.out or default_out_dir("faults")
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "faults.json")
+    saved = {k: v for k, v in vars(args).items() if k != "render"}
+    with open(path, "w") as file:
+        json.dump({"facts": host_facts(args.engine), "args": saved, "results": results}, file, indent=1)
+    print()
+    print(render(path, out))
+    print(f"wrote {out}/faults.md, faults.svg, faults.json")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as error:
+        print(f"faults: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,118 @@
+"""The benchmarks' handle on units/run.sh: what an approach is called under a project name,
+starting it detached, stopping it.
+
+Every benchmark run uses a project name of its own (`run.sh --project NAME`), so its
+containers and network never collide with anyone else's on the same engine. The names come
+from `run.sh APPROACH --project NAME --print-names`, never from a table here.
+
+A run script without `--project`/`--print-names` (an older units/run.sh) still works: the
+benchmarks then fall back to its fixed names (duet-systemd, duet-server, network duet, ...)
+and say so once; two runs on one engine then cannot overlap.
+"""
+
+import shlex
+import subprocess
+import sys
+
+from benchlib import BenchError
+
+# The names an older run.sh (no --project) uses: containers in start order, network.
+FIXED_NAMES = {
+    "systemd": (["localhost/duet-systemd:latest"], ["duet-systemd"], None),
+    "supervisord": (["localhost/duet-supervisord:latest"], ["duet-supervisord"], None),
+    "separate": (["localhost/duet-server:latest", "localhost/duet-client:latest"],
+                 ["duet-server", "duet-client"], "duet"),
+}
+APPROACHES = tuple(FIXED_NAMES)
+
+
+def parse_names(text):
+    """`KIND NAME` lines of --print-names -> {'image': [...], 'container': [...], 'network': [...]},
+    each list in the order printed (containers in start order)."""
+    found = {"image": [], "container": [], "network": []}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or parts[0] not in found:
+            raise ValueError(f"not a `KIND NAME` line of --print-names: {line!r}")
+        found[parts[0]].append(parts[1])
+    if not found["container"]:
+        raise ValueError("--print-names named no container")
+    return found
+
+
+class Names:
+    """What one approach is called under one project."""
+
+    def __init__(self, approach, images, containers, network):
+        self.approach = approach
+        self.images = list(images)
+        self.containers = list(containers)  # start order: the server's container first
+        self.network = network
+
+    @property
+    def serving(self):
+        """The container that publishes the server's port."""
+        return self.containers[0]
+
+    @property
+    def client(self):
+        """The container the client runs in (the only one, except for separate)."""
+        return self.containers[-1]
+
+
+class RunScript:
+    def __init__(self, command, engine, project, tool="bench"):
+        self.command = shlex.split(command) if isinstance(command, str) else list(command)
+        self.engine = engine
+        self.project = project
+        self.tool = tool
+        self.has_project = None  # learnt from the first --print-names
+
+    def _base(self, approach):
+        base = [*self.command, approach, "--engine", self.engine]
+        if self.has_project is not False:
+            base += ["--project", self.project]
+        return base
+
+    def names(self, approach):
+        done = subprocess.run([*self.command, approach, "--project", self.project, "--print-names"],
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode == 0:
+            self.has_project = True
+            try:
+                found = parse_names(done.stdout)
+            except ValueError as error:
+                raise BenchError(f"{approach}: {error}") from None
+            network = found["network"][0] if found["network"] else None
+            return Names(approach, found["image"], found["container"], network)
+        if "unknown argument" not in done.stderr:
+            raise BenchError(f"{approach}: `{shlex.join(done.args)}` exited {done.returncode}: "
+                             f"{done.stderr.strip()[-400:]}")
+        if self.has_project is None:
+            print(f"{self.tool}: {self.command[-1]} has no --project/--print-names: using its fixed "
+                  "names (duet-*); no other run may use this engine meanwhile", file=sys.stderr)
+        self.has_project = False
+        images, containers, network = FIXED_NAMES[approach]
+        return Names(approach, images, containers, network)
+
+    def start_command(self, approach, port, image_dir=None):
+        """The detached start. An empty --image-dir also overrides a DUET_IMAGE_DIR that a
+        wrapper (the Nix app) exports, so a timed start never loads images."""
+        return [*self._base(approach), "--port", str(port), "--detach", f"--image-dir={image_dir or ''}"]
+
+    def start(self, approach, port, image_dir=None, timeout=300):
+        command = self.start_command(approach, port, image_dir)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}:\n"
+                             f"{(done.stderr + done.stdout).strip()[-1500:]}")
+        return done
+
+    def stop(self, approach, timeout=120):
+        command = [*self._base(approach), "--stop"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}: "
+                             f"{(done.stderr or done.stdout).strip()[-800:]}")

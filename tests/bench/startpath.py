@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Where start and stop time goes, per approach: one timeline per round, in seconds from the
+engine's `State.StartedAt` of the container that serves.
+
+Start: the server's "listening" log line; for supervisord also its own "supervisord started"
+and "spawned: 'server'" lines; the first 200 on the container's own address (inside the
+container network, no port proxy) and through the published port, polled side by side.
+Stop: `ENGINE stop` of the serving container, split into the time until its PID 1 has exited
+(seen from the host) and the engine's own time after that.
+Floor: the same start and stop of the duet-server image with nothing around it (`ENGINE run`
+of the program alone, default network): what the engine itself costs.
+
+Prints a markdown table and writes startpath.json to --out (default: outside the repository).
+
+Usage: tests/bench/startpath.py [--rounds 3] [--engine docker|podman] [--approaches a,b]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import BenchError, default_out_dir, loadavg, summarize  # noqa: E402
+import containers  # noqa: E402
+import runscript  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOG_MARKS = [  # (figure, pattern) read from `ENGINE logs --timestamps`
+    ("supervisord_up_s", re.compile(r"supervisord started with pid")),
+    ("spawned_server_s", re.compile(r"spawned: 'server'")),
+    ("listening_s", re.compile(r"INFO listening|listening address=")),
+]
+
+
+def first_200(host, port, found, key, stop):
+    while not stop.is_set():
+        connection = http.client.HTTPConnection(host, port, timeout=0.2)
+        try:
+            connection.request("GET", "/")
+            if connection.getresponse().status == 200:
+                found[key] = time.time()
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.002)
+
+
+def container_address(engine, name, deadline):
+    while time.monotonic() < deadline:
+        done = subprocess.run([engine, "inspect", "-f",
+                               "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+                              capture_output=True, text=True)
+        addresses = done.stdout.split() if done.returncode == 0 else []
+        if addresses:
+            return addresses[0]
+        time.sleep(0.005)
+    raise BenchError(f"{name} got no address")
+
+
+def log_marks(engine, name, started):
+    done = subprocess.run([engine, "logs", "--timestamps", name], capture_output=True, text=True)
+    marks = {}
+    for line in (done.stdout + done.stderr).splitlines():
+        stamp, _, rest = line.partition(" ")
+        for key, pattern in LOG_MARKS:
+            if key not in marks and pattern.search(rest):
+                try:
+                    marks[key] = containers.parse_timestamp(stamp) - started
+                except ValueError:
+                    pass
+    return marks
+
+
+def timed_stop(engine, name):
+    """(seconds until PID 1 exited, seconds until `ENGINE stop` returned)."""
+    pid = containers.inspect(engine, name)["State"]["Pid"]
+    exited = {}
+
+    def watch():
+        while True:
+            try:
+                with open(f"/proc/{pid}/stat") as file:
+                    if file.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        break
+            except OSError:
+                break
+            time.sleep(0.002)
+        exited["at"] = time.monotonic()
+
+    watcher = threading.Thread(target=watch)
+    began = time.monotonic()
+    watcher.start()
+    done = subprocess.run([engine, "stop", name], capture_output=True, text=True, timeout=60)
+    ended = time.monotonic()
+    watcher.join(10)
+    if done.returncode != 0:
+        raise BenchError(f"{engine} stop {name}: {done.stderr.strip()}")
+    return exited.get("at", ended) - began, ended - began
+
+
+def measure(engine, name, port, command):
+    """Runs `command` (which starts the container(s)) and returns the timeline figures of the
+    serving container; both pollers run while the command is still going."""
+    found, stop = {}, threading.Event()
+    published = threading.Thread(target=first_200, args=("127.0.0.1", port, found, "published", stop))
+    published.start()
+    launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        address = container_address(engine, name, time.monotonic() + 60)
+        direct = threading.Thread(target=first_200, args=(address, 8080, found, "direct", stop))
+        direct.start()
+        direct.join(60)
+        published.join(60)
+    finally:
+        stop.set()
+        published.join()
+        output, _ = launched.communicate(timeout=300)
+    if launched.returncode != 0:
+        raise BenchError(f"start failed: {output.strip()[-300:]}")
+    if "direct" not in found or "published" not in found:
+        raise BenchError(f"{name}: no 200 within 60 s")
+    info = containers.inspect(engine, name)
+    started = containers.parse_timestamp(info["State"]["StartedAt"])
+    created = containers.parse_timestamp(info["Created"])
+    figures = {"create_to_start_s": started - created,
+               "first200_direct_s": found["direct"] - started,
+               "first200_published_s": found["published"] - started}
+    figures.update(log_marks(engine, name, started))
+    time.sleep(1)
+    figures["pid1_exit_s"], figures["stop_s"] = timed_stop(engine, name)
+    return figures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engine", choices=["docker", "podman"], default="docker")
+    parser.add_argument("--approaches", default=",".join(runscript.APPROACHES))
+    parser.add_argument("--port", type=int, default=28082, help="published port (default 28082)")
+    parser.add_argument("--project", default=f"startpath{os.getpid()}")
+    parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
+    parser.add_argument("--out", help="directory for startpath.json (default: outside the repository)")
+    args = parser.parse_args()
+    approaches = args.approaches.split(",")
+    if any(a not in runscript.APPROACHES for a in approaches) or args.rounds < 1:
+        parser.error(f"--approaches: a subset of {','.join(runscript.APPROACHES)}; --rounds >= 1")
+    script = runscript.RunScript(args.run, args.engine, args.project, tool="startpath")
+    engine = args.engine
+    results = {}
+    print(f"startpath: {', '.join(approaches)} + floor; {args.rounds} rounds; loadavg {loadavg()}", flush=True)
+    for index in range(args.rounds):
+        for approach in approaches:
+            names = script.names(approach)
+            command = script.start_command(approach, args.port)
+            try:
+                figures = measure(engine, names.serving, args.port, command)
+            except BenchError as error:
+                raise BenchError(f"{approach}: {error}") from None
+            finally:
+                script.stop(approach)
+            results.setdefault(approach, []).append(figures)
+            print(f"round {index + 1} {approach}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()),
+                  flush=True)
+        floor = f"{args.project}-floor"
+        image = runscript.RunScript(args.run, engine, args.project).names("separate").images[0]
+        try:
+            figures = measure(engine, floor, args.port,
+                              [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:8080", image])
+        finally:
+            subprocess.run([engine, "rm", "-f", floor], capture_output=True)
+        results.setdefault("floor", []).append(figures)
+        print(f"round {index + 1} floor: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()), flush=True)
+    keys = ["create_to_start_s", "supervisord_up_s", "spawned_server_s", "listening_s",
+            "first200_direct_s", "first200_published_s", "pid1_exit_s", "stop_s"]
+    columns = list(results)
+    lines = [f"Seconds from the serving container's StartedAt; stop: from `{engine} stop`. "
+             f"Median (min–max) of {args.rounds} rounds; loadavg {loadavg()}.", "",
+             "| step | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for key in keys:
+        cells = []
+        for column in columns:
+            values = [r[key] for r in results[column] if key in r]
+            if not values:
+                cells.append("")
+                continue
+            s = summarize(values)
+            cells.append(f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})")
+        if any(cells):
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    out = args.out or default_out_dir("startpath")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "startpath.json"), "w") as file:
+        json.dump({"args": vars(args), "results": results}, file, indent=1)
+    with open(os.path.join(out, "startpath.md"), "w") as file:
+        file.write(table + "\n")
+    print()
+    print(table)
+    print(f"wrote {out}/startpath.md, startpath.json")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as error:
+        print(f"startpath: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,267 @@
+"""Unit checks of the fault benchmark's pieces: the request streams against real local
+servers (each failure kind produced for real), the window figures, the run script's names,
+the container replacement and the client-log reading.
+Run: python3 -m unittest discover -s tests/bench -p 'test_*.py'"""
+
+import http.server
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+import faults  # noqa: E402
+import faultstats  # noqa: E402
+import loadgen  # noqa: E402
+import runscript  # noqa: E402
+from loadgen import Event  # noqa: E402
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    status = 200
+
+    def do_GET(self):  # noqa: N802 (the http.server interface)
+        body = b"hello\n"
+        self.send_response(self.server.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 512  # the default 5 drops connections under a burst
+
+
+def http_server(status=200):
+    server = Server(("127.0.0.1", 0), Handler)
+    server.status = status
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def raw_server(behaviour):
+    """A listener whose accepted connections are closed at once ('close') or left silent."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    held = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            if behaviour == "close":
+                connection.recv(1024)
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                connection.close()
+            else:
+                held.append(connection)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, held
+
+
+def run_streams(port, seconds=0.4, timeout=1.0):
+    streams = loadgen.Streams("127.0.0.1", port, rate=100, kept_interval=0.02, timeout=timeout).start()
+    time.sleep(seconds)
+    return streams.stop()
+
+
+class StreamsAgainstRealServers(unittest.TestCase):
+    def test_all_answered(self):
+        server = http_server()
+        try:
+            events = run_streams(server.server_address[1])
+        finally:
+            server.shutdown()
+            server.server_close()
+        fresh = [e for e in events if e.stream == "fresh"]
+        kept = [e for e in events if e.stream == "kept"]
+        self.assertGreaterEqual(len(fresh), 10)
+        self.assertGreaterEqual(len(kept), 2)
+        self.assertEqual({e.outcome for e in events}, {"ok"})
+        self.assertEqual({e.status for e in events}, {200})
+
+    def test_5xx(self):
+        server = http_server(503)
+        try:
+            events = run_streams(server.server_address[1], seconds=0.2)
+        finally:
+            server.shutdown()
+            server.server_close()
+        self.assertEqual({e.outcome for e in events}, {"5xx"})
+
+    def test_refused(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        events = run_streams(port, seconds=0.2)
+        self.assertTrue(events)
+        self.assertEqual({e.outcome for e in events}, {"refused"})
+
+    def test_reset(self):
+        listener, _ = raw_server("close")
+        try:
+            events = run_streams(listener.getsockname()[1], seconds=0.2)
+        finally:
+            listener.close()
+        self.assertTrue(events)
+        self.assertEqual({e.outcome for e in events}, {"reset"})
+
+    def test_timeout(self):
+        listener, held = raw_server("silent")
+        try:
+            events = run_streams(listener.getsockname()[1], seconds=0.2, timeout=0.3)
+        finally:
+            listener.close()
+            for connection in held:
+                connection.close()
+        self.assertTrue(events)
+        self.assertEqual({e.outcome for e in events}, {"timeout"})
+        self.assertTrue(all(0.29 <= e.end - e.start < 0.6 for e in events))
+
+
+def ok(start, end, stream="fresh"):
+    return Event(stream, start, end, "ok", 200)
+
+
+def failed(start, end, kind="reset"):
+    return Event("fresh", start, end, kind, None)
+
+
+class WindowFigures(unittest.TestCase):
+    # A fault at t=10 (its command returned at 10.1): failures from 10.2 to 11.0, back at 11.5.
+    EVENTS = ([ok(t / 10, t / 10 + 0.01) for t in range(90, 102)]
+              + [failed(10.2, 10.21, "refused"), failed(10.5, 10.6), failed(11.0, 13.0, "timeout")]
+              + [ok(11.4, 11.5), ok(11.6, 11.61), ok(12.0, 12.3, "kept")])
+
+    def test_figures(self):
+        figures = faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)
+        self.assertEqual(figures["sent"], 2 + 3 + 3)  # starts at 10.0 and 10.1, three failures, three after
+        self.assertEqual(figures["failed"], {"refused": 1, "reset": 1, "timeout": 1, "5xx": 0, "other": 0})
+        self.assertAlmostEqual(figures["back_s"], 1.5)  # 11.5, the first success started after 11.0
+        self.assertAlmostEqual(figures["longest_gap_s"], 15.0 - 12.3)  # the quiet tail is the longest here
+        self.assertAlmostEqual(faultstats.longest_gap(self.EVENTS, 10.0, 12.0), 11.5 - 10.11)
+        self.assertAlmostEqual(figures["p99_ms"], 300.0)
+
+    def test_never_back(self):
+        events = [failed(10.0 + t / 10, 10.05 + t / 10) for t in range(20)]
+        figures = faultstats.window_figures(events, 10.0, 10.0, 12.0)
+        self.assertIsNone(figures["back_s"])
+        self.assertIsNone(figures["p99_ms"])
+        self.assertAlmostEqual(figures["longest_gap_s"], 2.0)
+
+    def test_recovered_waits_for_quiet(self):
+        self.assertFalse(faultstats.recovered(self.EVENTS, 10.1, 10.0, 11.3, 1.0))
+        self.assertFalse(faultstats.recovered(self.EVENTS, 10.1, 10.0, 13.5, 1.0))  # the timeout ended at 13.0
+        self.assertTrue(faultstats.recovered(self.EVENTS, 10.1, 10.0, 14.1, 1.0))
+
+    def test_availability_leaves_out_repairs(self):
+        self.assertEqual(faultstats.availability(self.EVENTS), (15, 18))
+        self.assertEqual(faultstats.availability(self.EVENTS, [(10.15, 11.1)]), (15, 15))
+
+    def test_summary_over_rounds(self):
+        rounds = [faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0),
+                  faultstats.window_figures([failed(10.0, 10.1)], 10.0, 10.0, 12.0)]
+        summary = faultstats.summarize_fault(rounds)
+        self.assertEqual(summary["not_back"], 1)
+        self.assertEqual(summary["back_s"]["n"], 1)
+        self.assertEqual(summary["failed"]["reset"], 2)
+        self.assertIsNone(summary["client_back_s"])
+
+
+class RunScriptNames(unittest.TestCase):
+    def test_parse(self):
+        found = runscript.parse_names("image localhost/duet-server:latest\nimage localhost/duet-client:latest\n"
+                                      "container p-server\ncontainer p-client\nnetwork p\n")
+        self.assertEqual(found["container"], ["p-server", "p-client"])
+        self.assertEqual(found["network"], ["p"])
+        for bad in ("container", "volume x\ncontainer y", "image a\n"):
+            with self.assertRaises(ValueError):
+                runscript.parse_names(bad)
+
+    def test_fallback_to_fixed_names_only_without_project(self):
+        script = os.path.join(self._tmp(), "run.sh")
+        with open(script, "w") as file:
+            file.write('#!/bin/sh\nfor a; do [ "$a" = --project ] && { echo "run.sh: unknown argument: $a" >&2; exit 2; }; done\n')
+        os.chmod(script, 0o755)
+        names = runscript.RunScript(script, "docker", "p1").names("separate")
+        self.assertEqual(names.containers, ["duet-server", "duet-client"])
+        self.assertEqual(names.serving, "duet-server")
+        with open(script, "w") as file:
+            file.write('#!/bin/sh\necho "container $3-supervisord"\n')
+        run = runscript.RunScript(script, "docker", "p1")
+        self.assertEqual(run.names("supervisord").containers, ["p1-supervisord"])
+        self.assertIn("--project", run.start_command("supervisord", 1234))
+        with open(script, "w") as file:
+            file.write('#!/bin/sh\necho "engine gone" >&2; exit 1\n')
+        with self.assertRaises(benchlib.BenchError):
+            runscript.RunScript(script, "docker", "p1").names("systemd")
+
+    def _tmp(self):
+        import tempfile
+        return tempfile.mkdtemp()
+
+
+class Replacement(unittest.TestCase):
+    def test_run_args_from_inspect(self):
+        info = {"Name": "/p-server", "Id": "0123456789abcdef",
+                "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab", "duet-server"]}}},
+                "Config": {"Image": "localhost/duet-server:latest", "User": "65534:65534",
+                           "Env": ["PATH=/bin"]},
+                "HostConfig": {"ReadonlyRootfs": True, "CapDrop": ["ALL"], "CapAdd": None,
+                               "SecurityOpt": ["no-new-privileges"],
+                               "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+                               "NetworkMode": "p", "Binds": None, "Tmpfs": None, "Memory": 0,
+                               "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "28081"}]}}}
+        self.assertEqual(faults.replacement_run_args(info), [
+            "run", "-d", "--name", "p-server", "--read-only", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges", "--restart", "unless-stopped", "--network", "p",
+            "--network-alias", "duet-server",
+            "-p", "127.0.0.1:28081:8080/tcp", "--user", "65534:65534", "-e", "PATH=/bin",
+            "localhost/duet-server:latest"])
+
+
+class ClientLog(unittest.TestCase):
+    def test_first_successful_poll_after_the_kill(self):
+        log = ("1970-01-01T00:00:09.000000000Z INFO poll status=200 latency=1ms\n"
+               "1970-01-01T00:00:10.500000000Z WARN server unreachable\n"
+               "1970-01-01T00:00:11.250000000Z duet-client[7]: INFO poll status=200 latency=1ms\n")
+        self.assertAlmostEqual(faults.client_back_from_log(log, 10.0), 1.25)
+        self.assertIsNone(faults.client_back_from_log(log, 12.0))
+
+
+class Outputs(unittest.TestCase):
+    def test_default_out_dir_is_outside_the_repository(self):
+        path = benchlib.default_out_dir("faults", {"XDG_CACHE_HOME": "/c"}, now=0)
+        self.assertTrue(path.startswith("/c/duet/faults-"))
+        self.assertTrue(benchlib.default_out_dir("x", {"HOME": "/h"}).startswith("/h/.cache/duet/x-"))
+
+    def test_percentile(self):
+        self.assertEqual(benchlib.percentile(list(range(1, 101)), 99), 99)
+        self.assertEqual(benchlib.percentile([5], 99), 5)
+
+    def test_bad_arguments_are_refused(self):
+        for argv in (["--faults", "server-kill,nope"], ["--quiet", "1", "--timeout", "2"], ["--rounds", "0"],
+                     ["--project", "a b"]):
+            with self.assertRaises(SystemExit):
+                with open(os.devnull, "w") as devnull:
+                    stderr, sys.stderr = sys.stderr, devnull
+                    try:
+                        faults.parse_args(argv)
+                    finally:
+                        sys.stderr = stderr
+
+
+if __name__ == "__main__":
+    unittest.main()
