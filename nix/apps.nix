@@ -1,5 +1,5 @@
 # The flake's apps: load-and-run (units/run.sh, given the Nix-built image tarballs) and
-# compare (tests/bench/compare.py through load-and-run).
+# the benchmarks compare and faults (tests/bench/, through load-and-run).
 {
   pkgs,
   lib,
@@ -56,21 +56,21 @@ let
     ];
   };
 
-  compare = pkgs.writeShellApplication {
-    name = "compare";
-    runtimeInputs = scriptTools ++ [
-      pkgs.python3
-      pkgs.wrk
-      pkgs.gzip
-    ];
-    text = ''
-      export PATH="$PATH:${engineFallbackPath}"
-      # Results go to the current directory (the store is read-only); a later --out wins.
-      exec python3 ${benchSrc}/tests/bench/compare.py \
-        --run ${loadAndRun}/bin/load-and-run --image-dir ${imageDir} \
-        --out "$PWD/duet-compare" "$@"
-    '';
-  };
+  # A benchmark of tests/bench/ against the Nix-built images, started through load-and-run.
+  # Its results go outside the repository (the script prints where) unless --out is given.
+  benchmark =
+    name: tools:
+    pkgs.writeShellApplication {
+      inherit name;
+      runtimeInputs = scriptTools ++ [ pkgs.python3 ] ++ tools;
+      text = ''
+        export PATH="$PATH:${engineFallbackPath}"
+        exec python3 ${benchSrc}/tests/bench/${name}.py \
+          --run ${loadAndRun}/bin/load-and-run --image-dir ${imageDir} "$@"
+      '';
+    };
+  compare = benchmark "compare" [ pkgs.wrk ];
+  faults = benchmark "faults" [ pkgs.curl ];
 
   loadAndRunApp = {
     type = "app";
@@ -87,6 +87,11 @@ in
       type = "app";
       program = "${compare}/bin/compare";
       meta.description = "Measure the three approaches side by side (tests/bench/compare.py)";
+    };
+    faults = {
+      type = "app";
+      program = "${faults}/bin/faults";
+      meta.description = "Availability of each approach through faults (tests/bench/faults.py)";
     };
   };
 }
