@@ -80,7 +80,10 @@ stop_all() {
   fi
   CONTAINERS_STORAGE_CONF=$state/podman/storage.conf CONTAINERS_CONF=$state/podman/containers.conf \
     nsenter --net="/run/netns/$netns" podman rm -af -t 2 >/dev/null 2>&1 || true
-  if [ -s "$run/slirp4netns.pid" ]; then kill "$(cat "$run/slirp4netns.pid")" 2>/dev/null || true; fi
+  if [ -s "$run/slirp4netns.pid" ]; then
+    pid=$(cat "$run/slirp4netns.pid")
+    if kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
+  fi
   ip netns del "$netns" 2>/dev/null || true
 }
 
