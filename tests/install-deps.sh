@@ -8,8 +8,11 @@
 # (apt's own reason included). It starts no service: the tests run their own engines
 # (tests/ci/private-engines.sh) and tests/try.sh starts dockerd when it needs it.
 #
-# usage: tests/install-deps.sh [--check]
-#   --check   install nothing: list what is missing (one line each), exit 1 if anything is
+# usage: tests/install-deps.sh [--for tests|try] [--check]
+#   --for try  only what tests/try.sh needs to build and run the images (engines,
+#              debootstrap, Rust without its lint components); default: everything the
+#              tests need
+#   --check    install nothing: list what is missing (one line each), exit 1 if anything is
 set -euo pipefail
 
 prog=${0##*/}
@@ -26,6 +29,12 @@ commands=(
   python3:python3 curl:curl jq:jq ip:iproute2 nsenter:util-linux setsid:util-linux
   ps:procps git:git gzip:gzip tar:tar timeout:coreutils cc:gcc
 )
+# The subset tests/try.sh needs (--for try).
+try_commands=(
+  docker:docker.io dockerd:docker.io podman:podman runc:runc debootstrap:debootstrap
+  python3:python3 curl:curl ip:iproute2 git:git gzip:gzip tar:tar cc:gcc
+)
+profile=tests
 
 say() { echo "$prog: $*"; }
 die() { echo "$prog: $*" >&2; exit 1; }
@@ -49,6 +58,7 @@ nginx_package() {
 
 missing_packages() { # prints the package of every missing command, once each
   local entry cmd pkg
+  [ "$profile" = try ] && commands=("${try_commands[@]}")
   for entry in "${commands[@]}"; do
     cmd=${entry%%:*} pkg=${entry#*:}
     command -v "$cmd" >/dev/null 2>&1 && continue
@@ -57,8 +67,9 @@ missing_packages() { # prints the package of every missing command, once each
   done
   # Not commands: the host's systemd units (the image root checks read them), libc headers
   # for linking, pip for kubernetes-validate.
-  [ -f /usr/lib/systemd/system/halt.target ] || echo systemd
   [ -f /usr/include/stdio.h ] || echo libc6-dev
+  [ "$profile" = try ] && return 0
+  [ -f /usr/lib/systemd/system/halt.target ] || echo systemd
   python3 -m pip --version >/dev/null 2>&1 || echo python3-pip
 }
 
@@ -111,6 +122,7 @@ install_rust() {
     quietly "rustup toolchain" rustup toolchain install stable --profile minimal
     quietly "rustup default" rustup default stable
   fi
+  [ "$profile" = try ] && return 0
   if ! command -v rustfmt >/dev/null || ! command -v cargo-clippy >/dev/null; then
     say "rust: adding components rustfmt clippy"
     quietly "rustup component add" rustup component add rustfmt clippy
@@ -130,6 +142,7 @@ kubernetes_validate_ok() {
 }
 
 install_python_packages() {
+  [ "$profile" = try ] && return 0
   kubernetes_validate_ok && return 0
   say "pip: kubernetes-validate==$kubernetes_validate_version"
   # Debian marks its python3 externally managed; this one package with its few pure-Python
@@ -143,22 +156,31 @@ check_only() {
   export PATH=$HOME/.cargo/bin:$PATH
   while read -r pkg; do missing+=("apt package $pkg"); done < <(missing_packages | sort -u)
   if ! command -v cargo >/dev/null || ! rust_version_ok; then missing+=("Rust >= $rust_min (cargo, rustc)"); fi
-  command -v rustfmt >/dev/null || missing+=("rustfmt (rustup component add rustfmt)")
-  command -v cargo-clippy >/dev/null || missing+=("clippy (rustup component add clippy)")
-  command -v deadnix >/dev/null || missing+=("deadnix (cargo install --locked deadnix)")
-  command -v nixfmt >/dev/null || missing+=("nixfmt (cargo install --locked nixfmt_rs)")
-  kubernetes_validate_ok || missing+=("kubernetes-validate==$kubernetes_validate_version (pip)")
+  if [ "$profile" != try ]; then
+    command -v rustfmt >/dev/null || missing+=("rustfmt (rustup component add rustfmt)")
+    command -v cargo-clippy >/dev/null || missing+=("clippy (rustup component add clippy)")
+    command -v deadnix >/dev/null || missing+=("deadnix (cargo install --locked deadnix)")
+    command -v nixfmt >/dev/null || missing+=("nixfmt (cargo install --locked nixfmt_rs)")
+    kubernetes_validate_ok || missing+=("kubernetes-validate==$kubernetes_validate_version (pip)")
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   printf 'missing: %s\n' "${missing[@]}"
   return 1
 }
 
 main() {
-  case ${1:-} in
-    --check) check_only; return ;;
-    "") ;;
-    *) echo "usage: $prog [--check]" >&2; exit 2 ;;
-  esac
+  local check=0
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --check) check=1; shift ;;
+      --for)
+        case ${2:-} in tests | try) profile=$2 ;; *) echo "$prog: --for needs tests or try" >&2; exit 2 ;; esac
+        shift 2 ;;
+      -h | --help) echo "usage: $prog [--for tests|try] [--check]"; exit 0 ;;
+      *) echo "$prog: unknown argument: $1 (usage: $prog [--for tests|try] [--check])" >&2; exit 2 ;;
+    esac
+  done
+  [ $check = 0 ] || { check_only; return; }
   [ "$(id -u)" = 0 ] || die "run as root (apt-get, and the tests need root too)"
   local start=$SECONDS
   install_packages

@@ -43,7 +43,7 @@ main() {
   need_engine docker podman
 
   echo "-- shellcheck"
-  shellcheck -x units/run.sh tests/standins/build.sh tests/ci.sh tests/ci/lib.sh tests/ci/contract.sh tests/ci/nix-lint.sh tests/ci/image-layout.sh tests/ci/private-engines.sh tests/install-deps.sh
+  shellcheck -x units/run.sh tests/standins/build.sh tests/ci.sh tests/ci/lib.sh tests/ci/contract.sh tests/ci/nix-lint.sh tests/ci/image-layout.sh tests/ci/private-engines.sh tests/install-deps.sh tests/try.sh
 
   echo "-- run script: bad arguments give usage and exit 2"
   check_run_script_usage
