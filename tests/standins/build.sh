@@ -13,7 +13,7 @@
 #             sid: current systemd, for cgroup v2 hosts only)
 #   --engine  the engine that builds and holds the images (default docker)
 #   --save    also write gzip'd docker-archive tarballs DIR/<image name>.tar.gz
-#             (`docker load` and `podman load` read them; units/run.sh --image-dir DIR)
+#             (`docker load` reads them, Podman 4.3 only unpacked: gzip -dc F | podman load)
 set -euo pipefail
 
 usage() {
