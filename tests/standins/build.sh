@@ -100,7 +100,9 @@ if "$engine" image inspect "$base" >/dev/null 2>&1; then
   echo "== reusing base image $base"
 else
   echo "== $engine import $base"
-  tar -C "$cache/rootfs" --numeric-owner -c . | "$engine" import - "$base" >/dev/null
+  quiet=()
+  [ "$engine" = podman ] && quiet=(--quiet)  # else it reports each blob it copies
+  tar -C "$cache/rootfs" --numeric-owner -c . | "$engine" import "${quiet[@]}" - "$base" >/dev/null
 fi
 
 # --- one build context and Dockerfile per image ---
