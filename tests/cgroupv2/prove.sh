@@ -40,7 +40,7 @@ for a in ${approaches//,/ }; do
     *) cg2_die "unknown approach: $a" ;;
   esac
 done
-for n in "${needed[@]}"; do [ -s "$images/$n.tar" ] || cg2_die "stand-in builder wrote no $images/$n.tar"; done
+for n in "${needed[@]}"; do [ -s "$images/$n.tar.gz" ] || cg2_die "stand-in builder wrote no $images/$n.tar.gz"; done
 
 # Everything the guest needs goes on its data disk (/mnt/data): the run script and
 # the contract as they are in this checkout, and the image tarballs (hard links).
@@ -49,7 +49,7 @@ rm -rf "$stage"
 mkdir -p "$stage/duet/tests" "$stage/images"
 cp -r "$CG2_REPO/units" "$stage/duet/units"
 cp -r "$CG2_REPO/tests/contract" "$stage/duet/tests/contract"
-for n in "${needed[@]}"; do cp -l "$images/$n.tar" "$stage/images/" 2>/dev/null || cp "$images/$n.tar" "$stage/images/"; done
+for n in "${needed[@]}"; do cp -l "$images/$n.tar.gz" "$stage/images/" 2>/dev/null || cp "$images/$n.tar.gz" "$stage/images/"; done
 
 [ $keep = 1 ] || trap '"$here/vm.sh" stop' EXIT
 if [ $reuse = 1 ] && "$here/vm.sh" status; then
@@ -58,7 +58,7 @@ if [ $reuse = 1 ] && "$here/vm.sh" status; then
   "$here/vm.sh" ssh 'rm -rf /root/duet'
   "$here/vm.sh" put "$stage/duet" /root/duet
   for n in "${needed[@]}"; do
-    "$here/vm.sh" ssh "test -s /root/$n.tar || cat > /root/$n.tar" <"$images/$n.tar"
+    "$here/vm.sh" ssh "test -s /root/$n.tar.gz || cat > /root/$n.tar.gz" <"$images/$n.tar.gz"
   done
   src=/root
   step "copy into guest" $t
@@ -72,7 +72,7 @@ fi
 
 for e in ${engines//,/ }; do
   t=$SECONDS
-  for n in "${needed[@]}"; do "$here/vm.sh" ssh "$e load -q -i $src/$n.tar" >/dev/null; done
+  for n in "${needed[@]}"; do "$here/vm.sh" ssh "$e load -q -i $src/$n.tar.gz" >/dev/null; done
   "$here/vm.sh" ssh "$e images --format '{{.Repository}}:{{.Tag}}' | grep duet" || true
   step "$e load" $t
 done

@@ -5,19 +5,19 @@
 # (CG2_CI_APPROACHES=systemd narrows it to the approach whose flags differ from the
 # cgroup v1 host). Runs after the contract stage, which has built target/release.
 # Installs nothing; any missing tool fails the stage.
+# Under tests/ci/private-engines.sh (tests/ci.sh) the guest's forwarded ports and the
+# sid stand-ins' dockerd live in that network namespace.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/ci/lib.sh
+. tests/ci/lib.sh
 
 approaches=${CG2_CI_APPROACHES:-systemd,supervisord,separate}
-for tool in qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd python3 tar chroot shellcheck; do
-  command -v "$tool" >/dev/null || { echo "FAIL: cgroupv2 stage: missing tool $tool"; exit 1; }
-done
-for b in duet-server duet-client; do
-  [ -x "target/release/$b" ] || { echo "FAIL: cgroupv2 stage: target/release/$b missing (the contract stage builds it)"; exit 1; }
-done
+need qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd python3 tar chroot shellcheck
+need_release_bins
 
 echo "cgroupv2: shellcheck, python syntax"
-shellcheck tests/cgroupv2/*.sh tests/ci/cgroupv2.sh
+shellcheck -x tests/cgroupv2/*.sh tests/ci/cgroupv2.sh tests/ci/lib.sh
 python3 -m py_compile tests/cgroupv2/ssh_machine.py tests/cgroupv2/run_contract.py
 
 start=$SECONDS

@@ -1,45 +1,74 @@
 #!/usr/bin/env bash
-# CI stage: the container contract against stand-in images in real Docker and Podman.
-# Builds the release binaries and the four stand-in images, checks the run script's
-# argument handling and the images' config, then runs every approach on Docker and the
-# systemd approach on Podman (loading the images from tarballs, as the Nix app does).
+# CI stage "contract": the container contract against stand-in images in real Docker and
+# Podman. Builds the release binaries and the four stand-in images, checks the run
+# script's argument handling and the images' config and contents, then runs every
+# approach on Docker, and on Podman the systemd approach with the images loaded from the
+# saved tarballs (as the Nix app does). Podman's images are checked to be the very ones
+# this run built (same image IDs as Docker's). Run it under tests/ci/private-engines.sh
+# (tests/ci.sh does) so that no image from an earlier build can stand in.
 # Installs nothing; a missing tool or engine fails the stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-
-fail() { echo "FAIL: contract: $*" >&2; exit 1; }
-for tool in cargo docker podman debootstrap shellcheck curl python3 timeout; do
-  command -v "$tool" >/dev/null || fail "missing tool: $tool"
-done
-docker info >/dev/null 2>&1 || fail "docker engine not reachable"
-podman info >/dev/null 2>&1 || fail "podman not usable"
+# shellcheck source=tests/ci/lib.sh
+. tests/ci/lib.sh
 
 port=${DUET_CONTRACT_PORT:-8080}
 images=.cache/contract-images
+names=(duet-systemd duet-supervisord duet-server duet-client)
 
-echo "-- shellcheck"
-shellcheck units/run.sh tests/standins/build.sh tests/ci/contract.sh
+check_run_script_usage() {
+  local args status
+  for args in "--bogus" "nonsense" "--port 0" "--port 70000" "--engine rkt" "systemd separate" "--port"; do
+    # shellcheck disable=SC2086  # split on purpose
+    if units/run.sh $args >/dev/null 2>&1; then status=0; else status=$?; fi
+    [ "$status" = 2 ] || fail "units/run.sh $args exited $status, expected 2"
+  done
+}
 
-echo "-- run script: bad arguments give usage and exit 2"
-for args in "--bogus" "nonsense" "--port 0" "--port 70000" "--engine rkt" "systemd separate" "--port"; do
-  # shellcheck disable=SC2086  # split on purpose
-  if units/run.sh $args >/dev/null 2>&1; then status=0; else status=$?; fi
-  [ "$status" = 2 ] || fail "units/run.sh $args exited $status, expected 2"
-done
+# Loads every saved tarball into Podman and checks each image ID against Docker's.
+# Podman 4.3 cannot read a gzip'd docker-archive itself: it gets the archive unpacked.
+load_into_podman() {
+  local name ref want got
+  for name in "${names[@]}"; do
+    gzip -dc "$images/$name.tar.gz" | podman load -q >/dev/null || fail "podman load of $images/$name.tar.gz"
+    ref=localhost/$name:latest
+    want=$(docker image inspect -f '{{.Id}}' "$ref")
+    got=$(podman image inspect -f '{{.Id}}' "$ref")
+    [ "${want#sha256:}" = "${got#sha256:}" ] || fail "$ref in podman is $got, this run built $want"
+  done
+  echo "podman holds the images this run built (${names[*]})"
+}
 
-echo "-- cargo build --release"
-cargo build --release --bins --quiet
+main() {
+  need cargo debootstrap shellcheck curl python3 timeout gzip
+  need_engine docker podman
 
-echo "-- stand-in images"
-tests/standins/build.sh --save "$images"
-python3 tests/standins/verify_images.py --engine docker
+  echo "-- shellcheck"
+  shellcheck -x units/run.sh tests/standins/build.sh tests/ci.sh tests/ci/lib.sh tests/ci/contract.sh tests/ci/nix-lint.sh tests/ci/image-layout.sh tests/ci/private-engines.sh tests/install-deps.sh tests/try.sh
 
-echo "-- contract on docker: systemd, supervisord, separate"
-python3 tests/contract/run_local.py --engine docker --port "$port" systemd supervisord separate
+  echo "-- run script: bad arguments give usage and exit 2"
+  check_run_script_usage
 
-echo "-- run script in the foreground: Ctrl-C removes what it made"
-python3 tests/contract/foreground.py --engine docker --port "$port" separate
+  echo "-- cargo build --release"
+  cargo build --locked --release --bins --quiet
 
-echo "-- contract on podman: systemd (images loaded from $images)"
-python3 tests/contract/run_local.py --engine podman --port "$port" --image-dir "$images" systemd
-python3 tests/standins/verify_images.py --engine podman
+  echo "-- stand-in images (saved to $images)"
+  rm -rf "$images"
+  tests/standins/build.sh --save "$images"
+  python3 tests/standins/verify_images.py --engine docker
+
+  echo "-- contract on docker: systemd, supervisord, separate"
+  python3 tests/contract/run_local.py --engine docker --port "$port" systemd supervisord separate
+
+  echo "-- run script in the foreground: Ctrl-C removes what it made"
+  python3 tests/contract/foreground.py --engine docker --port "$port" separate
+
+  echo "-- podman: the saved images"
+  load_into_podman
+  python3 tests/standins/verify_images.py --engine podman
+
+  echo "-- contract on podman: systemd (the run script loads the images from $images)"
+  python3 tests/contract/run_local.py --engine podman --port "$port" --image-dir "$images" systemd
+}
+
+main "$@"

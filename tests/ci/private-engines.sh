@@ -5,6 +5,10 @@
 # private too). Nothing the command does touches the host's engines, and nothing the
 # host's engines hold (images, containers, networks from earlier runs) is seen by it.
 #
+# The namespace reaches the outside world (package mirrors, crates.io) through
+# slirp4netns, user-mode networking that changes nothing on the host (no bridge, no
+# iptables rule, no sysctl); the host's own 127.0.0.1 is not reachable from inside.
+#
 # usage: tests/ci/private-engines.sh [--fresh] NAME COMMAND [ARG...]
 #   NAME     a short name (letters, digits, -): namespace duet-NAME, state under
 #            /var/lib/duet-engines/NAME (kept between runs unless --fresh)
@@ -18,10 +22,8 @@ prog=${0##*/}
 die() { echo "$prog: $*" >&2; exit 1; }
 usage() { echo "usage: $prog [--fresh] NAME COMMAND [ARG...]" >&2; exit 2; }
 
-need() {
-  local tool
-  for tool in "$@"; do command -v "$tool" >/dev/null || die "missing tool: $tool"; done
-}
+# shellcheck source=tests/ci/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 write_podman_config() { # private storage, runtime state and network configs
   mkdir -p "$state/podman/networks"
@@ -37,6 +39,19 @@ network_config_dir = "$state/podman/networks"
 [engine]
 tmp_dir = "$run/podman-tmp"
 EOF
+}
+
+start_uplink() { # user-mode networking to the outside, as Podman's rootless containers get
+  slirp4netns --configure --mtu=65520 --disable-host-loopback --netns-type=path \
+    "/run/netns/$netns" tap0 >"$state/slirp4netns.log" 2>&1 </dev/null &
+  echo $! >"$run/slirp4netns.pid"
+  local _
+  for _ in $(seq 50); do
+    ip -n "$netns" -4 route show default 2>/dev/null | grep -q tap0 && return 0
+    sleep 0.1
+  done
+  cat "$state/slirp4netns.log" >&2
+  die "slirp4netns did not configure namespace $netns"
 }
 
 start_dockerd() {
@@ -65,6 +80,10 @@ stop_all() {
   fi
   CONTAINERS_STORAGE_CONF=$state/podman/storage.conf CONTAINERS_CONF=$state/podman/containers.conf \
     nsenter --net="/run/netns/$netns" podman rm -af -t 2 >/dev/null 2>&1 || true
+  if [ -s "$run/slirp4netns.pid" ]; then
+    pid=$(cat "$run/slirp4netns.pid")
+    if kill "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
+  fi
   ip netns del "$netns" 2>/dev/null || true
 }
 
@@ -75,7 +94,7 @@ main() {
   name=$1
   shift
   [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9-]{0,20}$ ]] || die "bad NAME: $name (letters, digits, -; at most 21)"
-  need ip nsenter dockerd docker podman setsid
+  need ip nsenter dockerd docker podman setsid slirp4netns
   netns=duet-$name
   state=/var/lib/duet-engines/$name
   run=/run/duet-engines/$name
@@ -87,6 +106,7 @@ main() {
   ip netns add "$netns"
   trap stop_all EXIT
   ip -n "$netns" link set lo up
+  start_uplink
   write_podman_config
   start_dockerd
 

@@ -1,32 +1,40 @@
 #!/usr/bin/env bash
 # Builds the four stand-in images (duet-systemd, duet-supervisord, duet-server,
 # duet-client) for machines without Nix: a Debian minbase rootfs from debootstrap
-# (cached under .cache/standins/), `docker import`, then one small Dockerfile per
-# image that adds the cargo-built release binaries, the files of units/ as they
-# are, and the image config from units/images.json.
+# (cached under .cache/standins/), imported as a base image, then one small
+# Dockerfile per image that adds the cargo-built release binaries, the files of
+# units/ as they are, and the image config from units/images.json.
+# duet-systemd and duet-supervisord carry both binaries; duet-client only
+# /bin/duet-client; duet-server /bin/duet-server and /bin/duet-client, its
+# health-check probe (the image has no shell or curl).
 #
-# usage: tests/standins/build.sh [--suite bookworm|sid] [--save DIR]
-#   --suite  Debian suite of the rootfs (bookworm: systemd 252, boots on cgroup v1;
-#            sid: current systemd, for cgroup v2 hosts only)
-#   --save   also write docker-archive tarballs DIR/<image name>.tar
+# usage: tests/standins/build.sh [--suite bookworm|sid] [--engine docker|podman] [--save DIR]
+#   --suite   Debian suite of the rootfs (bookworm: systemd 252, boots on cgroup v1;
+#             sid: current systemd, for cgroup v2 hosts only)
+#   --engine  the engine that builds and holds the images (default docker)
+#   --save    also write gzip'd docker-archive tarballs DIR/<image name>.tar.gz
+#             (`docker load` reads them, Podman 4.3 only unpacked: gzip -dc F | podman load)
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--suite bookworm|sid] [--save DIR]" >&2
+  echo "usage: $0 [--suite bookworm|sid] [--engine docker|podman] [--save DIR]" >&2
   exit 2
 }
 
 suite=bookworm
+engine=docker
 save_dir=
 while [ $# -gt 0 ]; do
   case "$1" in
     --suite) [ $# -ge 2 ] || usage; suite=$2; shift 2 ;;
+    --engine) [ $# -ge 2 ] || usage; engine=$2; shift 2 ;;
     --save) [ $# -ge 2 ] || usage; save_dir=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "build.sh: unknown argument: $1" >&2; usage ;;
   esac
 done
 case "$suite" in bookworm|sid) ;; *) echo "build.sh: unsupported suite: $suite (bookworm or sid)" >&2; exit 2 ;; esac
+case "$engine" in docker|podman) ;; *) echo "build.sh: unsupported engine: $engine (docker or podman)" >&2; exit 2 ;; esac
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 units=$repo/units
@@ -38,11 +46,11 @@ packages=systemd,systemd-sysv,dbus,supervisor,python3,curl,procps,iproute2
 
 die() { echo "build.sh: $*" >&2; exit 1; }
 
-for tool in debootstrap docker python3 ldd tar sha256sum; do
-  command -v "$tool" >/dev/null || die "missing tool: $tool"
-done
+# shellcheck source=tests/ci/lib.sh
+. "$repo/tests/ci/lib.sh"
+need debootstrap python3 ldd tar sha256sum gzip
 [ "$(id -u)" = 0 ] || die "debootstrap needs root"
-docker info >/dev/null 2>&1 || die "docker engine not reachable"
+need_engine "$engine"
 for b in duet-server duet-client; do
   [ -x "$bin_dir/$b" ] || die "missing $bin_dir/$b: run 'cargo build --release' first"
 done
@@ -88,11 +96,13 @@ fi
 # --- base image: the rootfs as it is, imported once per rootfs ---
 base_id=$( (cat "$cache/rootfs.stamp"; stat -c %Y "$cache/rootfs.stamp") | sha256sum | cut -c1-12)
 base=$registry/duet-standin-base:$suite-$base_id
-if docker image inspect "$base" >/dev/null 2>&1; then
+if "$engine" image inspect "$base" >/dev/null 2>&1; then
   echo "== reusing base image $base"
 else
-  echo "== docker import $base"
-  tar -C "$cache/rootfs" --numeric-owner -c . | docker import - "$base" >/dev/null
+  echo "== $engine import $base"
+  quiet=()
+  [ "$engine" = podman ] && quiet=(--quiet)  # else it reports each blob it copies
+  tar -C "$cache/rootfs" --numeric-owner -c . | "$engine" import "${quiet[@]}" - "$base" >/dev/null
 fi
 
 # --- one build context and Dockerfile per image ---
@@ -105,14 +115,15 @@ build() { # key context_dir
   local key=$1 ctx=$2 ref old new
   ref=$registry/$(image_name "$key"):$tag
   config_lines "$key" >> "$ctx/Dockerfile"
-  echo "== docker build $ref"
-  old=$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)
-  # The legacy builder works offline and only needs the local base image.
-  DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$ctx" >/dev/null 2> "$ctx.log" \
-    || { grep -v 'DEPRECATED\|BuildKit\|buildx\|^ *$\|Install the' "$ctx.log" >&2 || true; die "docker build of $ref failed"; }
-  new=$(docker image inspect -f '{{.Id}}' "$ref")
+  echo "== $engine build $ref"
+  old=$("$engine" image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)
+  # Docker's legacy builder works offline and only needs the local base image. No
+  # step needs a network.
+  DOCKER_BUILDKIT=0 "$engine" build -q --network none -t "$ref" "$ctx" >/dev/null 2> "$ctx.log" \
+    || { grep -v 'DEPRECATED\|BuildKit\|buildx\|^ *$\|Install the' "$ctx.log" >&2 || true; die "$engine build of $ref failed"; }
+  new=$("$engine" image inspect -f '{{.Id}}' "$ref")
   # The previous build of this tag is now untagged: drop it unless a container uses it.
-  if [ -n "$old" ] && [ "$old" != "$new" ]; then docker rmi "$old" >/dev/null 2>&1 || true; fi
+  if [ -n "$old" ] && [ "$old" != "$new" ]; then "$engine" rmi "$old" >/dev/null 2>&1 || true; fi
   built+=("$ref")
 }
 built=()
@@ -149,23 +160,32 @@ RUN systemd-sysusers /etc/sysusers.d/duet.conf
 EOF
 build supervisord "$ctx"
 
-# separate: FROM scratch, the binary and the shared libraries it loads, nothing else.
-for key in server client; do
+# separate: FROM scratch, the binaries and the shared libraries they load, nothing else.
+# The server image carries duet-client too: `duet-client --probe` is its health check.
+scratch_image() { # key binary...
+  local key=$1 bin lib
+  shift
   ctx=$work/$key; mkdir -p "$ctx/root/bin"
-  cp "$bin_dir/duet-$key" "$ctx/root/bin/"
-  ldd "$bin_dir/duet-$key" | awk '/=> \//{print $3} /^\t\//{print $1}' | while read -r lib; do
-    cp -L --parents "$lib" "$ctx/root/"
+  for bin in "$@"; do
+    cp "$bin_dir/$bin" "$ctx/root/bin/"
+    ldd "$bin_dir/$bin" | awk '/=> \//{print $3} /^\t\//{print $1}' | while read -r lib; do
+      cp -L --parents "$lib" "$ctx/root/"
+    done
   done
   printf 'FROM scratch\nCOPY root/ /\n' > "$ctx/Dockerfile"
   build "$key" "$ctx"
-done
+}
+scratch_image server duet-server duet-client
+scratch_image client duet-client
 
 if [ -n "$save_dir" ]; then
   mkdir -p "$save_dir"
   for ref in "${built[@]}"; do
     name=${ref#"$registry"/}; name=${name%:*}
-    echo "== docker save $ref > $save_dir/$name.tar"
-    docker save -o "$save_dir/$name.tar" "$ref"
+    echo "== $engine save $ref | gzip > $save_dir/$name.tar.gz"
+    # gzip -1: about as small as -6 for these layers, and several times faster.
+    "$engine" save "$ref" | gzip -1 > "$save_dir/$name.tar.gz.tmp"
+    mv "$save_dir/$name.tar.gz.tmp" "$save_dir/$name.tar.gz"
   done
 fi
-echo "== built: ${built[*]} (version $version, revision $revision)"
+echo "== built in $engine: ${built[*]} (version $version, revision $revision)"

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Checks that the images in the engine carry the config units/images.json gives them:
-Entrypoint, Env, ExposedPorts, User, StopSignal and the OCI labels, and the files of
-units/ byte for byte at their in-image paths, for the stand-ins and for any other build
-of the same images (e.g. Nix-built ones loaded into Docker).
+Entrypoint, Env, ExposedPorts, User, StopSignal and the OCI labels, the files of units/
+byte for byte at their in-image paths, and the programs each image must (and must not)
+carry, for the stand-ins and for any other build of the same images (e.g. Nix-built
+ones loaded into Docker): duet-systemd and duet-supervisord both programs, duet-server
+/bin/duet-server and /bin/duet-client (its health-check probe), duet-client only
+/bin/duet-client.
 
 usage: verify_images.py [--engine docker|podman]   (exit 1 on any difference)
 """
@@ -40,6 +43,30 @@ FILES = {
 }
 
 
+# Programs each image carries at /bin; the others of PROGRAMS it must not carry.
+PROGRAMS = ("duet-server", "duet-client")
+CARRIES = {
+    "systemd": PROGRAMS,
+    "supervisord": PROGRAMS,
+    "server": PROGRAMS,
+    "client": ("duet-client",),
+}
+
+
+def program_differences(engine, key, cid):
+    found = []
+    for program in PROGRAMS:
+        path = f"/bin/{program}"
+        out = subprocess.run([engine, "cp", f"{cid}:{path}", "-"], capture_output=True)
+        present = out.returncode == 0
+        wanted = program in CARRIES.get(key, ())
+        if wanted and not present:
+            found.append(f"{key}: {path} missing: {out.stderr.decode(errors='replace').strip()}")
+        elif present and not wanted:
+            found.append(f"{key}: carries {path}, which it must not")
+    return found
+
+
 def file_differences(engine, key, ref):
     """Copies each file out of a created (never started) container: no tool in the image needed."""
     found = []
@@ -48,6 +75,7 @@ def file_differences(engine, key, ref):
         return [f"{key}: cannot create a container of {ref}: {created.stderr.strip()}"]
     cid = created.stdout.strip().splitlines()[-1]
     try:
+        found += program_differences(engine, key, cid)
         for path, name in FILES.get(key, {}).items():
             out = subprocess.run([engine, "cp", f"{cid}:{path}", "-"], capture_output=True)
             if out.returncode != 0:
@@ -105,8 +133,9 @@ def main():
         found += file_differences(args.engine, key, ref)
         problems += found
         if not found:
-            files = f" and {len(FILES[key])} files of units/" if key in FILES else ""
-            print(f"{ref}: config matches units/images.json{files}")
+            files = f", {len(FILES[key])} files of units/" if key in FILES else ""
+            programs = " and ".join(f"/bin/{p}" for p in CARRIES.get(key, ()))
+            print(f"{ref}: config matches units/images.json{files}; carries {programs}")
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
     return 1 if problems else 0
