@@ -1,7 +1,8 @@
 # NixOS VM tests, one per approach and engine. Each boots a VM with the engine, starts the
 # approach with the load-and-run app (units/run.sh + the Nix-built image tarballs) and runs
-# the container contract, tests/contract/checks.py, unchanged. Each test's Python is a .py
-# file here; this file only prepends the two store paths it needs.
+# the container contract, tests/contract/checks.py, unchanged. Every test's Python is
+# contract.py here (plus an extra script for one test); this file only prepends the
+# approach, the engine and the two store paths the script needs.
 {
   pkgs,
   lib,
@@ -14,18 +15,24 @@ let
     fileset = lib.fileset.fileFilter (file: file.hasExt "py") ../../tests/contract;
   };
 
-  prelude = ''
-    import sys
+  prelude =
+    { approach, engine }:
+    ''
+      import sys
 
-    sys.path.insert(0, "${contract}")
-    RUN = "${loadAndRun}/bin/load-and-run"
-  '';
+      sys.path.insert(0, "${contract}")
+      RUN = "${loadAndRun}/bin/load-and-run"
+      APPROACH = "${approach}"
+      ENGINE = "${engine}"
+    '';
 
   vmTest =
     {
       name,
+      approach,
       engine,
-      script,
+      # Python appended to contract.py: checks only this VM can make.
+      extraScripts ? [ ],
     }:
     pkgs.testers.runNixOSTest {
       name = "duet-${name}";
@@ -56,28 +63,31 @@ let
         ];
       };
       globalTimeout = 1800;
-      testScript = prelude + builtins.readFile script;
+      testScript =
+        prelude { inherit approach engine; }
+        + lib.concatMapStrings builtins.readFile ([ ./contract.py ] ++ extraScripts);
     };
 in
 {
   vm-systemd-docker = vmTest {
     name = "systemd-docker";
+    approach = "systemd";
     engine = "docker";
-    script = ./systemd_docker.py;
+    extraScripts = [ ./systemd_docker.py ];
   };
   vm-systemd-podman = vmTest {
     name = "systemd-podman";
+    approach = "systemd";
     engine = "podman";
-    script = ./systemd_podman.py;
   };
   vm-supervisord = vmTest {
     name = "supervisord";
+    approach = "supervisord";
     engine = "docker";
-    script = ./supervisord.py;
   };
   vm-separate = vmTest {
     name = "separate";
+    approach = "separate";
     engine = "docker";
-    script = ./separate.py;
   };
 }

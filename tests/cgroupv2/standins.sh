@@ -6,13 +6,16 @@
 # bookworm stand-ins of the cgroup v1 contract live under the same names.
 # Its bridge is its own (cg2br0): dockerd started with `--bridge none` deletes
 # the host engine's docker0, which breaks every container of the host engine.
+# Its socket and exec root are named after the cache directory: two checkouts building
+# at once (each in a network namespace of its own) share /run but not a dockerd.
 set -euo pipefail
 # shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
 cg2_need dockerd docker ip
 
-sock=/run/cg2-docker.sock
-exec_root=/run/cg2-dockerd
+id=$(printf '%s' "$CG2_CACHE" | sha256sum | cut -c1-12)
+sock=/run/cg2-$id-docker.sock
+exec_root=/run/cg2-$id-dockerd
 data=$CG2_CACHE/dockerd
 mkdir -p "$data"
 bridge=cg2br0

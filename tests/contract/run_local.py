@@ -3,7 +3,8 @@
 the engine (tests/standins/build.sh builds them), starting them with units/run.sh.
 
 usage: run_local.py [--engine docker|podman] [--port N] [--image-dir DIR] [-v] [APPROACH ...]
-APPROACH: systemd, supervisord, separate (default: all three). Exit 1 if any check fails.
+APPROACH: systemd, supervisord, separate (default: all three). Every step prints its
+subtest name and time; a failure names its subtest. Exit 1 if any check fails.
 """
 
 import argparse
@@ -18,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import checks  # noqa: E402
-from local import LocalMachine  # noqa: E402
+from machine import LocalShell, Machine, Subtests  # noqa: E402
 
 
 def main():
@@ -26,7 +27,7 @@ def main():
     parser.add_argument("approaches", nargs="*", metavar="APPROACH", default=list(checks.CHECKS))
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--image-dir", help="let the run script load DIR/<name>.tar first")
+    parser.add_argument("--image-dir", help="let the run script load the image tarballs in DIR first")
     parser.add_argument("-v", "--verbose", action="store_true", help="echo every command")
     args = parser.parse_args()
     unknown = [a for a in args.approaches if a not in checks.CHECKS]
@@ -36,17 +37,19 @@ def main():
     run = shlex.quote(os.path.join(REPO, "units", "run.sh"))
     if args.image_dir:
         run = f"DUET_IMAGE_DIR={shlex.quote(os.path.abspath(args.image_dir))} {run}"
-    machine = LocalMachine(cwd=REPO, verbose=args.verbose)
+    machine = Machine(LocalShell(cwd=REPO), name="host", verbose=args.verbose)
 
     results = []
     for approach in args.approaches:
+        subtest = Subtests(prefix=f"{approach} on {args.engine}: ")
         started = time.monotonic()
         try:
-            checks.CHECKS[approach](machine, run, engine=args.engine, port=args.port)
+            checks.CHECKS[approach](machine, run, subtest=subtest, engine=args.engine, port=args.port)
             outcome = "PASS"
         except Exception as error:  # report every approach, then fail
             traceback.print_exc()
-            outcome = f"FAIL: {str(error).splitlines()[0]}"
+            where = f" in subtest {subtest.failed!r}" if subtest.failed else ""
+            outcome = f"FAIL{where}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
         results.append((approach, outcome, time.monotonic() - started))
 
     print()
