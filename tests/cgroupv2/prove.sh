@@ -94,9 +94,9 @@ main() {
   "$here/vm.sh" ssh 'echo "guest: kernel $(uname -r), $(systemctl --version | head -1), cgroup fs $(stat -fc %T /sys/fs/cgroup)"'
 
   local e
-    # Through gzip -dc: Podman 4.3 cannot read a gzip'd archive from -i (Docker can).
   for e in ${engines//,/ }; do
     t=$SECONDS
+    # Through gzip -dc: Podman 4.3 cannot read a gzip'd archive from -i (Docker can).
     for n in "${needed[@]}"; do "$here/vm.sh" ssh "gzip -dc $src/$n.tar.gz | $e load -q" >/dev/null; done
     "$here/vm.sh" ssh "$e images --format '{{.Repository}}:{{.Tag}}' | grep duet" || true
     step "$e load" $t
