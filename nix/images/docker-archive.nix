@@ -1,6 +1,6 @@
 # A nix2container image as a gzip'd docker-archive tarball, <image name>.tar.gz, so
-# `docker load < result` (or `podman load -i result`) works without skopeo on the host;
-# both read gzip whatever the file is called. Compressed, the tarball no longer spells out
+# `docker load < result` works without skopeo on the host (Docker reads gzip whatever the
+# file is called; Podman 4.3 does not: `gzip -dc result | podman load`). Compressed, the tarball no longer spells out
 # the store paths of the image's files, so Nix records no references: the tarball's
 # closure is the tarball alone (allowedReferences makes a stray one fail the build), and
 # neither `result` nor load-and-run keeps the unpacked image alive. The image is loaded
