@@ -21,7 +21,7 @@ need_release_bins
 
 echo "cgroupv2: shellcheck, python syntax"
 shellcheck -x tests/cgroupv2/*.sh tests/ci/cgroupv2.sh tests/ci/lib.sh
-python3 -m py_compile tests/cgroupv2/ssh_machine.py tests/cgroupv2/run_contract.py
+python3 -m py_compile tests/contract/machine.py tests/cgroupv2/run_contract.py
 
 start=$SECONDS
 echo "cgroupv2: approaches $approaches on docker and podman; the guest runs under qemu TCG (slow: time bounds x${CG2_TIME_SCALE:-6})"
