@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side comparison of the three approaches (issue 6): systemd, supervisord and
+"""Side-by-side comparison of the three approaches: systemd, supervisord and
 separate containers, on this host, in one run, N rounds each.
 
 Per approach it measures image size (uncompressed and gzip-compressed, from `ENGINE save`),

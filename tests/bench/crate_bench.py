@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Crate benchmark (issue 2 item 6): duet-server against a bare hyper hello-world,
+"""Crate benchmark: duet-server against a bare hyper hello-world,
 nginx and `python3 -m http.server`, all serving a body of the same size, loaded by wrk
 (keep-alive, 50 connections, fixed duration, rounds alternated between servers).
 

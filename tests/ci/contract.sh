@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CI stage "contract": the container contract against stand-in images in real Docker and
 # Podman. Builds the release binaries and the four stand-in images, checks the run
-# script's argument handling and the images' config and contents, then runs every
-# approach on Docker, and on Podman the systemd approach with the images loaded from the
+# script's flag policy, argument handling, refusals and interruption and the images'
+# config and contents, then runs every approach on Docker, and on Podman the systemd approach with the images loaded from the
 # saved tarballs (as the Nix app does). Podman's images are checked to be the very ones
 # this run built (same image IDs as Docker's). Run it under tests/ci/private-engines.sh
 # (tests/ci.sh does) so that no image from an earlier build can stand in.
@@ -15,15 +15,6 @@ cd "$(dirname "$0")/../.."
 port=${DUET_CONTRACT_PORT:-8080}
 images=.cache/contract-images
 names=(duet-systemd duet-supervisord duet-server duet-client)
-
-check_run_script_usage() {
-  local args status
-  for args in "--bogus" "nonsense" "--port 0" "--port 70000" "--engine rkt" "systemd separate" "--port"; do
-    # shellcheck disable=SC2086  # split on purpose
-    if units/run.sh $args >/dev/null 2>&1; then status=0; else status=$?; fi
-    [ "$status" = 2 ] || fail "units/run.sh $args exited $status, expected 2"
-  done
-}
 
 # Loads every saved tarball into Podman and checks each image ID against Docker's.
 # Podman 4.3 cannot read a gzip'd docker-archive itself: it gets the archive unpacked.
@@ -46,8 +37,8 @@ main() {
   echo "-- shellcheck"
   shellcheck -x units/run.sh tests/standins/build.sh tests/ci.sh tests/ci/lib.sh tests/ci/contract.sh tests/ci/nix-lint.sh tests/ci/image-layout.sh tests/ci/private-engines.sh tests/install-deps.sh tests/try.sh
 
-  echo "-- run script: bad arguments give usage and exit 2"
-  check_run_script_usage
+  echo "-- run script: every cell of the flag table, names, --help, usage errors (no engine)"
+  python3 tests/runscript/flags.py
 
   echo "-- cargo build --release"
   cargo build --locked --release --bins --quiet
@@ -63,9 +54,15 @@ main() {
   echo "-- run script in the foreground: Ctrl-C removes what it made"
   python3 tests/contract/foreground.py --engine docker --port "$port" separate
 
+  echo "-- run script interrupted at every point of start-up: nothing left behind"
+  python3 tests/runscript/interrupt.py
+
   echo "-- podman: the saved images"
   load_into_podman
   python3 tests/standins/verify_images.py --engine podman
+
+  echo "-- run script refusals: one line, nothing created"
+  python3 tests/runscript/refusals.py
 
   echo "-- contract on podman: systemd (the run script loads the images from $images)"
   python3 tests/contract/run_local.py --engine podman --port "$port" --image-dir "$images" systemd
