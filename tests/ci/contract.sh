@@ -40,6 +40,9 @@ main() {
   echo "-- run script: every cell of the flag table, names, --help, usage errors (no engine)"
   python3 tests/runscript/flags.py
 
+  echo "-- the contract's test machine: the NixOS driver's command semantics, local and over SSH"
+  python3 tests/contract/test_machine.py
+
   echo "-- cargo build --release"
   cargo build --locked --release --bins --quiet
 
