@@ -11,12 +11,9 @@ CG2_FWD_PORTS=${CG2_FWD_PORTS:-"8080 8081 8082 8083"}
 
 cg2_die() { echo "cgroupv2: $*" >&2; exit 1; }
 
-cg2_need() {
-  local t
-  for t in "$@"; do
-    command -v "$t" >/dev/null 2>&1 || cg2_die "missing tool: $t (install it; .ci/run does)"
-  done
-}
+# shellcheck source=tests/ci/lib.sh
+. "$CG2_REPO/tests/ci/lib.sh"
+cg2_need() { need "$@"; }
 
 cg2_log() { echo "cgroupv2 [$(date +%T)] $*" >&2; }
 

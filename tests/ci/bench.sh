@@ -6,12 +6,8 @@
 # temporary directory, never into the repository.
 set -euo pipefail
 
-need_tools() {
-  local tool
-  for tool in wrk nginx python3 docker curl; do
-    command -v "$tool" >/dev/null || { echo "FAIL: bench stage needs $tool"; exit 1; }
-  done
-}
+# shellcheck source=tests/ci/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 expect_outputs() { # DIR NAME: NAME.md, NAME.svg and NAME.json written
   local ext
@@ -22,7 +18,7 @@ expect_outputs() { # DIR NAME: NAME.md, NAME.svg and NAME.json written
 
 main() {
   cd "$(dirname "$0")/../.."
-  need_tools
+  need wrk nginx python3 docker curl
   python3 -m unittest discover -s tests/bench -p 'test_*.py'
 
   out=$(mktemp -d)

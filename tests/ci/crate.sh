@@ -9,15 +9,8 @@ readonly SANDBOX_TARGET=target/sandbox
 readonly SANDBOX_USER=nobody
 readonly SANDBOX_GROUP=nogroup
 
-need() {
-  local tool
-  for tool in "$@"; do
-    command -v "$tool" >/dev/null || {
-      echo "FAIL: crate stage needs $tool"
-      exit 1
-    }
-  done
-}
+# shellcheck source=tests/ci/lib.sh
+. "$(dirname "$(realpath "$0")")/lib.sh"
 
 # The suite in the release profile (crane's checks build with CARGO_PROFILE=release) with
 # what a Nix build sandbox leaves a build: a user that is not root, no capabilities at all

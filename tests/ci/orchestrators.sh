@@ -19,16 +19,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-fail() {
-  echo "FAIL: ${0##*/}: $*" >&2
-  exit 1
-}
-
-need() {
-  local tool missing=()
-  for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
-  [ ${#missing[@]} -eq 0 ] || fail "missing tool(s): ${missing[*]}"
-}
+# shellcheck source=tests/ci/lib.sh
+. tests/ci/lib.sh
 
 need_python_modules() {
   python3 -c 'import yaml, kubernetes_validate' 2>/dev/null \

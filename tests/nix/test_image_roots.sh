@@ -12,11 +12,12 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 images=$repo/nix/images
 units=$repo/units
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/ci/lib.sh
+. "$repo/tests/ci/lib.sh"
 host_units=/usr/lib/systemd/system
 [ -f "$host_units/halt.target" ] || fail "no systemd units in $host_units (install systemd)"
-command -v nix-instantiate >/dev/null || fail "missing tool: nix-instantiate"
-host_systemctl=$(command -v systemctl) || fail "missing tool: systemctl"
+need nix-instantiate systemctl
+host_systemctl=$(command -v systemctl)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

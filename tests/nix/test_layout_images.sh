@@ -24,10 +24,9 @@ cache=$repo/.cache/nix-layout/bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,supervisor
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-for tool in debootstrap docker podman tar curl nix-instantiate python3; do
-  command -v "$tool" >/dev/null || fail "missing tool: $tool"
-done
+# shellcheck source=tests/ci/lib.sh
+. "$repo/tests/ci/lib.sh"
+need debootstrap docker podman tar curl nix-instantiate python3
 [ "$(id -u)" = 0 ] || fail "needs root (debootstrap, file ownership in the image)"
 docker info >/dev/null 2>&1 || fail "docker engine not reachable"
 for b in duet-server duet-client; do
