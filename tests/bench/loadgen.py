@@ -53,6 +53,11 @@ async def read_response(reader):
     return status
 
 
+# What one request can fail with; classify() names the kind.
+REQUEST_ERRORS = (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                  BadAnswer, ValueError)
+
+
 def classify(error):
     """The failure kind of an exception raised while connecting or reading."""
     if isinstance(error, ConnectionRefusedError):
@@ -92,6 +97,12 @@ class Streams:
 
     # --- the two streams --------------------------------------------------------------
 
+    async def _exchange(self, reader, writer):
+        """Sends the request on an open connection and returns the answer's status."""
+        writer.write(self._request)
+        await writer.drain()
+        return await read_response(reader)
+
     async def _fresh_one(self):
         start = time.monotonic()
         writer = None
@@ -99,12 +110,9 @@ class Streams:
         try:
             async with asyncio.timeout(self.timeout):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
-                writer.write(self._request)
-                await writer.drain()
-                status = await read_response(reader)
+                status = await self._exchange(reader, writer)
             outcome = outcome_of(status)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                BadAnswer, ValueError) as error:
+        except REQUEST_ERRORS as error:
             outcome = classify(error)
         finally:
             if writer is not None:
@@ -144,12 +152,9 @@ class Streams:
                 async with asyncio.timeout(self.timeout):
                     if writer is None:
                         reader, writer = await asyncio.open_connection(self.host, self.port)
-                    writer.write(self._request)
-                    await writer.drain()
-                    status = await read_response(reader)
+                    status = await self._exchange(reader, writer)
                 outcome = outcome_of(status)
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    BadAnswer, ValueError) as error:
+            except REQUEST_ERRORS as error:
                 outcome = classify(error)
                 if writer is not None:
                     writer.close()
