@@ -15,7 +15,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--force]" >&2; exit 2 ;;
 esac
 
-cg2_need debootstrap mkfs.ext4 ssh-keygen chroot mount umount
+need debootstrap mkfs.ext4 ssh-keygen chroot mount umount
 if [ $force = 0 ] && [ -s "$CG2_BASE/disk.raw" ] && [ -s "$CG2_BASE/.complete" ]; then
   cg2_log "guest disk cached: $CG2_BASE"
   exit 0

@@ -13,7 +13,6 @@ cg2_die() { echo "cgroupv2: $*" >&2; exit 1; }
 
 # shellcheck source=tests/ci/lib.sh
 . "$CG2_REPO/tests/ci/lib.sh"
-cg2_need() { need "$@"; }
 
 cg2_log() { echo "cgroupv2 [$(date +%T)] $*" >&2; }
 

@@ -58,7 +58,7 @@ main() {
       *) usage ;;
     esac
   done
-  cg2_need python3 qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd tar
+  need python3 qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd tar
 
   local names needed n
   names=$(image_names "$approaches")

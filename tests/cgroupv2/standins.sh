@@ -11,7 +11,7 @@
 set -euo pipefail
 # shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
-cg2_need dockerd docker ip
+need dockerd docker ip
 
 id=$(printf '%s' "$CG2_CACHE" | sha256sum | cut -c1-12)
 sock=/run/cg2-$id-docker.sock

@@ -24,7 +24,7 @@ guest_ssh() {
 running() { [ -s "$CG2_RUN/qemu.pid" ] && kill -0 "$(cat "$CG2_RUN/qemu.pid")" 2>/dev/null; }
 
 start() {
-  cg2_need qemu-system-x86_64 qemu-img ssh
+  need qemu-system-x86_64 qemu-img ssh
   [ -s "$CG2_BASE/.complete" ] || cg2_die "no guest disk: run tests/cgroupv2/build-guest.sh first"
   running && cg2_die "a guest is already running (pid $(cat "$CG2_RUN/qemu.pid")): $0 stop"
   rm -rf "$CG2_RUN"
