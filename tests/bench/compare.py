@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import re
 import shlex
 import socket
@@ -76,12 +77,16 @@ class Runner:
             except OSError:
                 raise BenchError(f"port {self.args.port} is in use; pick another with --port") from None
 
-    def first_200(self, deadline_s, script):
-        """Poll / in a tight loop; returns (wall clock, monotonic) of the first 200, or None
-        at the deadline or as soon as the run script has failed."""
+    def first_200(self, deadline_s, script, started):
+        """Poll / in a tight loop from the serving container's start event on; returns (wall
+        clock, monotonic) of the first 200, or None at the deadline or as soon as the run
+        script has failed."""
         end = time.monotonic() + deadline_s
+        failed = lambda: script.poll() not in (None, 0)  # noqa: E731
+        if not started.wait(end, failed):
+            return None
         while time.monotonic() < end:
-            if script.poll() not in (None, 0):
+            if failed():
                 return None
             connection = http.client.HTTPConnection("127.0.0.1", self.args.port, timeout=1)
             try:
@@ -99,9 +104,13 @@ class Runner:
         """Start an approach detached; returns seconds from invoking the run script to the
         first 200 and from the engine's start time of the serving container to the first 200."""
         command = self.script.start_command(approach, self.args.port, image_dir)
+        started = containers.StartWatch(self.engine, self.names[approach].serving)
         invoked_mono = time.monotonic()
         script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        first = self.first_200(self.args.start_timeout, script)
+        try:
+            first = self.first_200(self.args.start_timeout, script, started)
+        finally:
+            started.close()
         try:
             output, _ = script.communicate(timeout=120)
         except subprocess.TimeoutExpired:
@@ -148,7 +157,9 @@ class Runner:
         names = self.names[approach].containers
         waiters = [subprocess.Popen([self.engine, "wait", name], stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True) for name in names]
-        time.sleep(0.2)  # let the waiters attach before the stop begins
+        # Let the waiters attach; then a random part of a second more, so that the stop comes
+        # at a random point of supervisord's 1 s event loop, as a real one does.
+        time.sleep(0.2 + random.random())
         began = time.monotonic()
         self.sh([self.engine, "stop", *names], timeout=120)
         elapsed = time.monotonic() - began

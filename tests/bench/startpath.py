@@ -4,9 +4,11 @@ engine's `State.StartedAt` of the container that serves.
 
 Start: the server's "listening" log line; for supervisord also its own "supervisord started"
 and "spawned: 'server'" lines; the first 200 on the container's own address (inside the
-container network, no port proxy) and through the published port, polled side by side.
+container network, no port proxy) and through the published port, polled side by side from
+the engine's start event on (containers.StartWatch says why not sooner).
 Stop: `ENGINE stop` of the serving container, split into the time until its PID 1 has exited
-(seen from the host) and the engine's own time after that.
+(seen from the host) and the engine's own time after that; for supervisord also its "received
+SIGTERM" and "stopped: client/server" lines, in seconds from `ENGINE stop`.
 Floor: the same start and stop of the duet-server image with nothing around it (`ENGINE run`
 of the program alone, default network): what the engine itself costs.
 
@@ -19,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -35,6 +38,11 @@ LOG_MARKS = [  # (figure, pattern) read from `ENGINE logs --timestamps`
     ("supervisord_up_s", re.compile(r"supervisord started with pid")),
     ("spawned_server_s", re.compile(r"spawned: 'server'")),
     ("listening_s", re.compile(r"INFO listening|listening address=")),
+]
+STOP_MARKS = [  # the same, after `ENGINE stop`: when supervisord acts on the SIGTERM
+    ("sigterm_seen_s", re.compile(r"received SIGTERM indicating exit request")),
+    ("client_stopped_s", re.compile(r"stopped: client")),
+    ("server_stopped_s", re.compile(r"stopped: server")),
 ]
 
 
@@ -65,12 +73,13 @@ def container_address(engine, name, deadline):
     raise BenchError(f"{name} got no address")
 
 
-def log_marks(engine, name, started):
+def log_marks(engine, name, started, patterns=LOG_MARKS):
+    """Seconds from `started` (wall clock) to the first log line matching each pattern."""
     done = subprocess.run([engine, "logs", "--timestamps", name], capture_output=True, text=True)
     marks = {}
     for line in (done.stdout + done.stderr).splitlines():
         stamp, _, rest = line.partition(" ")
-        for key, pattern in LOG_MARKS:
+        for key, pattern in patterns:
             if key not in marks and pattern.search(rest):
                 try:
                     marks[key] = containers.parse_timestamp(stamp) - started
@@ -80,7 +89,8 @@ def log_marks(engine, name, started):
 
 
 def timed_stop(engine, name):
-    """(seconds until PID 1 exited, seconds until `ENGINE stop` returned)."""
+    """(seconds until PID 1 exited, seconds until `ENGINE stop` returned, wall clock of the
+    stop)."""
     pid = containers.inspect(engine, name)["State"]["Pid"]
     exited = {}
 
@@ -96,14 +106,14 @@ def timed_stop(engine, name):
         exited["at"] = time.monotonic()
 
     watcher = threading.Thread(target=watch)
-    began = time.monotonic()
+    began_wall, began = time.time(), time.monotonic()
     watcher.start()
     done = subprocess.run([engine, "stop", name], capture_output=True, text=True, timeout=60)
     ended = time.monotonic()
     watcher.join(10)
     if done.returncode != 0:
         raise BenchError(f"{engine} stop {name}: {done.stderr.strip()}")
-    return exited.get("at", ended) - began, ended - began
+    return exited.get("at", ended) - began, ended - began, began_wall
 
 
 def measure(engine, name, port, command):
@@ -111,9 +121,15 @@ def measure(engine, name, port, command):
     serving container; both pollers run while the command is still going."""
     found, stop = {}, threading.Event()
     published = threading.Thread(target=first_200, args=("127.0.0.1", port, found, "published", stop))
-    published.start()
+    started = containers.StartWatch(engine, name)
     launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        try:
+            if not started.wait(time.monotonic() + 60, lambda: launched.poll() not in (None, 0)):
+                raise BenchError(f"{name} did not start within 60 s")
+        finally:
+            started.close()
+        published.start()
         address = container_address(engine, name, time.monotonic() + 60)
         direct = threading.Thread(target=first_200, args=(address, 8080, found, "direct", stop))
         direct.start()
@@ -121,7 +137,8 @@ def measure(engine, name, port, command):
         published.join(60)
     finally:
         stop.set()
-        published.join()
+        if published.is_alive():
+            published.join()
         output, _ = launched.communicate(timeout=300)
     if launched.returncode != 0:
         raise BenchError(f"start failed: {output.strip()[-300:]}")
@@ -134,8 +151,10 @@ def measure(engine, name, port, command):
                "first200_direct_s": found["direct"] - started,
                "first200_published_s": found["published"] - started}
     figures.update(log_marks(engine, name, started))
-    time.sleep(1)
-    figures["pid1_exit_s"], figures["stop_s"] = timed_stop(engine, name)
+    # The stop comes at a random point of supervisord's 1 s event loop, as a real one does.
+    time.sleep(1 + random.random())
+    figures["pid1_exit_s"], figures["stop_s"], stopped_at = timed_stop(engine, name)
+    figures.update(log_marks(engine, name, stopped_at, STOP_MARKS))
     return figures
 
 
@@ -179,7 +198,8 @@ def main():
         results.setdefault("floor", []).append(figures)
         print(f"round {index + 1} floor: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()), flush=True)
     keys = ["create_to_start_s", "supervisord_up_s", "spawned_server_s", "listening_s",
-            "first200_direct_s", "first200_published_s", "pid1_exit_s", "stop_s"]
+            "first200_direct_s", "first200_published_s", "sigterm_seen_s", "client_stopped_s",
+            "server_stopped_s", "pid1_exit_s", "stop_s"]
     columns = list(results)
     lines = [f"Seconds from the serving container's StartedAt; stop: from `{engine} stop`. "
              f"Median (min–max) of {args.rounds} rounds; loadavg {loadavg()}.", "",
