@@ -70,7 +70,10 @@ let
       '';
     };
   compare = benchmark "compare" [ pkgs.wrk ];
-  faults = benchmark "faults" [ pkgs.curl ];
+  faults = benchmark "faults" [
+    pkgs.wrk
+    pkgs.curl
+  ];
 
   loadAndRunApp = {
     type = "app";
