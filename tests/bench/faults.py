@@ -13,7 +13,8 @@ sending a request every --kept-interval. Faults (in this order each round):
   client-kill       SIGKILL of duet-client; its recovery is read from its own log
   oom               duet-server put alone in a memory cgroup made from the host with a limit
                     below its working set under a burst of connections, so the kernel
-                    OOM-kills it (cgroup v1)
+                    OOM-kills it (cgroup v1: a child of its memory cgroup; v2: a cgroup of
+                    its own under the root)
   pid1-kill         SIGKILL of PID 1 of every container of the approach, from the host
   container-restart `ENGINE restart` of every container of the approach
 
@@ -202,35 +203,36 @@ class Approach:
         return None
 
     def oom(self):
-        """duet-server alone in a child memory cgroup (cgroup v1) with a small limit; a burst
-        of connections makes it allocate past it and the kernel OOM-kills it."""
-        if containers.cgroup_version() == "v2":
-            raise BenchError("the oom fault needs cgroup v1 here (a memory cgroup for duet-server "
-                             "alone, made from the host); this host has cgroup v2")
+        """duet-server alone in a memory cgroup of its own with a small limit; a burst of
+        connections makes it allocate past it and the kernel OOM-kills it. cgroup v1: a child
+        of its memory cgroup; cgroup v2: a cgroup under the root (oom_cgroup_dir says why)."""
+        version = "v2" if containers.cgroup_version() == "v2" else "v1"
         pid = self.one_pid(self.names.serving, "duet-server")
         with open(f"/proc/{pid}/cgroup") as file:
-            group = next(line.split(":", 2)[2] for line in file.read().splitlines()
-                         if "memory" in line.split(":", 2)[1].split(","))
-        parent = os.path.join(containers.CGROUP_ROOT, "memory", group.lstrip("/"))
-        child = os.path.join(parent, OOM_CGROUP)
+            child = oom_cgroup_dir(version, file.read())
+        if version == "v2":
+            _enable_memory_controller(os.path.dirname(child))
         os.makedirs(child, exist_ok=True)
         kernel_log = KernelLog()
         try:
             limit = self.bench.args.oom_limit_kib * 1024
-            with open(os.path.join(child, "memory.limit_in_bytes"), "w") as file:
-                file.write(str(limit))
+            for name, value in oom_limit_files(version, limit, os.listdir(child)):
+                with open(os.path.join(child, name), "w") as file:
+                    file.write(value)
             with open(os.path.join(child, "cgroup.procs"), "w") as file:
                 file.write(str(pid))
+            burst_s = self.bench.args.oom_burst
             burst = subprocess.Popen(
-                ["wrk", "-t1", f"-c{self.bench.args.oom_connections}", "-d5s", "--timeout=2s",
+                ["wrk", "-t1", f"-c{self.bench.args.oom_connections}", f"-d{burst_s}s", "--timeout=2s",
                  self.bench.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             killed, kills = False, 0
-            end = time.monotonic() + 5
+            end = time.monotonic() + burst_s
             while time.monotonic() < end and not killed:
                 killed = not os.path.exists(f"/proc/{pid}") or _zombie(pid)
-                # Read while it exists: the engine removes a dead container's cgroups.
-                kills = max(kills, _oom_kills(child))
+                # Read while it exists: on v1 the engine removes a dead container's cgroups.
+                kills = max(kills, _oom_kills(child, version))
                 time.sleep(0.01)
+            kills = max(kills, _oom_kills(child, version))
             burst.terminate()
             burst.wait(10)
             if not killed:
@@ -240,7 +242,7 @@ class Approach:
             # count is read: the kernel's own line names the killed PID as well.
             if kills < 1 and not kernel_log.oom_killed(pid):
                 raise BenchError(f"duet-server (PID {pid}) died in the oom fault, but neither "
-                                 "memory.oom_control nor the kernel log shows an OOM kill")
+                                 f"{OOM_COUNT_FILE[version]} nor the kernel log shows an OOM kill")
             return {"oom_kills": max(kills, 1)}
         finally:
             kernel_log.close()
@@ -287,13 +289,69 @@ def _zombie(pid):
         return True
 
 
-def _oom_kills(cgroup):
-    """The oom_kill count of a v1 memory cgroup (0 once it is gone)."""
+OOM_COUNT_FILE = {"v1": "memory.oom_control", "v2": "memory.events"}
+
+
+def oom_cgroup_dir(version, proc_cgroup, cgroup_root=containers.CGROUP_ROOT):
+    """The memory cgroup the oom fault moves duet-server into, from its /proc/PID/cgroup.
+
+    v1: a child of its own memory cgroup, inside the container's. v2: a cgroup of its own
+    directly under the root. A child of the container's cgroup would not do on v2: that
+    cgroup holds processes (supervisord's, systemd's, or the server itself), and the
+    no-internal-process rule keeps a cgroup with processes from enabling the memory
+    controller for its children; the root is exempt."""
+    if version == "v2":
+        return os.path.join(cgroup_root, OOM_CGROUP)
+    for line in proc_cgroup.splitlines():
+        _hierarchy, controllers, group = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return os.path.join(cgroup_root, "memory", group.lstrip("/"), OOM_CGROUP)
+    raise BenchError("/proc/PID/cgroup of duet-server names no v1 memory cgroup")
+
+
+def oom_limit_files(version, limit, existing):
+    """[(file, value)] that set the oom cgroup's limit, in the order to write them; `existing`
+    lists the cgroup's files. v2 also turns swap off where the kernel accounts it
+    (memory.swap.max), so the server cannot page out instead of being killed."""
+    if version == "v2":
+        files = [("memory.max", str(limit))]
+        if "memory.swap.max" in existing:
+            files.append(("memory.swap.max", "0"))
+        return files
+    return [("memory.limit_in_bytes", str(limit))]
+
+
+def oom_kill_count(text):
+    """The oom_kill count of a v1 memory.oom_control or a v2 memory.events (both `key value`
+    lines); 0 when it has none."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "oom_kill":
+            return int(parts[1])
+    return 0
+
+
+def _oom_kills(cgroup, version):
+    """The oom_kill count of the oom cgroup (0 once it is gone)."""
     try:
-        with open(os.path.join(cgroup, "memory.oom_control")) as file:
-            return int(dict(line.split() for line in file).get("oom_kill", "0"))
+        with open(os.path.join(cgroup, OOM_COUNT_FILE[version])) as file:
+            return oom_kill_count(file.read())
     except OSError:
         return 0
+
+
+def _enable_memory_controller(parent):
+    """The memory controller on for the children of a v2 cgroup (systemd usually has it on
+    at the root already)."""
+    path = os.path.join(parent, "cgroup.subtree_control")
+    with open(path) as file:
+        if "memory" in file.read().split():
+            return
+    try:
+        with open(path, "w") as file:
+            file.write("+memory")
+    except OSError as error:
+        raise BenchError(f"cannot enable the memory controller in {path}: {error}") from None
 
 
 def _remove_cgroup(path):
@@ -542,6 +600,8 @@ def parse_args(argv=None):
                         help="memory limit of duet-server's own cgroup in the oom fault")
     parser.add_argument("--oom-connections", type=int, default=500,
                         help="connections of the burst that pushes duet-server past that limit")
+    parser.add_argument("--oom-burst", type=int, default=5,
+                        help="seconds the burst lasts and the oom fault waits for the kill")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
     parser.add_argument("--out", help="directory for faults.md/.svg/.json (default: outside the repository)")
     parser.add_argument("--render", metavar="JSON", help="only redraw faults.md and faults.svg from a faults.json")
@@ -554,8 +614,8 @@ def parse_args(argv=None):
         parser.error(f"--approaches takes a comma-separated subset of {','.join(runscript.APPROACHES)}")
     if any(f not in FAULTS for f in args.faults) or len(set(args.faults)) != len(args.faults):
         parser.error(f"--faults takes a comma-separated subset of {','.join(FAULTS)}")
-    if args.rounds < 1 or args.rate <= 0 or args.kept_interval <= 0 or args.timeout <= 0:
-        parser.error("--rounds must be >= 1; --rate, --kept-interval and --timeout > 0")
+    if args.rounds < 1 or args.rate <= 0 or args.kept_interval <= 0 or args.timeout <= 0 or args.oom_burst < 1:
+        parser.error("--rounds must be >= 1; --rate, --kept-interval and --timeout > 0; --oom-burst >= 1")
     if args.quiet <= args.timeout:
         parser.error("--quiet must be longer than --timeout (a request in flight could still fail)")
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):

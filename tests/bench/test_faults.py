@@ -241,6 +241,36 @@ class ClientLog(unittest.TestCase):
         self.assertIsNone(faults.client_back_from_log(log, 12.0))
 
 
+class OomCgroup(unittest.TestCase):
+    V1 = ("12:pids:/docker/abc\n9:memory:/docker/abc/system.slice/server.service\n"
+          "1:name=systemd:/docker/abc/system.slice/server.service\n0::/docker/abc\n")
+    V2 = "0::/duet.slice/docker-abc.scope/system.slice/server.service\n"
+
+    def test_v1_child_of_its_memory_cgroup(self):
+        self.assertEqual(faults.oom_cgroup_dir("v1", self.V1, "/cg"),
+                         "/cg/memory/docker/abc/system.slice/server.service/" + faults.OOM_CGROUP)
+        with self.assertRaises(benchlib.BenchError):
+            faults.oom_cgroup_dir("v1", "12:pids:/docker/abc\n0::/docker/abc\n", "/cg")
+
+    def test_v2_own_cgroup_under_the_root(self):
+        # Not under the container's cgroup: that one holds processes, so it cannot give a
+        # child the memory controller (no-internal-process rule).
+        self.assertEqual(faults.oom_cgroup_dir("v2", self.V2, "/cg"), "/cg/" + faults.OOM_CGROUP)
+
+    def test_limit_files(self):
+        self.assertEqual(faults.oom_limit_files("v1", 1048576, ["memory.limit_in_bytes"]),
+                         [("memory.limit_in_bytes", "1048576")])
+        self.assertEqual(faults.oom_limit_files("v2", 1048576, ["memory.max", "memory.swap.max"]),
+                         [("memory.max", "1048576"), ("memory.swap.max", "0")])
+        self.assertEqual(faults.oom_limit_files("v2", 1048576, ["memory.max"]), [("memory.max", "1048576")])
+
+    def test_kill_count(self):
+        self.assertEqual(faults.oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2)
+        self.assertEqual(faults.oom_kill_count("low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\n"
+                                               "oom_group_kill 0\n"), 1)
+        self.assertEqual(faults.oom_kill_count("low 0\nmax 0\noom 0\n"), 0)
+
+
 class Outputs(unittest.TestCase):
     def test_default_out_dir_is_outside_the_repository(self):
         path = benchlib.default_out_dir("faults", {"XDG_CACHE_HOME": "/c"}, now=0)
@@ -253,7 +283,7 @@ class Outputs(unittest.TestCase):
 
     def test_bad_arguments_are_refused(self):
         for argv in (["--faults", "server-kill,nope"], ["--quiet", "1", "--timeout", "2"], ["--rounds", "0"],
-                     ["--project", "a b"]):
+                     ["--project", "a b"], ["--oom-burst", "0"]):
             with self.assertRaises(SystemExit):
                 with open(os.devnull, "w") as devnull:
                     stderr, sys.stderr = sys.stderr, devnull
