@@ -397,11 +397,15 @@ class Bench:
                                       kept_interval=self.args.kept_interval,
                                       timeout=self.args.timeout).start()
             time.sleep(self.args.quiet)
+            streams.check()
+            if not streams.events:
+                raise BenchError(f"the load generator recorded no request in {self.args.quiet:g} s")
             baseline_end = time.monotonic()
             for index in range(self.args.rounds):
                 for fault in self.args.faults:
                     windows.append(self.inject(target, streams, fault, index, repairs))
             events = streams.stop()
+            streams.check()
             streams_skipped = streams.skipped
             streams = None
         finally:
@@ -433,6 +437,7 @@ class Bench:
         deadline = start + self.args.fault_timeout
         repaired = False
         while not faultstats.recovered(streams.since(first), injected, start, time.monotonic(), self.args.quiet):
+            streams.check()  # a dead load thread records nothing: never wait for it, never count it
             if time.monotonic() > deadline:
                 # Not back on its own: the benchmark brings it back, outside every figure.
                 recent = collections.Counter(e.outcome for e in streams.since(first)
@@ -451,6 +456,7 @@ class Bench:
                         "end": end, "extra": extra, "repaired": repaired}
             time.sleep(0.2)
         end = time.monotonic()
+        streams.check()
         if "_client_killed" in extra:
             extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
         window = faultstats.window_figures(streams.since(first), start, start, end)

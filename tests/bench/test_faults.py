@@ -131,6 +131,33 @@ class StreamsAgainstRealServers(unittest.TestCase):
         self.assertTrue(all(0.29 <= e.end - e.start < 0.6 for e in events))
 
 
+class StreamsThatStop(unittest.TestCase):
+    def test_an_error_in_the_load_thread_is_reported(self):
+        # Port 70000 makes every connect raise OverflowError, no request error: the streams
+        # stop at once and check() says why instead of the run recording nothing.
+        streams = loadgen.Streams("127.0.0.1", 70000, rate=100, timeout=0.5).start()
+        end = time.monotonic() + 5
+        while streams.error is None and time.monotonic() < end:
+            time.sleep(0.01)
+        with self.assertRaisesRegex(benchlib.BenchError, "load generator stopped: OverflowError"):
+            streams.check()
+        streams.stop()
+        with self.assertRaises(benchlib.BenchError):
+            streams.check()
+
+    def test_a_stopped_stream_checks_clean(self):
+        server = http_server()
+        try:
+            streams = loadgen.Streams("127.0.0.1", server.server_address[1], rate=50).start()
+            time.sleep(0.1)
+            streams.check()
+            streams.stop()
+            streams.check()
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
 def ok(start, end, stream="fresh"):
     return Event(stream, start, end, "ok", 200)
 
