@@ -26,7 +26,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, default_out_dir, loadavg, run_wrk, summarize  # noqa: E402
+from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
+                      run_wrk, summarize, write_outputs)
 import containers  # noqa: E402
 import runscript  # noqa: E402
 import svgchart  # noqa: E402
@@ -384,17 +385,16 @@ def main():
 
 def render(path, out):
     """Writes compare.md and compare.svg from the figures of a run; returns the table."""
-    with open(path) as file:
-        run = json.load(file)
-    args = argparse.Namespace(**run["args"])
-    approaches = list(run["rounds"])
-    summary = summarize_rounds(run["rounds"])
-    table = markdown(summary, run["rounds"], run["facts"], args, approaches)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "compare.md"), "w") as file:
-        file.write(table)
-    with open(os.path.join(out, "compare.svg"), "w") as file:
-        file.write(svg(summary, run["facts"], args, approaches))
+    run = read_run(path, "compare.json", ("facts", "args", "rounds"))
+    try:
+        args = argparse.Namespace(**run["args"])
+        approaches = list(run["rounds"])
+        summary = summarize_rounds(run["rounds"])
+        table = markdown(summary, run["rounds"], run["facts"], args, approaches)
+        chart = svg(summary, run["facts"], args, approaches)
+    except RENDER_ERRORS as error:
+        raise BenchError(f"{path}: not a compare.json of this tool: {type(error).__name__}: {error}") from None
+    write_outputs(out, {"compare.md": table, "compare.svg": chart})
     return table
 
 

@@ -38,7 +38,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, default_out_dir, loadavg  # noqa: E402
+from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
+                      write_outputs)
 import containers  # noqa: E402
 import faultstats  # noqa: E402
 import loadgen  # noqa: E402
@@ -566,14 +567,13 @@ def svg(run):
 
 
 def render(path, out):
-    with open(path) as file:
-        run = json.load(file)
-    table = markdown(run)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "faults.md"), "w") as file:
-        file.write(table)
-    with open(os.path.join(out, "faults.svg"), "w") as file:
-        file.write(svg(run))
+    """Writes faults.md and faults.svg from a faults.json; returns the table."""
+    run = read_run(path, "faults.json", ("facts", "args", "results"))
+    try:
+        table, chart = markdown(run), svg(run)
+    except RENDER_ERRORS as error:
+        raise BenchError(f"{path}: not a faults.json of this tool: {type(error).__name__}: {error}") from None
+    write_outputs(out, {"faults.md": table, "faults.svg": chart})
     return table
 
 

@@ -308,6 +308,23 @@ class Outputs(unittest.TestCase):
         self.assertEqual(benchlib.percentile(list(range(1, 101)), 99), 99)
         self.assertEqual(benchlib.percentile([5], 99), 5)
 
+    def test_render_refuses_what_is_not_its_json(self):
+        import compare
+        import tempfile
+        directory = tempfile.mkdtemp()
+        cases = {"missing.json": None, "bad.json": "nope", "list.json": "[1]",
+                 "other.json": '{"facts": {}, "args": {}, "rounds": {}}',
+                 "broken.json": '{"facts": {}, "args": {}, "results": {"a": []}}'}
+        for name, text in cases.items():
+            path = os.path.join(directory, name)
+            if text is not None:
+                with open(path, "w") as file:
+                    file.write(text)
+            with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a faults.json)"):
+                faults.render(path, directory)
+            with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a compare.json)"):
+                compare.render(path, directory)
+
     def test_bad_arguments_are_refused(self):
         for argv in (["--faults", "server-kill,nope"], ["--quiet", "1", "--timeout", "2"], ["--rounds", "0"],
                      ["--project", "a b"], ["--oom-burst", "0"]):
