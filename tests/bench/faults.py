@@ -460,6 +460,9 @@ class Bench:
         streams.check()
         if "_client_killed" in extra:
             extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
+            if extra["client_back_s"] is None:
+                print(f"  round {index + 1} {fault}: the client logged no successful poll within "
+                      f"{self.args.fault_timeout:g} s of its kill (counted as never back)", flush=True)
         window = faultstats.window_figures(streams.since(first), start, start, end)
         failed = sum(window["failed"].values())
         client = extra.get("client_back_s")
@@ -499,6 +502,16 @@ def _range(figure, scale=1.0, digits=2):
     return f"{median:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
 
 
+def client_cell(figures):
+    """The client's time to poll again over the rounds, and the rounds it never did:
+    "0.39", "0.39; 1 round never", "n/a; 3 rounds never"."""
+    cell = _range(figures.get("client_back_s"))
+    never = figures.get("client_not_back", 0)
+    if never:
+        cell += f"; {never} round{'s' if never > 1 else ''} never"
+    return cell
+
+
 def markdown(run):
     args = run["args"]
     results = run["results"]
@@ -519,7 +532,7 @@ def markdown(run):
             if figures["not_back"]:
                 back += f", {figures['not_back']} round(s) not back within {args['fault_timeout']:g} s"
             if fault == "client-kill":
-                back += f"; client polling again: {_range(figures['client_back_s'])}"
+                back += f"; client polling again: {client_cell(figures)}"
             lines.append(f"| {approach} | {fault} | {figures['sent']} | {sum(failed.values())} | "
                          + " | ".join(str(failed[k]) for k in loadgen.FAILURE_KINDS)
                          + f" | {_range(figures['longest_gap_s'])} | {back} | {_range(figures['p99_ms'], digits=1)} |")

@@ -205,6 +205,20 @@ class WindowFigures(unittest.TestCase):
         self.assertEqual(summary["back_s"]["n"], 1)
         self.assertEqual(summary["failed"]["reset"], 2)
         self.assertIsNone(summary["client_back_s"])
+        self.assertEqual(summary["client_not_back"], 0)
+
+    def test_client_never_back_is_counted(self):
+        rounds = []
+        for back in (0.39, None):
+            figures = faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)
+            figures["client_back_s"] = back
+            rounds.append(figures)
+        summary = faultstats.summarize_fault(rounds)
+        self.assertEqual(summary["client_not_back"], 1)
+        self.assertEqual(summary["client_back_s"]["n"], 1)
+        self.assertEqual(faults.client_cell(summary), "0.39; 1 round never")
+        rounds[0]["client_back_s"] = None
+        self.assertEqual(faults.client_cell(faultstats.summarize_fault(rounds)), "n/a; 2 rounds never")
 
 
 class RunScriptNames(unittest.TestCase):
