@@ -17,7 +17,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import re
 import shlex
 import socket
@@ -29,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
                       run_wrk, summarize, write_outputs)
 import containers  # noqa: E402
+import enginefacts  # noqa: E402
 import runscript  # noqa: E402
 import svgchart  # noqa: E402
 
@@ -175,14 +175,7 @@ class Runner:
                 "image_gz_bytes": int(done.stderr.split()[-1]), "images": refs}
 
     def image_ids(self, approaches):
-        refs = [ref for a in approaches for ref in self.names[a].images]
-        return {ref: self.sh([self.engine, "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip()
-                for ref in refs}
-
-    def version_in(self, container, command):
-        done = self.sh([self.engine, "exec", container, *command], check=False, timeout=60)
-        lines = (done.stdout or done.stderr).strip().splitlines()
-        return lines[0] if done.returncode == 0 and lines else "unknown"
+        return enginefacts.image_ids(self.engine, [ref for a in approaches for ref in self.names[a].images])
 
     def round(self, approach, index):
         image_ids = self.image_ids([approach])
@@ -212,21 +205,6 @@ def rebuilt_approaches(results, images_before):
                 rebuilt.append(approach)
                 break
     return rebuilt
-
-
-def host_facts(runner, versions):
-    engine = runner.engine
-    done = runner.sh([engine, "version", "--format", "{{.Server.Version}}"], check=False)
-    server = done.stdout.strip() if done.returncode == 0 else ""
-    if not server:
-        server = runner.sh([engine, "--version"]).stdout.strip()
-    return {
-        "engine": f"{engine} {server}",
-        "cgroup": containers.cgroup_version(),
-        "kernel": platform.release(),
-        "cpus": os.cpu_count(),
-        **versions,
-    }
 
 
 def summarize_rounds(results):
@@ -338,12 +316,7 @@ def main():
             print(f"{approach}: warm-up start", flush=True)
 
             runner.start(approach, args.image_dir)
-            serving = runner.names[approach].serving
-            if approach == "systemd":
-                versions["systemd in image"] = runner.version_in(serving, ["systemctl", "--version"])
-            if approach == "supervisord":
-                versions["supervisord in image"] = runner.version_in(
-                    serving, ["/bin/supervisord", "--version"])
+            versions.update(enginefacts.versions_in_image(args.engine, approach, runner.names[approach].serving))
             runner.stop_approach(approach)
             sizes[approach] = runner.image_sizes(approach)
         results = {approach: [] for approach in approaches}
@@ -371,7 +344,7 @@ def main():
             except (BenchError, OSError, subprocess.TimeoutExpired) as error:
                 print(f"compare: warning: cleanup of {name} failed: {error}", file=sys.stderr)
 
-    facts = host_facts(runner, versions)
+    facts = enginefacts.host_facts(args.engine, versions)
     out = args.out or default_out_dir("compare")
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "compare.json")

@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
                       write_outputs)
 import containers  # noqa: E402
+import enginefacts  # noqa: E402
 import faultstats  # noqa: E402
 import loadgen  # noqa: E402
 import runscript  # noqa: E402
@@ -394,6 +395,8 @@ class Bench:
         try:
             self.run.start(approach, self.args.port, self.args.image_dir)
             self.wait_serving(30)
+            images = enginefacts.image_ids(self.engine, names.images)
+            versions = enginefacts.versions_in_image(self.engine, approach, names.serving)
             streams = loadgen.Streams("127.0.0.1", self.args.port, rate=self.args.rate,
                                       kept_interval=self.args.kept_interval,
                                       timeout=self.args.timeout).start()
@@ -424,7 +427,8 @@ class Bench:
             rounds.append(figures)
         baseline = faultstats.window_figures(events, events[0].start if events else 0, 0, baseline_end)
         ok, sent = faultstats.availability(events, repairs)
-        return {"names": names.containers, "windows": rounds, "baseline_p99_ms": baseline["p99_ms"],
+        return {"names": names.containers, "images": images, "versions": versions,
+                "windows": rounds, "baseline_p99_ms": baseline["p99_ms"],
                 "skipped": streams_skipped,
                 "ok": ok, "sent": sent, "repairs": len(repairs), "loadavg": loadavg()}
 
@@ -590,13 +594,6 @@ def render(path, out):
     return table
 
 
-def host_facts(engine):
-    done = sh([engine, "version", "--format", "{{.Server.Version}}"], check=False)
-    server = done.stdout.strip() or sh([engine, "--version"]).stdout.strip()
-    return {"engine": f"{engine} {server}", "cgroup": containers.cgroup_version(),
-            "kernel": os.uname().release, "cpus": os.cpu_count()}
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -665,8 +662,14 @@ def main(argv=None):
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "faults.json")
     saved = {k: v for k, v in vars(args).items() if k != "render"}
+    # As compare.json: the image IDs measured, and the supervisors' versions among the facts.
+    images, versions = {}, {}
+    for result in results.values():
+        images.update(result.pop("images"))
+        versions.update(result.pop("versions"))
+    facts = enginefacts.host_facts(args.engine, versions)
     with open(path, "w") as file:
-        json.dump({"facts": host_facts(args.engine), "args": saved, "results": results}, file, indent=1)
+        json.dump({"facts": facts, "images": images, "args": saved, "results": results}, file, indent=1)
     print()
     print(render(path, out))
     print(f"wrote {out}/faults.md, faults.svg, faults.json")
