@@ -63,9 +63,20 @@ def sh(command, check=True, timeout=120):
 
 def replacement_run_args(info):
     """`run` arguments that create a container like the inspected one (a deploy replacing
-    it): name, image, and the settings units/run.sh gives a separate container."""
+    it): name, image, and the settings units/run.sh gives a separate container, read from the
+    container itself (not from a copy of run.sh's list): its labels (duet.run=<run id>, and
+    the image's own, which are the same), ulimits (Podman's --ulimit flags), read-only root,
+    capabilities, security options, restart policy, network and aliases, ports, mounts,
+    memory limit, user and environment."""
     host, config = info["HostConfig"], info["Config"]
     args = ["run", "-d", "--name", info["Name"].lstrip("/")]
+    for key, value in sorted((config.get("Labels") or {}).items()):
+        args += ["--label", f"{key}={value}"]
+    for limit in host.get("Ulimits") or []:
+        # Podman names them RLIMIT_NOFILE, Docker nofile; both take `--ulimit nofile=S:H`.
+        name = limit["Name"].lower()
+        name = name[len("rlimit_"):] if name.startswith("rlimit_") else name
+        args += ["--ulimit", f"{name}={limit['Soft']}:{limit['Hard']}"]
     if host.get("ReadonlyRootfs"):
         args.append("--read-only")
     for cap in host.get("CapDrop") or []:

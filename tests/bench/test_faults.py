@@ -272,6 +272,20 @@ class Replacement(unittest.TestCase):
             "-p", "127.0.0.1:28081:8080/tcp", "--user", "65534:65534", "-e", "PATH=/bin",
             "localhost/duet-server:latest"])
 
+    def test_labels_and_ulimits_are_kept(self):
+        # What units/run.sh gives a container beside its flags: the run's label, and on
+        # Podman --ulimit flags (inspected as RLIMIT_*; Docker inspects them as nofile).
+        info = {"Name": "/p-server", "Id": "0123456789abcdef",
+                "Config": {"Image": "localhost/duet-server:latest",
+                           "Labels": {"duet.run": "123-456", "org.opencontainers.image.title": "duet-server"}},
+                "HostConfig": {"Ulimits": [{"Name": "RLIMIT_NOFILE", "Soft": 524288, "Hard": 524288},
+                                           {"Name": "nproc", "Soft": 4194304, "Hard": 4194304}]}}
+        self.assertEqual(faults.replacement_run_args(info), [
+            "run", "-d", "--name", "p-server",
+            "--label", "duet.run=123-456", "--label", "org.opencontainers.image.title=duet-server",
+            "--ulimit", "nofile=524288:524288", "--ulimit", "nproc=4194304:4194304",
+            "localhost/duet-server:latest"])
+
 
 class ClientLog(unittest.TestCase):
     def test_first_successful_poll_after_the_kill(self):
