@@ -643,6 +643,10 @@ def parse_args(argv=None):
         parser.error(f"--faults takes a comma-separated subset of {','.join(FAULTS)}")
     if args.rounds < 1 or args.rate <= 0 or args.kept_interval <= 0 or args.timeout <= 0 or args.oom_burst < 1:
         parser.error("--rounds must be >= 1; --rate, --kept-interval and --timeout > 0; --oom-burst >= 1")
+    if args.fault_timeout <= 0 or args.oom_limit_kib <= 0 or args.oom_connections <= 0:
+        parser.error("--fault-timeout, --oom-limit-kib and --oom-connections must be > 0")
+    if not 1 <= args.port <= 65535:
+        parser.error("--port must be 1-65535")
     if args.quiet <= args.timeout:
         parser.error("--quiet must be longer than --timeout (a request in flight could still fail)")
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
@@ -655,6 +659,8 @@ def main(argv=None):
     if args.render:
         print(render(args.render, args.out or os.path.dirname(os.path.abspath(args.render))))
         return
+    if os.geteuid() != 0:
+        raise BenchError("needs root: it kills host PIDs, makes memory cgroups and reads /dev/kmsg")
     for tool in ("wrk", "curl", args.engine):
         if sh(["sh", "-c", f"command -v {shlex.quote(tool)}"], check=False).returncode != 0:
             raise BenchError(f"{tool} is not installed")

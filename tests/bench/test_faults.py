@@ -355,7 +355,9 @@ class Outputs(unittest.TestCase):
 
     def test_bad_arguments_are_refused(self):
         for argv in (["--faults", "server-kill,nope"], ["--quiet", "1", "--timeout", "2"], ["--rounds", "0"],
-                     ["--project", "a b"], ["--oom-burst", "0"]):
+                     ["--project", "a b"], ["--oom-burst", "0"], ["--fault-timeout", "0"],
+                     ["--oom-limit-kib", "-1"], ["--oom-connections", "0"], ["--port", "0"],
+                     ["--port", "65536"], ["--rounds", "-1"]):
             with self.assertRaises(SystemExit):
                 with open(os.devnull, "w") as devnull:
                     stderr, sys.stderr = sys.stderr, devnull
