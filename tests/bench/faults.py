@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
-                      write_outputs)
+                      summarize, write_outputs)
 import containers  # noqa: E402
 import enginefacts  # noqa: E402
 import faultstats  # noqa: E402
@@ -565,6 +565,12 @@ def markdown(run):
     return "\n".join(lines)
 
 
+def failed_per_round(result, fault):
+    """Median/min/max over the rounds of one approach's failed requests in a fault: the same
+    median as the table's figures (benchlib.summarize)."""
+    return summarize([sum(w["failed"].values()) for w in result["windows"] if w["fault"] == fault])
+
+
 def svg(run):
     summary = summarize_run(run["results"])
     approaches = list(run["results"])
@@ -578,10 +584,7 @@ def svg(run):
                 if figures is None:
                     continue
                 if key == "failed":
-                    per_round = [sum(w["failed"].values()) for w in run["results"][approach]["windows"]
-                                 if w["fault"] == fault]
-                    series[approach] = {"median": sorted(per_round)[len(per_round) // 2],
-                                        "min": min(per_round), "max": max(per_round)}
+                    series[approach] = failed_per_round(run["results"][approach], fault)
                 elif figures[key] is not None:
                     series[approach] = {k: figures[key][k] * scale for k in ("median", "min", "max")}
             panels.append((f"{fault}: {title}", unit, series))

@@ -336,6 +336,12 @@ class Outputs(unittest.TestCase):
         self.assertEqual(benchlib.percentile(list(range(1, 101)), 99), 99)
         self.assertEqual(benchlib.percentile([5], 99), 5)
 
+    def test_chart_median_of_failures_is_the_tables(self):
+        windows = [{"fault": "server-kill", "failed": {"refused": n, "reset": 0}} for n in (0, 10)]
+        windows.append({"fault": "oom", "failed": {"refused": 99, "reset": 1}})
+        figure = faults.failed_per_round({"windows": windows}, "server-kill")
+        self.assertEqual((figure["median"], figure["min"], figure["max"]), (5, 0, 10))
+
     def test_render_refuses_what_is_not_its_json(self):
         import compare
         import tempfile
