@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -69,13 +68,6 @@ class Runner:
     def stop_approach(self, approach):
         self.active.discard(approach)
         self.script.stop(approach)
-
-    def refuse_busy_port(self):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", self.args.port))
-            except OSError:
-                raise BenchError(f"port {self.args.port} is in use; pick another with --port") from None
 
     def first_200(self, deadline_s, script):
         """Poll / in a tight loop; returns (wall clock, monotonic) of the first 200, or None
@@ -294,15 +286,8 @@ def main():
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
         parser.error("--project: letters, digits, _ . - (at least 2 characters)")
     args.approaches = approaches
-    if not os.access(shlex.split(args.run)[0], os.X_OK):
-        raise BenchError(f"run script {shlex.split(args.run)[0]} is missing or not executable")
-    for tool in ("wrk", "gzip", "bash", args.engine):
-        if subprocess.run(["sh", "-c", f"command -v {shlex.quote(tool)}"],
-                          capture_output=True).returncode != 0:
-            raise BenchError(f"{tool} is not installed")
+    runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "gzip", "bash"))
     runner = Runner(args)
-    runner.sh([args.engine, "info"], timeout=60)
-    runner.refuse_busy_port()
 
     print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
           flush=True)

@@ -664,10 +664,7 @@ def main(argv=None):
         return
     if os.geteuid() != 0:
         raise BenchError("needs root: it kills host PIDs, makes memory cgroups and reads /dev/kmsg")
-    for tool in ("wrk", "curl", args.engine):
-        if sh(["sh", "-c", f"command -v {shlex.quote(tool)}"], check=False).returncode != 0:
-            raise BenchError(f"{tool} is not installed")
-    sh([args.engine, "info"], timeout=60)
+    runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "curl"))
     bench = Bench(args)
     print(f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
           f"{args.engine}; project {args.project}; loadavg {loadavg()}", flush=True)
