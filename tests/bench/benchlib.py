@@ -190,3 +190,26 @@ def write_outputs(out, files):
                 file.write(text)
     except OSError as error:
         raise BenchError(f"cannot write {out}: {error.strerror or error}") from None
+
+
+# What a step that runs commands can fail with, short of a bug.
+STEP_ERRORS = (BenchError, OSError, subprocess.SubprocessError)
+
+
+def then_clean_up(label, work, cleanup):
+    """work(), then cleanup() whatever happened; returns what work returned. A failing cleanup
+    never hides why work failed: one BenchError line names both, work's error first."""
+    problems = []
+    try:
+        return_value = work()
+    except STEP_ERRORS as error:
+        problems.append(str(error).strip() or type(error).__name__)
+    finally:
+        try:
+            cleanup()
+        except STEP_ERRORS as error:
+            reason = str(error).strip() or type(error).__name__
+            problems.append(f"cleaning up failed{' too' if problems else ''}: {reason}")
+    if problems:
+        raise BenchError(f"{label}: " + "; ".join(" ".join(p.split()) for p in problems))
+    return return_value

@@ -119,6 +119,38 @@ class ContainerReading(unittest.TestCase):
         self.assertGreater(found[0][1], 0)
 
 
+def fail(message):
+    raise benchlib.BenchError(message)
+
+
+class CleanUp(unittest.TestCase):
+    def test_work_and_cleanup_both_run(self):
+        done = []
+        self.assertEqual(benchlib.then_clean_up("x", lambda: 7, lambda: done.append(1)), 7)
+        self.assertEqual(done, [1])
+
+    def test_a_failing_cleanup_does_not_hide_the_start_error(self):
+        with self.assertRaises(benchlib.BenchError) as caught:
+            benchlib.then_clean_up("systemd", lambda: fail("start failed:\nno 200"),
+                                   lambda: fail("--stop exited 1"))
+        self.assertEqual(str(caught.exception),
+                         "systemd: start failed: no 200; cleaning up failed too: --stop exited 1")
+
+    def test_cleanup_error_alone(self):
+        with self.assertRaisesRegex(benchlib.BenchError, "^floor: cleaning up failed: .*No such file"):
+            benchlib.then_clean_up("floor", lambda: 1, lambda: open("/nonexistent/x"))
+
+    def test_cleanup_runs_after_an_interrupt(self):
+        done = []
+
+        def interrupted():
+            raise KeyboardInterrupt
+
+        with self.assertRaises(KeyboardInterrupt):
+            benchlib.then_clean_up("x", interrupted, lambda: done.append(1))
+        self.assertEqual(done, [1])
+
+
 class Preflight(unittest.TestCase):
     def test_missing_run_script(self):
         with self.assertRaisesRegex(benchlib.BenchError, "^run script /nonexistent/run.sh is missing"):
