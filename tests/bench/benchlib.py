@@ -198,18 +198,25 @@ STEP_ERRORS = (BenchError, OSError, subprocess.SubprocessError)
 
 def then_clean_up(label, work, cleanup):
     """work(), then cleanup() whatever happened; returns what work returned. A failing cleanup
-    never hides why work failed: one BenchError line names both, work's error first."""
+    never hides why work failed: one BenchError line names both, work's error first, after
+    `label: ` when a label is given."""
     problems = []
     try:
         return_value = work()
     except STEP_ERRORS as error:
-        problems.append(str(error).strip() or type(error).__name__)
+        problems.append(last_line(error))
     finally:
         try:
             cleanup()
         except STEP_ERRORS as error:
-            reason = str(error).strip() or type(error).__name__
-            problems.append(f"cleaning up failed{' too' if problems else ''}: {reason}")
+            problems.append(f"cleaning up failed{' too' if problems else ''}: {last_line(error)}")
     if problems:
-        raise BenchError(f"{label}: " + "; ".join(" ".join(p.split()) for p in problems))
+        raise BenchError((f"{label}: " if label else "") + "; ".join(problems))
     return return_value
+
+
+def last_line(error):
+    """The last non-empty line of an error's message (where a command's output ends with
+    its reason), or the error's type when it has no message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__

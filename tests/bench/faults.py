@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
-                      summarize, write_outputs)
+                      last_line, summarize, then_clean_up, write_outputs)
 import containers  # noqa: E402
 import enginefacts  # noqa: E402
 import faultstats  # noqa: E402
@@ -401,16 +401,17 @@ class Bench:
         names = self.run.names(approach)
         print(f"{approach}: starting ({', '.join(names.containers)})", flush=True)
         target = Approach(self, names)
-        streams = None
         windows, repairs = [], []
-        try:
+        load = {}  # the streams while they run
+
+        def rounds_under_load():
             self.run.start(approach, self.args.port, self.args.image_dir)
             self.wait_serving(30)
             images = enginefacts.image_ids(self.engine, names.images)
             versions = enginefacts.versions_in_image(self.engine, approach, names.serving)
-            streams = loadgen.Streams("127.0.0.1", self.args.port, rate=self.args.rate,
-                                      kept_interval=self.args.kept_interval,
-                                      timeout=self.args.timeout).start()
+            streams = load["streams"] = loadgen.Streams(
+                "127.0.0.1", self.args.port, rate=self.args.rate, kept_interval=self.args.kept_interval,
+                timeout=self.args.timeout).start()
             time.sleep(self.args.quiet)
             streams.check()
             if not streams.events:
@@ -421,12 +422,15 @@ class Bench:
                     windows.append(self.inject(target, streams, fault, index, repairs))
             events = streams.stop()
             streams.check()
-            streams_skipped = streams.skipped
-            streams = None
-        finally:
-            if streams is not None:
-                streams.stop()
+            return images, versions, baseline_end, events, streams.skipped
+
+        def stop():
+            if "streams" in load:
+                load.pop("streams").stop()
             self.run.stop(approach)
+
+        # A failing stop must not hide why the rounds failed: both are named, that one first.
+        images, versions, baseline_end, events, streams_skipped = then_clean_up(None, rounds_under_load, stop)
         rounds = []
         for window in windows:
             # Serving again is counted from the injection's start, not from its command's
@@ -673,8 +677,7 @@ def main(argv=None):
         try:
             results[approach] = bench.session(approach)
         except (BenchError, OSError, subprocess.SubprocessError) as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise BenchError(f"{approach}: {reason}") from None
+            raise BenchError(f"{approach}: {last_line(error)}") from None
     out = args.out or default_out_dir("faults")
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "faults.json")

@@ -123,6 +123,10 @@ def fail(message):
     raise benchlib.BenchError(message)
 
 
+def fail_with(error):
+    raise error
+
+
 class CleanUp(unittest.TestCase):
     def test_work_and_cleanup_both_run(self):
         done = []
@@ -134,11 +138,13 @@ class CleanUp(unittest.TestCase):
             benchlib.then_clean_up("systemd", lambda: fail("start failed:\nno 200"),
                                    lambda: fail("--stop exited 1"))
         self.assertEqual(str(caught.exception),
-                         "systemd: start failed: no 200; cleaning up failed too: --stop exited 1")
+                         "systemd: no 200; cleaning up failed too: --stop exited 1")
 
     def test_cleanup_error_alone(self):
         with self.assertRaisesRegex(benchlib.BenchError, "^floor: cleaning up failed: .*No such file"):
             benchlib.then_clean_up("floor", lambda: 1, lambda: open("/nonexistent/x"))
+        with self.assertRaisesRegex(benchlib.BenchError, "^cleaning up failed: OSError$"):
+            benchlib.then_clean_up(None, lambda: 1, lambda: fail_with(OSError()))
 
     def test_cleanup_runs_after_an_interrupt(self):
         done = []
