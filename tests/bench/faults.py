@@ -422,6 +422,10 @@ class Bench:
                     windows.append(self.inject(target, streams, fault, index, repairs))
             events = streams.stop()
             streams.check()
+            if enginefacts.image_ids(self.engine, names.images) != images:
+                # A replaced server container or a repair started whatever the names meant then.
+                raise BenchError("its images changed during the run (rebuilt or retagged meanwhile): "
+                                 "the rounds did not all measure the same images")
             return images, versions, baseline_end, events, streams.skipped
 
         def stop():
