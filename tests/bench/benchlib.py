@@ -3,6 +3,7 @@
 Stdlib only, so the benchmarks run wherever python3 does (and from the Nix app).
 """
 
+import json
 import os
 import re
 import statistics
@@ -157,3 +158,65 @@ def percentile(values, percent):
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * percent // 100))
     return ordered[int(rank) - 1]
+
+
+# What a --render of a JSON that is not the tool's own raises while reading it.
+RENDER_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError)
+
+
+def read_run(path, name, keys):
+    """The JSON a benchmark wrote (`name`: faults.json, compare.json), for --render; one
+    BenchError line when it cannot be read, is no JSON, or lacks one of the top-level `keys`."""
+    try:
+        with open(path) as file:
+            run = json.load(file)
+    except OSError as error:
+        raise BenchError(f"{path}: cannot read it: {error.strerror or error}") from None
+    except ValueError as error:
+        raise BenchError(f"{path}: not a {name} of this tool: {error}") from None
+    missing = [key for key in keys if key not in run] if isinstance(run, dict) else list(keys)
+    if missing:
+        raise BenchError(f"{path}: not a {name} of this tool: no {', '.join(missing)}")
+    return run
+
+
+def write_outputs(out, files):
+    """Writes {file name: text} into the directory `out` (made if missing); one BenchError line
+    when it cannot."""
+    try:
+        os.makedirs(out, exist_ok=True)
+        for name, text in files.items():
+            with open(os.path.join(out, name), "w") as file:
+                file.write(text)
+    except OSError as error:
+        raise BenchError(f"cannot write {out}: {error.strerror or error}") from None
+
+
+# What a step that runs commands can fail with, short of a bug.
+STEP_ERRORS = (BenchError, OSError, subprocess.SubprocessError)
+
+
+def then_clean_up(label, work, cleanup):
+    """work(), then cleanup() whatever happened; returns what work returned. A failing cleanup
+    never hides why work failed: one BenchError line names both, work's error first, after
+    `label: ` when a label is given."""
+    problems = []
+    try:
+        return_value = work()
+    except STEP_ERRORS as error:
+        problems.append(last_line(error))
+    finally:
+        try:
+            cleanup()
+        except STEP_ERRORS as error:
+            problems.append(f"cleaning up failed{' too' if problems else ''}: {last_line(error)}")
+    if problems:
+        raise BenchError((f"{label}: " if label else "") + "; ".join(problems))
+    return return_value
+
+
+def last_line(error):
+    """The last non-empty line of an error's message (where a command's output ends with
+    its reason), or the error's type when it has no message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__

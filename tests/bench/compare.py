@@ -17,18 +17,18 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import random
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, default_out_dir, loadavg, run_wrk, summarize  # noqa: E402
+from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
+                      run_wrk, summarize, write_outputs)
 import containers  # noqa: E402
+import enginefacts  # noqa: E402
 import runscript  # noqa: E402
 import svgchart  # noqa: E402
 
@@ -69,13 +69,6 @@ class Runner:
     def stop_approach(self, approach):
         self.active.discard(approach)
         self.script.stop(approach)
-
-    def refuse_busy_port(self):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", self.args.port))
-            except OSError:
-                raise BenchError(f"port {self.args.port} is in use; pick another with --port") from None
 
     def first_200(self, deadline_s, script, started):
         """Poll / in a tight loop from the serving container's start event on; returns (wall
@@ -185,14 +178,7 @@ class Runner:
                 "image_gz_bytes": int(done.stderr.split()[-1]), "images": refs}
 
     def image_ids(self, approaches):
-        refs = [ref for a in approaches for ref in self.names[a].images]
-        return {ref: self.sh([self.engine, "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip()
-                for ref in refs}
-
-    def version_in(self, container, command):
-        done = self.sh([self.engine, "exec", container, *command], check=False, timeout=60)
-        lines = (done.stdout or done.stderr).strip().splitlines()
-        return lines[0] if done.returncode == 0 and lines else "unknown"
+        return enginefacts.image_ids(self.engine, [ref for a in approaches for ref in self.names[a].images])
 
     def round(self, approach, index):
         image_ids = self.image_ids([approach])
@@ -222,21 +208,6 @@ def rebuilt_approaches(results, images_before):
                 rebuilt.append(approach)
                 break
     return rebuilt
-
-
-def host_facts(runner, versions):
-    engine = runner.engine
-    done = runner.sh([engine, "version", "--format", "{{.Server.Version}}"], check=False)
-    server = done.stdout.strip() if done.returncode == 0 else ""
-    if not server:
-        server = runner.sh([engine, "--version"]).stdout.strip()
-    return {
-        "engine": f"{engine} {server}",
-        "cgroup": containers.cgroup_version(),
-        "kernel": platform.release(),
-        "cpus": os.cpu_count(),
-        **versions,
-    }
 
 
 def summarize_rounds(results):
@@ -326,15 +297,8 @@ def main():
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
         parser.error("--project: letters, digits, _ . - (at least 2 characters)")
     args.approaches = approaches
-    if not os.access(shlex.split(args.run)[0], os.X_OK):
-        raise BenchError(f"run script {shlex.split(args.run)[0]} is missing or not executable")
-    for tool in ("wrk", "gzip", "bash", args.engine):
-        if subprocess.run(["sh", "-c", f"command -v {shlex.quote(tool)}"],
-                          capture_output=True).returncode != 0:
-            raise BenchError(f"{tool} is not installed")
+    runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "gzip", "bash"))
     runner = Runner(args)
-    runner.sh([args.engine, "info"], timeout=60)
-    runner.refuse_busy_port()
 
     print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
           flush=True)
@@ -348,12 +312,7 @@ def main():
             print(f"{approach}: warm-up start", flush=True)
 
             runner.start(approach, args.image_dir)
-            serving = runner.names[approach].serving
-            if approach == "systemd":
-                versions["systemd in image"] = runner.version_in(serving, ["systemctl", "--version"])
-            if approach == "supervisord":
-                versions["supervisord in image"] = runner.version_in(
-                    serving, ["/bin/supervisord", "--version"])
+            versions.update(enginefacts.versions_in_image(args.engine, approach, runner.names[approach].serving))
             runner.stop_approach(approach)
             sizes[approach] = runner.image_sizes(approach)
         results = {approach: [] for approach in approaches}
@@ -381,7 +340,7 @@ def main():
             except (BenchError, OSError, subprocess.TimeoutExpired) as error:
                 print(f"compare: warning: cleanup of {name} failed: {error}", file=sys.stderr)
 
-    facts = host_facts(runner, versions)
+    facts = enginefacts.host_facts(args.engine, versions)
     out = args.out or default_out_dir("compare")
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "compare.json")
@@ -395,17 +354,16 @@ def main():
 
 def render(path, out):
     """Writes compare.md and compare.svg from the figures of a run; returns the table."""
-    with open(path) as file:
-        run = json.load(file)
-    args = argparse.Namespace(**run["args"])
-    approaches = list(run["rounds"])
-    summary = summarize_rounds(run["rounds"])
-    table = markdown(summary, run["rounds"], run["facts"], args, approaches)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "compare.md"), "w") as file:
-        file.write(table)
-    with open(os.path.join(out, "compare.svg"), "w") as file:
-        file.write(svg(summary, run["facts"], args, approaches))
+    run = read_run(path, "compare.json", ("facts", "args", "rounds"))
+    try:
+        args = argparse.Namespace(**run["args"])
+        approaches = list(run["rounds"])
+        summary = summarize_rounds(run["rounds"])
+        table = markdown(summary, run["rounds"], run["facts"], args, approaches)
+        chart = svg(summary, run["facts"], args, approaches)
+    except RENDER_ERRORS as error:
+        raise BenchError(f"{path}: not a compare.json of this tool: {type(error).__name__}: {error}") from None
+    write_outputs(out, {"compare.md": table, "compare.svg": chart})
     return table
 
 

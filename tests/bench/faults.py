@@ -13,7 +13,8 @@ sending a request every --kept-interval. Faults (in this order each round):
   client-kill       SIGKILL of duet-client; its recovery is read from its own log
   oom               duet-server put alone in a memory cgroup made from the host with a limit
                     below its working set under a burst of connections, so the kernel
-                    OOM-kills it (cgroup v1)
+                    OOM-kills it (cgroup v1: a child of its memory cgroup; v2: a cgroup of
+                    its own under the root)
   pid1-kill         SIGKILL of PID 1 of every container of the approach, from the host
   container-restart `ENGINE restart` of every container of the approach
 
@@ -37,8 +38,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, default_out_dir, loadavg  # noqa: E402
+from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
+                      last_line, summarize, then_clean_up, write_outputs)
 import containers  # noqa: E402
+import enginefacts  # noqa: E402
 import faultstats  # noqa: E402
 import loadgen  # noqa: E402
 import runscript  # noqa: E402
@@ -60,9 +63,20 @@ def sh(command, check=True, timeout=120):
 
 def replacement_run_args(info):
     """`run` arguments that create a container like the inspected one (a deploy replacing
-    it): name, image, and the settings units/run.sh gives a separate container."""
+    it): name, image, and the settings units/run.sh gives a separate container, read from the
+    container itself (not from a copy of run.sh's list): its labels (duet.run=<run id>, and
+    the image's own, which are the same), ulimits (Podman's --ulimit flags), read-only root,
+    capabilities, security options, restart policy, network and aliases, ports, mounts,
+    memory limit, user and environment."""
     host, config = info["HostConfig"], info["Config"]
     args = ["run", "-d", "--name", info["Name"].lstrip("/")]
+    for key, value in sorted((config.get("Labels") or {}).items()):
+        args += ["--label", f"{key}={value}"]
+    for limit in host.get("Ulimits") or []:
+        # Podman names them RLIMIT_NOFILE, Docker nofile; both take `--ulimit nofile=S:H`.
+        name = limit["Name"].lower()
+        name = name[len("rlimit_"):] if name.startswith("rlimit_") else name
+        args += ["--ulimit", f"{name}={limit['Soft']}:{limit['Hard']}"]
     if host.get("ReadonlyRootfs"):
         args.append("--read-only")
     for cap in host.get("CapDrop") or []:
@@ -202,35 +216,36 @@ class Approach:
         return None
 
     def oom(self):
-        """duet-server alone in a child memory cgroup (cgroup v1) with a small limit; a burst
-        of connections makes it allocate past it and the kernel OOM-kills it."""
-        if containers.cgroup_version() == "v2":
-            raise BenchError("the oom fault needs cgroup v1 here (a memory cgroup for duet-server "
-                             "alone, made from the host); this host has cgroup v2")
+        """duet-server alone in a memory cgroup of its own with a small limit; a burst of
+        connections makes it allocate past it and the kernel OOM-kills it. cgroup v1: a child
+        of its memory cgroup; cgroup v2: a cgroup under the root (oom_cgroup_dir says why)."""
+        version = "v2" if containers.cgroup_version() == "v2" else "v1"
         pid = self.one_pid(self.names.serving, "duet-server")
         with open(f"/proc/{pid}/cgroup") as file:
-            group = next(line.split(":", 2)[2] for line in file.read().splitlines()
-                         if "memory" in line.split(":", 2)[1].split(","))
-        parent = os.path.join(containers.CGROUP_ROOT, "memory", group.lstrip("/"))
-        child = os.path.join(parent, OOM_CGROUP)
+            child = oom_cgroup_dir(version, file.read())
+        if version == "v2":
+            _enable_memory_controller(os.path.dirname(child))
         os.makedirs(child, exist_ok=True)
         kernel_log = KernelLog()
         try:
             limit = self.bench.args.oom_limit_kib * 1024
-            with open(os.path.join(child, "memory.limit_in_bytes"), "w") as file:
-                file.write(str(limit))
+            for name, value in oom_limit_files(version, limit, os.listdir(child)):
+                with open(os.path.join(child, name), "w") as file:
+                    file.write(value)
             with open(os.path.join(child, "cgroup.procs"), "w") as file:
                 file.write(str(pid))
+            burst_s = self.bench.args.oom_burst
             burst = subprocess.Popen(
-                ["wrk", "-t1", f"-c{self.bench.args.oom_connections}", "-d5s", "--timeout=2s",
+                ["wrk", "-t1", f"-c{self.bench.args.oom_connections}", f"-d{burst_s}s", "--timeout=2s",
                  self.bench.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             killed, kills = False, 0
-            end = time.monotonic() + 5
+            end = time.monotonic() + burst_s
             while time.monotonic() < end and not killed:
                 killed = not os.path.exists(f"/proc/{pid}") or _zombie(pid)
-                # Read while it exists: the engine removes a dead container's cgroups.
-                kills = max(kills, _oom_kills(child))
+                # Read while it exists: on v1 the engine removes a dead container's cgroups.
+                kills = max(kills, _oom_kills(child, version))
                 time.sleep(0.01)
+            kills = max(kills, _oom_kills(child, version))
             burst.terminate()
             burst.wait(10)
             if not killed:
@@ -240,7 +255,7 @@ class Approach:
             # count is read: the kernel's own line names the killed PID as well.
             if kills < 1 and not kernel_log.oom_killed(pid):
                 raise BenchError(f"duet-server (PID {pid}) died in the oom fault, but neither "
-                                 "memory.oom_control nor the kernel log shows an OOM kill")
+                                 f"{OOM_COUNT_FILE[version]} nor the kernel log shows an OOM kill")
             return {"oom_kills": max(kills, 1)}
         finally:
             kernel_log.close()
@@ -287,13 +302,69 @@ def _zombie(pid):
         return True
 
 
-def _oom_kills(cgroup):
-    """The oom_kill count of a v1 memory cgroup (0 once it is gone)."""
+OOM_COUNT_FILE = {"v1": "memory.oom_control", "v2": "memory.events"}
+
+
+def oom_cgroup_dir(version, proc_cgroup, cgroup_root=containers.CGROUP_ROOT):
+    """The memory cgroup the oom fault moves duet-server into, from its /proc/PID/cgroup.
+
+    v1: a child of its own memory cgroup, inside the container's. v2: a cgroup of its own
+    directly under the root. A child of the container's cgroup would not do on v2: that
+    cgroup holds processes (supervisord's, systemd's, or the server itself), and the
+    no-internal-process rule keeps a cgroup with processes from enabling the memory
+    controller for its children; the root is exempt."""
+    if version == "v2":
+        return os.path.join(cgroup_root, OOM_CGROUP)
+    for line in proc_cgroup.splitlines():
+        _hierarchy, controllers, group = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return os.path.join(cgroup_root, "memory", group.lstrip("/"), OOM_CGROUP)
+    raise BenchError("/proc/PID/cgroup of duet-server names no v1 memory cgroup")
+
+
+def oom_limit_files(version, limit, existing):
+    """[(file, value)] that set the oom cgroup's limit, in the order to write them; `existing`
+    lists the cgroup's files. v2 also turns swap off where the kernel accounts it
+    (memory.swap.max), so the server cannot page out instead of being killed."""
+    if version == "v2":
+        files = [("memory.max", str(limit))]
+        if "memory.swap.max" in existing:
+            files.append(("memory.swap.max", "0"))
+        return files
+    return [("memory.limit_in_bytes", str(limit))]
+
+
+def oom_kill_count(text):
+    """The oom_kill count of a v1 memory.oom_control or a v2 memory.events (both `key value`
+    lines); 0 when it has none."""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "oom_kill":
+            return int(parts[1])
+    return 0
+
+
+def _oom_kills(cgroup, version):
+    """The oom_kill count of the oom cgroup (0 once it is gone)."""
     try:
-        with open(os.path.join(cgroup, "memory.oom_control")) as file:
-            return int(dict(line.split() for line in file).get("oom_kill", "0"))
+        with open(os.path.join(cgroup, OOM_COUNT_FILE[version])) as file:
+            return oom_kill_count(file.read())
     except OSError:
         return 0
+
+
+def _enable_memory_controller(parent):
+    """The memory controller on for the children of a v2 cgroup (systemd usually has it on
+    at the root already)."""
+    path = os.path.join(parent, "cgroup.subtree_control")
+    with open(path) as file:
+        if "memory" in file.read().split():
+            return
+    try:
+        with open(path, "w") as file:
+            file.write("+memory")
+    except OSError as error:
+        raise BenchError(f"cannot enable the memory controller in {path}: {error}") from None
 
 
 def _remove_cgroup(path):
@@ -330,26 +401,40 @@ class Bench:
         names = self.run.names(approach)
         print(f"{approach}: starting ({', '.join(names.containers)})", flush=True)
         target = Approach(self, names)
-        streams = None
         windows, repairs = [], []
-        try:
+        load = {}  # the streams while they run
+
+        def rounds_under_load():
             self.run.start(approach, self.args.port, self.args.image_dir)
             self.wait_serving(30)
-            streams = loadgen.Streams("127.0.0.1", self.args.port, rate=self.args.rate,
-                                      kept_interval=self.args.kept_interval,
-                                      timeout=self.args.timeout).start()
+            images = enginefacts.image_ids(self.engine, names.images)
+            versions = enginefacts.versions_in_image(self.engine, approach, names.serving)
+            streams = load["streams"] = loadgen.Streams(
+                "127.0.0.1", self.args.port, rate=self.args.rate, kept_interval=self.args.kept_interval,
+                timeout=self.args.timeout).start()
             time.sleep(self.args.quiet)
+            streams.check()
+            if not streams.events:
+                raise BenchError(f"the load generator recorded no request in {self.args.quiet:g} s")
             baseline_end = time.monotonic()
             for index in range(self.args.rounds):
                 for fault in self.args.faults:
                     windows.append(self.inject(target, streams, fault, index, repairs))
             events = streams.stop()
-            streams_skipped = streams.skipped
-            streams = None
-        finally:
-            if streams is not None:
-                streams.stop()
+            streams.check()
+            if enginefacts.image_ids(self.engine, names.images) != images:
+                # A replaced server container or a repair started whatever the names meant then.
+                raise BenchError("its images changed during the run (rebuilt or retagged meanwhile): "
+                                 "the rounds did not all measure the same images")
+            return images, versions, baseline_end, events, streams.skipped
+
+        def stop():
+            if "streams" in load:
+                load.pop("streams").stop()
             self.run.stop(approach)
+
+        # A failing stop must not hide why the rounds failed: both are named, that one first.
+        images, versions, baseline_end, events, streams_skipped = then_clean_up(None, rounds_under_load, stop)
         rounds = []
         for window in windows:
             # Serving again is counted from the injection's start, not from its command's
@@ -361,7 +446,8 @@ class Bench:
             rounds.append(figures)
         baseline = faultstats.window_figures(events, events[0].start if events else 0, 0, baseline_end)
         ok, sent = faultstats.availability(events, repairs)
-        return {"names": names.containers, "windows": rounds, "baseline_p99_ms": baseline["p99_ms"],
+        return {"names": names.containers, "images": images, "versions": versions,
+                "windows": rounds, "baseline_p99_ms": baseline["p99_ms"],
                 "skipped": streams_skipped,
                 "ok": ok, "sent": sent, "repairs": len(repairs), "loadavg": loadavg()}
 
@@ -375,6 +461,7 @@ class Bench:
         deadline = start + self.args.fault_timeout
         repaired = False
         while not faultstats.recovered(streams.since(first), injected, start, time.monotonic(), self.args.quiet):
+            streams.check()  # a dead load thread records nothing: never wait for it, never count it
             if time.monotonic() > deadline:
                 # Not back on its own: the benchmark brings it back, outside every figure.
                 recent = collections.Counter(e.outcome for e in streams.since(first)
@@ -393,8 +480,12 @@ class Bench:
                         "end": end, "extra": extra, "repaired": repaired}
             time.sleep(0.2)
         end = time.monotonic()
+        streams.check()
         if "_client_killed" in extra:
             extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
+            if extra["client_back_s"] is None:
+                print(f"  round {index + 1} {fault}: the client logged no successful poll within "
+                      f"{self.args.fault_timeout:g} s of its kill (counted as never back)", flush=True)
         window = faultstats.window_figures(streams.since(first), start, start, end)
         failed = sum(window["failed"].values())
         client = extra.get("client_back_s")
@@ -434,6 +525,16 @@ def _range(figure, scale=1.0, digits=2):
     return f"{median:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
 
 
+def client_cell(figures):
+    """The client's time to poll again over the rounds, and the rounds it never did:
+    "0.39", "0.39; 1 round never", "n/a; 3 rounds never"."""
+    cell = _range(figures.get("client_back_s"))
+    never = figures.get("client_not_back", 0)
+    if never:
+        cell += f"; {never} round{'s' if never > 1 else ''} never"
+    return cell
+
+
 def markdown(run):
     args = run["args"]
     results = run["results"]
@@ -454,7 +555,7 @@ def markdown(run):
             if figures["not_back"]:
                 back += f", {figures['not_back']} round(s) not back within {args['fault_timeout']:g} s"
             if fault == "client-kill":
-                back += f"; client polling again: {_range(figures['client_back_s'])}"
+                back += f"; client polling again: {client_cell(figures)}"
             lines.append(f"| {approach} | {fault} | {figures['sent']} | {sum(failed.values())} | "
                          + " | ".join(str(failed[k]) for k in loadgen.FAILURE_KINDS)
                          + f" | {_range(figures['longest_gap_s'])} | {back} | {_range(figures['p99_ms'], digits=1)} |")
@@ -472,6 +573,12 @@ def markdown(run):
     return "\n".join(lines)
 
 
+def failed_per_round(result, fault):
+    """Median/min/max over the rounds of one approach's failed requests in a fault: the same
+    median as the table's figures (benchlib.summarize)."""
+    return summarize([sum(w["failed"].values()) for w in result["windows"] if w["fault"] == fault])
+
+
 def svg(run):
     summary = summarize_run(run["results"])
     approaches = list(run["results"])
@@ -485,10 +592,7 @@ def svg(run):
                 if figures is None:
                     continue
                 if key == "failed":
-                    per_round = [sum(w["failed"].values()) for w in run["results"][approach]["windows"]
-                                 if w["fault"] == fault]
-                    series[approach] = {"median": sorted(per_round)[len(per_round) // 2],
-                                        "min": min(per_round), "max": max(per_round)}
+                    series[approach] = failed_per_round(run["results"][approach], fault)
                 elif figures[key] is not None:
                     series[approach] = {k: figures[key][k] * scale for k in ("median", "min", "max")}
             panels.append((f"{fault}: {title}", unit, series))
@@ -502,22 +606,14 @@ def svg(run):
 
 
 def render(path, out):
-    with open(path) as file:
-        run = json.load(file)
-    table = markdown(run)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "faults.md"), "w") as file:
-        file.write(table)
-    with open(os.path.join(out, "faults.svg"), "w") as file:
-        file.write(svg(run))
+    """Writes faults.md and faults.svg from a faults.json; returns the table."""
+    run = read_run(path, "faults.json", ("facts", "args", "results"))
+    try:
+        table, chart = markdown(run), svg(run)
+    except RENDER_ERRORS as error:
+        raise BenchError(f"{path}: not a faults.json of this tool: {type(error).__name__}: {error}") from None
+    write_outputs(out, {"faults.md": table, "faults.svg": chart})
     return table
-
-
-def host_facts(engine):
-    done = sh([engine, "version", "--format", "{{.Server.Version}}"], check=False)
-    server = done.stdout.strip() or sh([engine, "--version"]).stdout.strip()
-    return {"engine": f"{engine} {server}", "cgroup": containers.cgroup_version(),
-            "kernel": os.uname().release, "cpus": os.cpu_count()}
 
 
 def parse_args(argv=None):
@@ -542,6 +638,8 @@ def parse_args(argv=None):
                         help="memory limit of duet-server's own cgroup in the oom fault")
     parser.add_argument("--oom-connections", type=int, default=500,
                         help="connections of the burst that pushes duet-server past that limit")
+    parser.add_argument("--oom-burst", type=int, default=5,
+                        help="seconds the burst lasts and the oom fault waits for the kill")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
     parser.add_argument("--out", help="directory for faults.md/.svg/.json (default: outside the repository)")
     parser.add_argument("--render", metavar="JSON", help="only redraw faults.md and faults.svg from a faults.json")
@@ -554,8 +652,12 @@ def parse_args(argv=None):
         parser.error(f"--approaches takes a comma-separated subset of {','.join(runscript.APPROACHES)}")
     if any(f not in FAULTS for f in args.faults) or len(set(args.faults)) != len(args.faults):
         parser.error(f"--faults takes a comma-separated subset of {','.join(FAULTS)}")
-    if args.rounds < 1 or args.rate <= 0 or args.kept_interval <= 0 or args.timeout <= 0:
-        parser.error("--rounds must be >= 1; --rate, --kept-interval and --timeout > 0")
+    if args.rounds < 1 or args.rate <= 0 or args.kept_interval <= 0 or args.timeout <= 0 or args.oom_burst < 1:
+        parser.error("--rounds must be >= 1; --rate, --kept-interval and --timeout > 0; --oom-burst >= 1")
+    if args.fault_timeout <= 0 or args.oom_limit_kib <= 0 or args.oom_connections <= 0:
+        parser.error("--fault-timeout, --oom-limit-kib and --oom-connections must be > 0")
+    if not 1 <= args.port <= 65535:
+        parser.error("--port must be 1-65535")
     if args.quiet <= args.timeout:
         parser.error("--quiet must be longer than --timeout (a request in flight could still fail)")
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
@@ -568,10 +670,9 @@ def main(argv=None):
     if args.render:
         print(render(args.render, args.out or os.path.dirname(os.path.abspath(args.render))))
         return
-    for tool in ("wrk", "curl", args.engine):
-        if sh(["sh", "-c", f"command -v {shlex.quote(tool)}"], check=False).returncode != 0:
-            raise BenchError(f"{tool} is not installed")
-    sh([args.engine, "info"], timeout=60)
+    if os.geteuid() != 0:
+        raise BenchError("needs root: it kills host PIDs, makes memory cgroups and reads /dev/kmsg")
+    runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "curl"))
     bench = Bench(args)
     print(f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
           f"{args.engine}; project {args.project}; loadavg {loadavg()}", flush=True)
@@ -580,14 +681,19 @@ def main(argv=None):
         try:
             results[approach] = bench.session(approach)
         except (BenchError, OSError, subprocess.SubprocessError) as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise BenchError(f"{approach}: {reason}") from None
+            raise BenchError(f"{approach}: {last_line(error)}") from None
     out = args.out or default_out_dir("faults")
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "faults.json")
     saved = {k: v for k, v in vars(args).items() if k != "render"}
+    # As compare.json: the image IDs measured, and the supervisors' versions among the facts.
+    images, versions = {}, {}
+    for result in results.values():
+        images.update(result.pop("images"))
+        versions.update(result.pop("versions"))
+    facts = enginefacts.host_facts(args.engine, versions)
     with open(path, "w") as file:
-        json.dump({"facts": host_facts(args.engine), "args": saved, "results": results}, file, indent=1)
+        json.dump({"facts": facts, "images": images, "args": saved, "results": results}, file, indent=1)
     print()
     print(render(path, out))
     print(f"wrote {out}/faults.md, faults.svg, faults.json")

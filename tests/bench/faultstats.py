@@ -71,12 +71,15 @@ def availability(events, excluded=()):
 
 def summarize_fault(rounds):
     """Per fault over rounds: totals of the counts, median/min/max of the times (rounds in
-    which the approach never served again are counted in `not_back` and left out)."""
+    which the approach never served again are counted in `not_back`, rounds of client-kill in
+    which the client never polled successfully again in `client_not_back`; both are left out
+    of the times)."""
     summary = {"rounds": len(rounds),
                "sent": sum(r["sent"] for r in rounds),
                "ok": sum(r["ok"] for r in rounds),
                "failed": {k: sum(r["failed"][k] for r in rounds) for k in FAILURE_KINDS},
-               "not_back": sum(r["back_s"] is None for r in rounds)}
+               "not_back": sum(r["back_s"] is None for r in rounds),
+               "client_not_back": sum("client_back_s" in r and r["client_back_s"] is None for r in rounds)}
     for key in ("longest_gap_s", "back_s", "p99_ms", "client_back_s"):
         values = [r[key] for r in rounds if r.get(key) is not None]
         summary[key] = summarize(values) if values else None

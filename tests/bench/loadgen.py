@@ -12,12 +12,17 @@ bind it again for a minute when a container restarts.
 
 Each request becomes an Event(stream, start, end, outcome, status) with monotonic times;
 outcome is "ok" (2xx) or one of FAILURE_KINDS.
+
+Anything else a request or the loop raises stops the streams: the caller learns it from
+check() (a BenchError), so a run never goes on recording nothing.
 """
 
 import asyncio
 import collections
 import threading
 import time
+
+from benchlib import BenchError
 
 FAILURE_KINDS = ("refused", "reset", "timeout", "5xx", "other")
 CATCH_UP_S = 0.25  # how far behind its schedule the fresh stream catches up
@@ -93,7 +98,9 @@ class Streams:
         self._loop = None
         self._thread = None
         self._stopping = None
-        self._done = threading.Event()
+        self._started = threading.Event()
+        self._stopped = False  # stop() was called
+        self.error = None  # what ended the load thread or a request task other than a request error
 
     # --- the two streams --------------------------------------------------------------
 
@@ -103,20 +110,27 @@ class Streams:
         await writer.drain()
         return await read_response(reader)
 
+    async def _connect_and_exchange(self, connection):
+        """Opens a connection when `connection` (a one-slot list: [reader, writer] or empty)
+        has none, and exchanges one request on it."""
+        if not connection:
+            connection.extend(await asyncio.open_connection(self.host, self.port))
+        return await self._exchange(*connection)
+
     async def _fresh_one(self):
         start = time.monotonic()
-        writer = None
+        connection = []
         status = None
         try:
-            async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-                status = await self._exchange(reader, writer)
+            # asyncio.wait_for rather than `async with asyncio.timeout()` (Python 3.11+): the
+            # benchmarks run on Python 3.10 (Ubuntu 22.04) as well.
+            status = await asyncio.wait_for(self._connect_and_exchange(connection), self.timeout)
             outcome = outcome_of(status)
         except REQUEST_ERRORS as error:
             outcome = classify(error)
         finally:
-            if writer is not None:
-                writer.close()
+            if connection:
+                connection[1].close()
         self.events.append(Event("fresh", start, time.monotonic(), outcome, status))
 
     async def _fresh(self):
@@ -127,6 +141,7 @@ class Streams:
             task = asyncio.ensure_future(self._fresh_one())
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            task.add_done_callback(self._task_done)
             index += 1
             delay = began + index / self.rate - time.monotonic()
             if delay < -CATCH_UP_S:
@@ -143,30 +158,34 @@ class Streams:
             await asyncio.wait(tasks)
 
     async def _kept(self):
-        reader = writer = None
+        connection = []  # [reader, writer] while the kept-alive connection is open
         next_at = time.monotonic()
         while not self._stopping.is_set():
             start = time.monotonic()
             status = None
             try:
-                async with asyncio.timeout(self.timeout):
-                    if writer is None:
-                        reader, writer = await asyncio.open_connection(self.host, self.port)
-                    status = await self._exchange(reader, writer)
+                status = await asyncio.wait_for(self._connect_and_exchange(connection), self.timeout)
                 outcome = outcome_of(status)
             except REQUEST_ERRORS as error:
                 outcome = classify(error)
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
+                if connection:
+                    connection[1].close()
+                connection.clear()
             self.events.append(Event("kept", start, time.monotonic(), outcome, status))
             next_at = max(next_at + self.kept_interval, time.monotonic())
             try:
                 await asyncio.wait_for(self._stopping.wait(), next_at - time.monotonic())
             except asyncio.TimeoutError:
                 pass
-        if writer is not None:
-            writer.close()
+        if connection:
+            connection[1].close()
+
+    def _task_done(self, task):
+        """A fresh request that raised what no request should (a bug, or a bad host or port):
+        the error is kept and the streams stop."""
+        if not task.cancelled() and task.exception() is not None and self.error is None:
+            self.error = task.exception()
+            self._stopping.set()
 
     async def _main(self):
         self._stopping = asyncio.Event()
@@ -176,26 +195,43 @@ class Streams:
     # --- control from the calling thread ----------------------------------------------
 
     def start(self):
-        self._started = threading.Event()
-
         def run():
             self._loop = asyncio.new_event_loop()
             try:
                 self._loop.run_until_complete(self._main())
+            except BaseException as error:  # noqa: B902 (kept for check(), the thread ends)
+                if self.error is None:
+                    self.error = error
             finally:
                 self._loop.close()
-                self._done.set()
 
         self._thread = threading.Thread(target=run, name="duet-load", daemon=True)
         self._thread.start()
-        if not self._started.wait(10):
-            raise RuntimeError("the load thread did not start")
+        end = time.monotonic() + 10
+        while not self._started.wait(0.05):
+            if not self._thread.is_alive() or time.monotonic() > end:
+                self.check()
+                raise BenchError("the load generator did not start within 10 s")
         return self
 
+    def check(self):
+        """Raises BenchError when the streams have stopped on their own: an error in the load
+        thread, or the thread gone before stop(). The recorded requests would then end early."""
+        if self.error is not None:
+            raise BenchError(f"the load generator stopped: {type(self.error).__name__}: {self.error}")
+        if self._thread is not None and not self._thread.is_alive() and not self._stopped:
+            raise BenchError("the load generator's thread ended before it was stopped")
+
     def stop(self):
-        """Stops sending and waits for the requests in flight (at most the timeout)."""
-        self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(self.timeout + 10)
+        """Stops sending and waits for the requests in flight (at most the timeout). Raises
+        nothing: call check() for how the streams ended."""
+        self._stopped = True
+        if self._thread.is_alive():
+            try:
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            except RuntimeError:  # the loop closed meanwhile: the thread is ending anyway
+                pass
+            self._thread.join(self.timeout + 10)
         return list(self.events)
 
     def since(self, index):

@@ -10,11 +10,43 @@ benchmarks then fall back to its fixed names (duet-systemd, duet-server, network
 and say so once; two runs on one engine then cannot overlap.
 """
 
+import os
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
 
 from benchlib import BenchError
+
+def preflight(run, engine, port, tools=()):
+    """What a benchmark that starts approaches through the run script checks before it starts
+    anything, each failure one BenchError line: the run script is there and executable, the
+    tools are installed, the engine answers, and the published port is free."""
+    program = shlex.split(run)[0] if isinstance(run, str) else run[0]
+    if not os.access(program, os.X_OK):
+        raise BenchError(f"run script {program} is missing or not executable (--run)")
+    for tool in (*tools, engine):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} is not installed")
+    try:
+        done = subprocess.run([engine, "info"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{engine} does not answer: `{engine} info` took over 60 s") from None
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()
+        raise BenchError(f"{engine} does not answer: `{engine} info` exited {done.returncode}"
+                         + (f": {last[-1]}" if last else ""))
+    refuse_busy_port(port)
+
+
+def refuse_busy_port(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            raise BenchError(f"port {port} is in use; pick another with --port") from None
+
 
 # The names an older run.sh (no --project) uses: containers in start order, network.
 FIXED_NAMES = {

@@ -12,9 +12,10 @@ SIGTERM" and "stopped: client/server" lines, in seconds from `ENGINE stop`.
 Floor: the same start and stop of the duet-server image with nothing around it (`ENGINE run`
 of the program alone, default network): what the engine itself costs.
 
-Prints a markdown table and writes startpath.json to --out (default: outside the repository).
+Prints a markdown table and writes it as startpath.md, with the figures of every round as
+startpath.json, to --out (default: outside the repository, printed).
 
-Usage: tests/bench/startpath.py [--rounds 3] [--engine docker|podman] [--approaches a,b]
+Usage: tests/bench/startpath.py [--rounds 3] [--engine docker|podman] [--approaches a,b] [--out DIR]
 """
 
 import argparse
@@ -29,7 +30,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, default_out_dir, loadavg, summarize  # noqa: E402
+from benchlib import (BenchError, default_out_dir, loadavg, summarize, then_clean_up,  # noqa: E402
+                      write_outputs)
 import containers  # noqa: E402
 import runscript  # noqa: E402
 
@@ -166,11 +168,19 @@ def main():
     parser.add_argument("--port", type=int, default=28082, help="published port (default 28082)")
     parser.add_argument("--project", default=f"startpath{os.getpid()}")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
-    parser.add_argument("--out", help="directory for startpath.json (default: outside the repository)")
+    parser.add_argument("--out", help="directory for startpath.md and startpath.json "
+                        "(default: outside the repository, printed)")
     args = parser.parse_args()
     approaches = args.approaches.split(",")
-    if any(a not in runscript.APPROACHES for a in approaches) or args.rounds < 1:
-        parser.error(f"--approaches: a subset of {','.join(runscript.APPROACHES)}; --rounds >= 1")
+    if any(a not in runscript.APPROACHES for a in approaches) or len(set(approaches)) != len(approaches):
+        parser.error(f"--approaches takes a comma-separated subset of {','.join(runscript.APPROACHES)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    if not 1 <= args.port <= 65535:
+        parser.error("--port must be 1-65535")
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
+        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
+    runscript.preflight(args.run, args.engine, args.port)
     script = runscript.RunScript(args.run, args.engine, args.project, tool="startpath")
     engine = args.engine
     results = {}
@@ -179,22 +189,17 @@ def main():
         for approach in approaches:
             names = script.names(approach)
             command = script.start_command(approach, args.port)
-            try:
-                figures = measure(engine, names.serving, args.port, command)
-            except BenchError as error:
-                raise BenchError(f"{approach}: {error}") from None
-            finally:
-                script.stop(approach)
+            figures = then_clean_up(approach, lambda: measure(engine, names.serving, args.port, command),
+                                    lambda: script.stop(approach))
             results.setdefault(approach, []).append(figures)
             print(f"round {index + 1} {approach}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()),
                   flush=True)
         floor = f"{args.project}-floor"
         image = runscript.RunScript(args.run, engine, args.project).names("separate").images[0]
-        try:
-            figures = measure(engine, floor, args.port,
-                              [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:8080", image])
-        finally:
-            subprocess.run([engine, "rm", "-f", floor], capture_output=True)
+        figures = then_clean_up(
+            "floor", lambda: measure(engine, floor, args.port,
+                                     [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:8080", image]),
+            lambda: subprocess.run([engine, "rm", "-f", floor], capture_output=True, timeout=120))
         results.setdefault("floor", []).append(figures)
         print(f"round {index + 1} floor: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()), flush=True)
     keys = ["create_to_start_s", "supervisord_up_s", "spawned_server_s", "listening_s",
@@ -217,11 +222,8 @@ def main():
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     out = args.out or default_out_dir("startpath")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "startpath.json"), "w") as file:
-        json.dump({"args": vars(args), "results": results}, file, indent=1)
-    with open(os.path.join(out, "startpath.md"), "w") as file:
-        file.write(table + "\n")
+    write_outputs(out, {"startpath.json": json.dumps({"args": vars(args), "results": results}, indent=1),
+                        "startpath.md": table + "\n"})
     print()
     print(table)
     print(f"wrote {out}/startpath.md, startpath.json")

@@ -10,6 +10,7 @@ import xml.dom.minidom
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 import containers  # noqa: E402
+import runscript  # noqa: E402
 import svgchart  # noqa: E402
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:18999/
@@ -116,6 +117,66 @@ class ContainerReading(unittest.TestCase):
         found = containers.process_rss([os.getpid(), 999_999_999])
         self.assertEqual(len(found), 1)
         self.assertGreater(found[0][1], 0)
+
+
+def fail(message):
+    raise benchlib.BenchError(message)
+
+
+def fail_with(error):
+    raise error
+
+
+class CleanUp(unittest.TestCase):
+    def test_work_and_cleanup_both_run(self):
+        done = []
+        self.assertEqual(benchlib.then_clean_up("x", lambda: 7, lambda: done.append(1)), 7)
+        self.assertEqual(done, [1])
+
+    def test_a_failing_cleanup_does_not_hide_the_start_error(self):
+        with self.assertRaises(benchlib.BenchError) as caught:
+            benchlib.then_clean_up("systemd", lambda: fail("start failed:\nno 200"),
+                                   lambda: fail("--stop exited 1"))
+        self.assertEqual(str(caught.exception),
+                         "systemd: no 200; cleaning up failed too: --stop exited 1")
+
+    def test_cleanup_error_alone(self):
+        with self.assertRaisesRegex(benchlib.BenchError, "^floor: cleaning up failed: .*No such file"):
+            benchlib.then_clean_up("floor", lambda: 1, lambda: open("/nonexistent/x"))
+        with self.assertRaisesRegex(benchlib.BenchError, "^cleaning up failed: OSError$"):
+            benchlib.then_clean_up(None, lambda: 1, lambda: fail_with(OSError()))
+
+    def test_cleanup_runs_after_an_interrupt(self):
+        done = []
+
+        def interrupted():
+            raise KeyboardInterrupt
+
+        with self.assertRaises(KeyboardInterrupt):
+            benchlib.then_clean_up("x", interrupted, lambda: done.append(1))
+        self.assertEqual(done, [1])
+
+
+class Preflight(unittest.TestCase):
+    def test_missing_run_script(self):
+        with self.assertRaisesRegex(benchlib.BenchError, "^run script /nonexistent/run.sh is missing"):
+            runscript.preflight("/nonexistent/run.sh --flag", "docker", 28082)
+
+    def test_missing_tool(self):
+        with self.assertRaisesRegex(benchlib.BenchError, "^no-such-tool-here is not installed"):
+            runscript.preflight("/bin/true", "docker", 28082, tools=("no-such-tool-here",))
+
+    def test_engine_that_does_not_answer(self):
+        with self.assertRaisesRegex(benchlib.BenchError, "^false does not answer: `false info` exited 1"):
+            runscript.preflight("/bin/true", "false", 28082)
+
+    def test_busy_port(self):
+        import socket
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            with self.assertRaisesRegex(benchlib.BenchError, "is in use"):
+                runscript.refuse_busy_port(listener.getsockname()[1])
 
 
 class Chart(unittest.TestCase):

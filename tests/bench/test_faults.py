@@ -131,6 +131,33 @@ class StreamsAgainstRealServers(unittest.TestCase):
         self.assertTrue(all(0.29 <= e.end - e.start < 0.6 for e in events))
 
 
+class StreamsThatStop(unittest.TestCase):
+    def test_an_error_in_the_load_thread_is_reported(self):
+        # Port 70000 makes every connect raise OverflowError, no request error: the streams
+        # stop at once and check() says why instead of the run recording nothing.
+        streams = loadgen.Streams("127.0.0.1", 70000, rate=100, timeout=0.5).start()
+        end = time.monotonic() + 5
+        while streams.error is None and time.monotonic() < end:
+            time.sleep(0.01)
+        with self.assertRaisesRegex(benchlib.BenchError, "load generator stopped: OverflowError"):
+            streams.check()
+        streams.stop()
+        with self.assertRaises(benchlib.BenchError):
+            streams.check()
+
+    def test_a_stopped_stream_checks_clean(self):
+        server = http_server()
+        try:
+            streams = loadgen.Streams("127.0.0.1", server.server_address[1], rate=50).start()
+            time.sleep(0.1)
+            streams.check()
+            streams.stop()
+            streams.check()
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
 def ok(start, end, stream="fresh"):
     return Event(stream, start, end, "ok", 200)
 
@@ -178,6 +205,20 @@ class WindowFigures(unittest.TestCase):
         self.assertEqual(summary["back_s"]["n"], 1)
         self.assertEqual(summary["failed"]["reset"], 2)
         self.assertIsNone(summary["client_back_s"])
+        self.assertEqual(summary["client_not_back"], 0)
+
+    def test_client_never_back_is_counted(self):
+        rounds = []
+        for back in (0.39, None):
+            figures = faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)
+            figures["client_back_s"] = back
+            rounds.append(figures)
+        summary = faultstats.summarize_fault(rounds)
+        self.assertEqual(summary["client_not_back"], 1)
+        self.assertEqual(summary["client_back_s"]["n"], 1)
+        self.assertEqual(faults.client_cell(summary), "0.39; 1 round never")
+        rounds[0]["client_back_s"] = None
+        self.assertEqual(faults.client_cell(faultstats.summarize_fault(rounds)), "n/a; 2 rounds never")
 
 
 class RunScriptNames(unittest.TestCase):
@@ -231,6 +272,20 @@ class Replacement(unittest.TestCase):
             "-p", "127.0.0.1:28081:8080/tcp", "--user", "65534:65534", "-e", "PATH=/bin",
             "localhost/duet-server:latest"])
 
+    def test_labels_and_ulimits_are_kept(self):
+        # What units/run.sh gives a container beside its flags: the run's label, and on
+        # Podman --ulimit flags (inspected as RLIMIT_*; Docker inspects them as nofile).
+        info = {"Name": "/p-server", "Id": "0123456789abcdef",
+                "Config": {"Image": "localhost/duet-server:latest",
+                           "Labels": {"duet.run": "123-456", "org.opencontainers.image.title": "duet-server"}},
+                "HostConfig": {"Ulimits": [{"Name": "RLIMIT_NOFILE", "Soft": 524288, "Hard": 524288},
+                                           {"Name": "nproc", "Soft": 4194304, "Hard": 4194304}]}}
+        self.assertEqual(faults.replacement_run_args(info), [
+            "run", "-d", "--name", "p-server",
+            "--label", "duet.run=123-456", "--label", "org.opencontainers.image.title=duet-server",
+            "--ulimit", "nofile=524288:524288", "--ulimit", "nproc=4194304:4194304",
+            "localhost/duet-server:latest"])
+
 
 class ClientLog(unittest.TestCase):
     def test_first_successful_poll_after_the_kill(self):
@@ -239,6 +294,36 @@ class ClientLog(unittest.TestCase):
                "1970-01-01T00:00:11.250000000Z duet-client[7]: INFO poll status=200 latency=1ms\n")
         self.assertAlmostEqual(faults.client_back_from_log(log, 10.0), 1.25)
         self.assertIsNone(faults.client_back_from_log(log, 12.0))
+
+
+class OomCgroup(unittest.TestCase):
+    V1 = ("12:pids:/docker/abc\n9:memory:/docker/abc/system.slice/server.service\n"
+          "1:name=systemd:/docker/abc/system.slice/server.service\n0::/docker/abc\n")
+    V2 = "0::/duet.slice/docker-abc.scope/system.slice/server.service\n"
+
+    def test_v1_child_of_its_memory_cgroup(self):
+        self.assertEqual(faults.oom_cgroup_dir("v1", self.V1, "/cg"),
+                         "/cg/memory/docker/abc/system.slice/server.service/" + faults.OOM_CGROUP)
+        with self.assertRaises(benchlib.BenchError):
+            faults.oom_cgroup_dir("v1", "12:pids:/docker/abc\n0::/docker/abc\n", "/cg")
+
+    def test_v2_own_cgroup_under_the_root(self):
+        # Not under the container's cgroup: that one holds processes, so it cannot give a
+        # child the memory controller (no-internal-process rule).
+        self.assertEqual(faults.oom_cgroup_dir("v2", self.V2, "/cg"), "/cg/" + faults.OOM_CGROUP)
+
+    def test_limit_files(self):
+        self.assertEqual(faults.oom_limit_files("v1", 1048576, ["memory.limit_in_bytes"]),
+                         [("memory.limit_in_bytes", "1048576")])
+        self.assertEqual(faults.oom_limit_files("v2", 1048576, ["memory.max", "memory.swap.max"]),
+                         [("memory.max", "1048576"), ("memory.swap.max", "0")])
+        self.assertEqual(faults.oom_limit_files("v2", 1048576, ["memory.max"]), [("memory.max", "1048576")])
+
+    def test_kill_count(self):
+        self.assertEqual(faults.oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2)
+        self.assertEqual(faults.oom_kill_count("low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\n"
+                                               "oom_group_kill 0\n"), 1)
+        self.assertEqual(faults.oom_kill_count("low 0\nmax 0\noom 0\n"), 0)
 
 
 class Outputs(unittest.TestCase):
@@ -251,9 +336,34 @@ class Outputs(unittest.TestCase):
         self.assertEqual(benchlib.percentile(list(range(1, 101)), 99), 99)
         self.assertEqual(benchlib.percentile([5], 99), 5)
 
+    def test_chart_median_of_failures_is_the_tables(self):
+        windows = [{"fault": "server-kill", "failed": {"refused": n, "reset": 0}} for n in (0, 10)]
+        windows.append({"fault": "oom", "failed": {"refused": 99, "reset": 1}})
+        figure = faults.failed_per_round({"windows": windows}, "server-kill")
+        self.assertEqual((figure["median"], figure["min"], figure["max"]), (5, 0, 10))
+
+    def test_render_refuses_what_is_not_its_json(self):
+        import compare
+        import tempfile
+        directory = tempfile.mkdtemp()
+        cases = {"missing.json": None, "bad.json": "nope", "list.json": "[1]",
+                 "other.json": '{"facts": {}, "args": {}, "rounds": {}}',
+                 "broken.json": '{"facts": {}, "args": {}, "results": {"a": []}}'}
+        for name, text in cases.items():
+            path = os.path.join(directory, name)
+            if text is not None:
+                with open(path, "w") as file:
+                    file.write(text)
+            with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a faults.json)"):
+                faults.render(path, directory)
+            with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a compare.json)"):
+                compare.render(path, directory)
+
     def test_bad_arguments_are_refused(self):
         for argv in (["--faults", "server-kill,nope"], ["--quiet", "1", "--timeout", "2"], ["--rounds", "0"],
-                     ["--project", "a b"]):
+                     ["--project", "a b"], ["--oom-burst", "0"], ["--fault-timeout", "0"],
+                     ["--oom-limit-kib", "-1"], ["--oom-connections", "0"], ["--port", "0"],
+                     ["--port", "65536"], ["--rounds", "-1"]):
             with self.assertRaises(SystemExit):
                 with open(os.devnull, "w") as devnull:
                     stderr, sys.stderr = sys.stderr, devnull

@@ -2,8 +2,10 @@
 # Builds (once; cached) a Debian sid guest disk for the cgroup v2 proving ground:
 # kernel + initrd (virtio_blk is a module in linux-image-cloud-amd64), systemd,
 # Docker, Podman, SSH with a generated root key, DHCP on the user-net NIC.
+# Python and wrk for the fault benchmark run in it (tests/cgroupv2/faults.sh).
 # Output in $CG2_BASE: disk.raw (ext4, no partition table), vmlinuz, initrd.img,
-# id_ed25519(.pub). Rebuild with --force.
+# id_ed25519(.pub). Cached, keyed by the package list and mirror (.stamp): a disk
+# built from another list is rebuilt. Rebuild anyway with --force.
 set -euo pipefail
 # shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -16,13 +18,19 @@ case "${1:-}" in
 esac
 
 need debootstrap mkfs.ext4 ssh-keygen chroot mount umount
-if [ $force = 0 ] && [ -s "$CG2_BASE/disk.raw" ] && [ -s "$CG2_BASE/.complete" ]; then
-  cg2_log "guest disk cached: $CG2_BASE"
-  exit 0
-fi
-
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DISK_SIZE=${CG2_DISK_SIZE:-10G}
+PACKAGES=(linux-image-cloud-amd64 initramfs-tools systemd systemd-sysv udev dbus kmod
+  openssh-server docker.io docker-cli containerd runc podman crun conmon netavark aardvark-dns
+  catatonit nftables iptables apparmor curl iproute2 procps e2fsprogs python3 wrk)
+stamp="mirror=$MIRROR size=$DISK_SIZE packages=${PACKAGES[*]}"
+if [ $force = 0 ] && [ -s "$CG2_BASE/disk.raw" ] && [ -s "$CG2_BASE/.complete" ]; then
+  if [ "$(cat "$CG2_BASE/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    cg2_log "guest disk cached: $CG2_BASE"
+    exit 0
+  fi
+  cg2_log "cached guest disk was built from another package list or mirror: rebuilding"
+fi
 work=$CG2_CACHE/build
 root=$work/root
 rm -rf "$work" "$CG2_BASE"
@@ -49,11 +57,8 @@ mount --bind /dev/pts "$root/dev/pts"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod +x "$root/usr/sbin/policy-rc.d"
 
-cg2_log "apt: kernel, systemd, docker, podman, ssh"
-chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-  linux-image-cloud-amd64 initramfs-tools systemd systemd-sysv udev dbus kmod \
-  openssh-server docker.io docker-cli containerd runc podman crun conmon netavark aardvark-dns \
-  catatonit nftables iptables apparmor curl iproute2 procps e2fsprogs \
+cg2_log "apt: kernel, systemd, docker, podman, ssh, python3, wrk"
+chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}" \
   >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; cg2_die "apt-get install in the guest failed"; }
 chroot "$root" apt-get clean
 rm -f "$root/usr/sbin/policy-rc.d"
@@ -84,11 +89,12 @@ cp -L "$root/vmlinuz" "$CG2_BASE/vmlinuz"
 cp -L "$root/initrd.img" "$CG2_BASE/initrd.img"
 # shellcheck disable=SC2016  # dpkg-query's own format fields
 chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' \
-  linux-image-cloud-amd64 systemd docker.io podman runc crun >"$CG2_BASE/versions.txt"
+  linux-image-cloud-amd64 systemd docker.io podman runc crun python3 wrk >"$CG2_BASE/versions.txt"
 
 cg2_log "mkfs.ext4 -d ($DISK_SIZE, sparse)"
 mkfs.ext4 -q -F -L cg2root -d "$root" "$CG2_BASE/disk.raw" "$DISK_SIZE" >/dev/null
 rm -rf "$work"
+echo "$stamp" >"$CG2_BASE/.stamp"
 date -u +%FT%TZ >"$CG2_BASE/.complete"
 cg2_log "guest disk built in $((SECONDS - start)) s: $CG2_BASE"
 cat "$CG2_BASE/versions.txt" >&2

@@ -22,3 +22,99 @@ cg2_ssh_opts() {
     -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=8 \
     -o ControlMaster=auto -o ControlPath="$CG2_RUN/ssh.ctl" -o ControlPersist=600
 }
+
+# --- steps shared by prove.sh (the contract) and faults.sh (the fault benchmark) ---
+
+CG2_DIR=$CG2_REPO/tests/cgroupv2
+
+cg2_step() { cg2_log "$1 done in $((SECONDS - $2)) s"; }
+
+# cg2_image_names APPROACHES: the image names (duet-server, ...) the comma-separated
+# approaches need, one a line, as units/run.sh names them ("image localhost/duet-server:latest").
+cg2_image_names() {
+  local a names kind ref
+  for a in ${1//,/ }; do
+    names=$("$CG2_REPO/units/run.sh" "$a" --print-names) || cg2_die "units/run.sh $a --print-names failed"
+    while read -r kind ref; do
+      [ "$kind" = image ] || continue
+      ref=${ref##*/}
+      echo "${ref%%:*}"
+    done <<<"$names"
+  done
+}
+
+# cg2_build APPROACHES: the guest disk and the sid stand-ins (both cached); sets CG2_IMAGES
+# to the image names the approaches need, each checked to have a tarball.
+cg2_build() {
+  local names n t
+  names=$(cg2_image_names "$1")
+  [ -n "$names" ] || cg2_die "units/run.sh names no images for: $1"
+  mapfile -t CG2_IMAGES <<<"$names"
+  t=$SECONDS; "$CG2_DIR/build-guest.sh"; cg2_step "guest disk" $t
+  t=$SECONDS; "$CG2_DIR/standins.sh"; cg2_step "sid stand-ins" $t
+  for n in "${CG2_IMAGES[@]}"; do
+    [ -s "$CG2_CACHE/images/$n.tar.gz" ] || cg2_die "stand-in builder wrote no $CG2_CACHE/images/$n.tar.gz"
+  done
+}
+
+# cg2_stage STAGE PATHS: everything the guest needs, in STAGE for its data disk: units/ and
+# the comma-separated repo PATHS (e.g. tests/contract) as they are in this checkout under
+# duet/, and the tarballs of CG2_IMAGES under images/ (hard links where possible).
+cg2_stage() {
+  local stage=$1 path n
+  rm -rf "$stage"
+  mkdir -p "$stage/duet" "$stage/images"
+  for path in units ${2//,/ }; do
+    mkdir -p "$stage/duet/$(dirname "$path")"
+    cp -r "$CG2_REPO/$path" "$stage/duet/$path"
+  done
+  # No byte-compiled leftovers of host runs.
+  find "$stage/duet" -name __pycache__ -prune -exec rm -rf {} +
+  for n in "${CG2_IMAGES[@]}"; do
+    cp -l "$CG2_CACHE/images/$n.tar.gz" "$stage/images/" 2>/dev/null || cp "$CG2_CACHE/images/$n.tar.gz" "$stage/images/"
+  done
+}
+
+# cg2_enter STAGE REUSE: with REUSE=1 and a guest running, copies STAGE into it over SSH;
+# otherwise boots one with STAGE as its data disk. Either way /root/duet is the staged
+# checkout afterwards; sets CG2_SRC to the guest directory of the tarballs.
+cg2_enter() {
+  local stage=$1 reuse=$2 n t=$SECONDS
+  if [ "$reuse" = 1 ] && "$CG2_DIR/vm.sh" status; then
+    cg2_log "reusing the running guest: copying over SSH"
+    "$CG2_DIR/vm.sh" ssh 'rm -rf /root/duet'
+    "$CG2_DIR/vm.sh" put "$stage/duet" /root/duet
+    # The data disk of the boot may hold the same tarballs already (SSH under TCG is slow:
+    # 300 MB took 2 min 45 s).
+    CG2_SRC=/mnt/data/images
+    for n in "${CG2_IMAGES[@]}"; do
+      [ "$("$CG2_DIR/vm.sh" ssh "sha256sum < /mnt/data/images/$n.tar.gz 2>/dev/null" || true)" \
+        = "$(sha256sum <"$stage/images/$n.tar.gz")" ] || { CG2_SRC=/root; break; }
+    done
+    if [ "$CG2_SRC" = /root ]; then
+      for n in "${CG2_IMAGES[@]}"; do
+        "$CG2_DIR/vm.sh" ssh "test -s /root/$n.tar.gz || cat > /root/$n.tar.gz" <"$stage/images/$n.tar.gz"
+      done
+    fi
+    cg2_step "copy into guest" $t
+  else
+    "$CG2_DIR/vm.sh" start "$stage"
+    cg2_step "boot" $t
+    "$CG2_DIR/vm.sh" ssh 'rm -rf /root/duet && cp -r /mnt/data/duet /root/duet'
+    CG2_SRC=/mnt/data/images
+  fi
+  # shellcheck disable=SC2016  # expands in the guest
+  "$CG2_DIR/vm.sh" ssh 'echo "guest: kernel $(uname -r), $(systemctl --version | head -1), cgroup fs $(stat -fc %T /sys/fs/cgroup)"'
+}
+
+# cg2_load ENGINES: loads the tarballs of CG2_IMAGES (from CG2_SRC) into each engine.
+cg2_load() {
+  local e n t
+  for e in ${1//,/ }; do
+    t=$SECONDS
+    # Through gzip -dc: Podman 4.3 cannot read a gzip'd archive from -i (Docker can).
+    for n in "${CG2_IMAGES[@]}"; do "$CG2_DIR/vm.sh" ssh "gzip -dc $CG2_SRC/$n.tar.gz | $e load -q" >/dev/null; done
+    "$CG2_DIR/vm.sh" ssh "$e images --format '{{.Repository}}:{{.Tag}}' | grep duet" || true
+    cg2_step "$e load" $t
+  done
+}
