@@ -28,6 +28,21 @@ def made_by(approach, project):
             if line.split(" ", 1)[0] in ("container", "network")]
 
 
+def process_tree(root):
+    """`ps` lines of root and every process descended from it (by parent PID)."""
+    table = subprocess.run(["ps", "-eo", "pid=,ppid=,pgid=,stat=,etime=,args="],
+                           capture_output=True, text=True).stdout.splitlines()
+    parent = {int(line.split()[0]): int(line.split()[1]) for line in table}
+
+    def descends(pid):
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+    return "\n".join(line for line in table if descends(int(line.split()[0]))) or "(no process)"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("approach", nargs="?", default="separate", choices=("systemd", "supervisord", "separate"))
@@ -60,8 +75,17 @@ def main():
     try:
         rest, _ = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
+        # Its output ends only when every process holding it has ended: say which are left.
+        alive = "ended" if proc.poll() is not None else "still running"
+        print(f"FAIL: run.sh did not end within 60 s of SIGINT (run.sh itself: {alive}); "
+              "what is left of it:", file=sys.stderr)
+        print(process_tree(proc.pid), file=sys.stderr)
         proc.kill()
-        print("FAIL: run.sh did not end within 60 s of SIGINT", file=sys.stderr)
+        try:
+            rest, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # a descendant still holds the output
+            rest = ""
+        print("".join(lines[-10:]) + rest[-2000:], file=sys.stderr)
         return 1
     lines += rest.splitlines(keepends=True)
 
