@@ -50,6 +50,11 @@ def main():
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--project", default="duet-fg")
     args = parser.parse_args()
+    # run.sh must meet SIGINT as a Ctrl-C at a terminal does. A runner that started this
+    # test in the background (`cmd &` in a script) passed SIGINT down ignored, run.sh would
+    # inherit that, and bash cannot trap a signal ignored on entry. A handler, unlike an
+    # ignored signal, is reset to the default in the children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     made = made_by(args.approach, args.project)
     containers = [name for kind, name in made if kind == "container"]

@@ -161,6 +161,10 @@ def main():
     parser.add_argument("--port", type=int, default=int(os.environ.get("DUET_CONTRACT_PORT", "8080")))
     parser.add_argument("--at", default=DEFAULT_AT)
     args = parser.parse_args()
+    # run.sh must meet SIGINT as a Ctrl-C at a terminal does, even when this test was
+    # started with SIGINT ignored (a `cmd &` in a script): a handler, unlike an ignored
+    # signal, is reset to the default in the children (foreground.py says more).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for approach in args.approaches:
         if approach not in ("systemd", "supervisord", "separate"):
             parser.error(f"unknown approach: {approach} (systemd, supervisord or separate)")
