@@ -89,8 +89,8 @@ def replacement_run_args(info):
     if policy.get("Name") not in (None, "", "no"):
         retries = policy.get("MaximumRetryCount") or 0
         args += ["--restart", policy["Name"] + (f":{retries}" if policy["Name"] == "on-failure" and retries else "")]
-    network = host.get("NetworkMode")
-    if network and network not in ("default", "bridge"):
+    network = user_network(info)
+    if network:
         args += ["--network", network]
         endpoint = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}
         for alias in endpoint.get("Aliases") or []:
@@ -112,6 +112,18 @@ def replacement_run_args(info):
         args += ["-e", variable]
     args.append(config["Image"])
     return args
+
+
+def user_network(info):
+    """The network an inspected container is on when it is not the engine's default one, or
+    None. Docker names it in HostConfig.NetworkMode; Podman puts "bridge" there for every
+    bridge network, its own ones too, and names the network only in NetworkSettings.Networks."""
+    mode = info["HostConfig"].get("NetworkMode")
+    if mode and mode not in ("default", "bridge"):
+        return mode
+    networks = [name for name in ((info.get("NetworkSettings") or {}).get("Networks") or {})
+                if name not in ("bridge", "podman")]
+    return networks[0] if len(networks) == 1 else None
 
 
 def client_back_from_log(log_text, since_epoch):

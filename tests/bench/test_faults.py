@@ -287,6 +287,20 @@ class Replacement(unittest.TestCase):
             "localhost/duet-server:latest"])
 
 
+    def test_podman_network_is_read_from_its_networks(self):
+        # Podman says "bridge" in NetworkMode for its own networks too: a replacement
+        # without --network would land on the default network, out of the client's reach.
+        info = {"Name": "/p-server", "Id": "0123456789abcdef",
+                "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab"]}}},
+                "Config": {"Image": "localhost/duet-server:latest"},
+                "HostConfig": {"NetworkMode": "bridge"}}
+        self.assertEqual(faults.replacement_run_args(info),
+                         ["run", "-d", "--name", "p-server", "--network", "p", "localhost/duet-server:latest"])
+        for networks in ({"podman": {}}, {"bridge": {}}, {}):
+            info["NetworkSettings"]["Networks"] = networks
+            self.assertIsNone(faults.user_network(info))
+
+
 class ClientLog(unittest.TestCase):
     def test_first_successful_poll_after_the_kill(self):
         log = ("1970-01-01T00:00:09.000000000Z INFO poll status=200 latency=1ms\n"

@@ -88,7 +88,7 @@ cg2_enter() {
     # 300 MB took 2 min 45 s).
     CG2_SRC=/mnt/data/images
     for n in "${CG2_IMAGES[@]}"; do
-      [ "$("$CG2_DIR/vm.sh" ssh "sha256sum < /mnt/data/images/$n.tar.gz 2>/dev/null" || true)" \
+      [ "$("$CG2_DIR/vm.sh" ssh "test -s /mnt/data/images/$n.tar.gz && sha256sum < /mnt/data/images/$n.tar.gz" || true)" \
         = "$(sha256sum <"$stage/images/$n.tar.gz")" ] || { CG2_SRC=/root; break; }
     done
     if [ "$CG2_SRC" = /root ]; then
