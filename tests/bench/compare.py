@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import random
-import re
 import shlex
 import subprocess
 import sys
@@ -97,13 +96,10 @@ class Runner:
         """Start an approach detached; returns seconds from invoking the run script to the
         first 200 and from the engine's start time of the serving container to the first 200."""
         command = self.script.start_command(approach, self.args.port, image_dir)
-        started = containers.StartWatch(self.engine, self.names[approach].serving)
-        invoked_mono = time.monotonic()
-        script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
+        with containers.StartWatch(self.engine, self.names[approach].serving) as started:
+            invoked_mono = time.monotonic()
+            script = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             first = self.first_200(self.args.start_timeout, script, started)
-        finally:
-            started.close()
         try:
             output, _ = script.communicate(timeout=120)
         except subprocess.TimeoutExpired:
@@ -294,8 +290,7 @@ def main():
         parser.error(f"--approaches takes a comma-separated subset of {', '.join(APPROACHES)}")
     if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.idle < 0:
         parser.error("--rounds, --duration and --connections must be >= 1, --idle >= 0")
-    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
-        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
+    runscript.check_project(parser, args.project)
     args.approaches = approaches
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "gzip", "bash"))
     runner = Runner(args)

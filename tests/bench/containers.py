@@ -55,7 +55,10 @@ class StartWatch:
                 raise BenchError(f"`events` for {self.name} ended: {self.process.stderr.read().strip()}")
         return False
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
         self.process.kill()
         self.process.wait()
         self.process.stdout.close()

@@ -672,8 +672,7 @@ def parse_args(argv=None):
         parser.error("--port must be 1-65535")
     if args.quiet <= args.timeout:
         parser.error("--quiet must be longer than --timeout (a request in flight could still fail)")
-    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
-        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
+    runscript.check_project(parser, args.project)
     return args
 
 

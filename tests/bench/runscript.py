@@ -11,6 +11,7 @@ and say so once; two runs on one engine then cannot overlap.
 """
 
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -18,6 +19,13 @@ import subprocess
 import sys
 
 from benchlib import BenchError
+
+
+def check_project(parser, project):
+    """parser.error unless `project` can name a benchmark's run (--project)."""
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", project):
+        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
+
 
 def preflight(run, engine, port, tools=()):
     """What a benchmark that starts approaches through the run script checks before it starts

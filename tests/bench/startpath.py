@@ -123,25 +123,22 @@ def measure(engine, name, port, command):
     serving container; both pollers run while the command is still going."""
     found, stop = {}, threading.Event()
     published = threading.Thread(target=first_200, args=("127.0.0.1", port, found, "published", stop))
-    started = containers.StartWatch(engine, name)
-    launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with containers.StartWatch(engine, name) as watch:
+        launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            if not started.wait(time.monotonic() + 60, lambda: launched.poll() not in (None, 0)):
+            if not watch.wait(time.monotonic() + 60, lambda: launched.poll() not in (None, 0)):
                 raise BenchError(f"{name} did not start within 60 s")
+            published.start()
+            address = container_address(engine, name, time.monotonic() + 60)
+            direct = threading.Thread(target=first_200, args=(address, 8080, found, "direct", stop))
+            direct.start()
+            direct.join(60)
+            published.join(60)
         finally:
-            started.close()
-        published.start()
-        address = container_address(engine, name, time.monotonic() + 60)
-        direct = threading.Thread(target=first_200, args=(address, 8080, found, "direct", stop))
-        direct.start()
-        direct.join(60)
-        published.join(60)
-    finally:
-        stop.set()
-        if published.is_alive():
-            published.join()
-        output, _ = launched.communicate(timeout=300)
+            stop.set()
+            if published.is_alive():
+                published.join()
+            output, _ = launched.communicate(timeout=300)
     if launched.returncode != 0:
         raise BenchError(f"start failed: {output.strip()[-300:]}")
     if "direct" not in found or "published" not in found:
@@ -178,8 +175,7 @@ def main():
         parser.error("--rounds must be >= 1")
     if not 1 <= args.port <= 65535:
         parser.error("--port must be 1-65535")
-    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", args.project):
-        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
+    runscript.check_project(parser, args.project)
     runscript.preflight(args.run, args.engine, args.port)
     script = runscript.RunScript(args.run, args.engine, args.project, tool="startpath")
     engine = args.engine
