@@ -241,7 +241,7 @@ single_image() { # KEY EXECUTABLE...: FROM scratch, or the Debian base for scrip
     [ "$(executable_kind "$bin_dir/$exe")" = elf ] || scripts+=("$exe")
   done
   if [ ${#scripts[@]} -gt 0 ]; then
-    echo "== $spec_name-$key: ${scripts[*]} is a script: on the Debian base rootfs (its interpreter), not FROM scratch"
+    echo "== $spec_name-$key: script executable(s) ${scripts[*]}: on the Debian base rootfs (it has their interpreter), not FROM scratch"
     printf 'FROM %s\nCOPY root/ /\n' "$base" > "$ctx/Dockerfile"
   else
     for exe in "$@"; do
