@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The pair spec (units/pair-spec.md): validation and every value derived from it.
 
-The path without Nix reads a spec only through this module: units/run.sh (names, port,
+The path without Nix reads a spec only through this module: units/run.sh (names, image refs, port,
 health path, stop timeout), the stand-in builder (image config, programs) and the
 container contract. nix/lib/ derives the same values in Nix; tests/nix/ compares them.
 
@@ -329,6 +329,8 @@ def shell_lines(spec):
         "spec_client_program": spec.client_program,
         "spec_socket_unit": spec.socket_unit if spec.has("socket-activation") else "",
     }
+    for key in KEYS:
+        values[f"spec_image_{key}"] = spec.image_ref(key)
     return [f"{key}={shlex.quote(str(value))}" for key, value in values.items()]
 
 
