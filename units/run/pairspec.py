@@ -27,6 +27,9 @@ SINGLE_USER = "65534:65534"
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An HTTP request target: it goes into a request line as it is (run.sh, the contract).
+HTTP_PATH_RE = re.compile(r"^/[!-~]*$")
+HTTP_PATH = "a path starting with '/', without spaces or control characters"
 SECTION_RE = re.compile(r"^\[(program|fcgi-program):([^\]]+)\]\s*$", re.M)
 
 FIELDS = {
@@ -255,7 +258,7 @@ def validate(path, doc):
         if abilities.count(ability) > 1:
             raise SpecError(f"{_where(path, 'server', 'abilities')}: {ability!r} given twice")
     if "readiness" in abilities:
-        _string(path, "server", "readinessPath", server.get("readinessPath"), re.compile(r"^/"), "a path starting with '/'")
+        _string(path, "server", "readinessPath", server.get("readinessPath"), HTTP_PATH_RE, HTTP_PATH)
     elif "readinessPath" in server:
         raise SpecError(f"{_where(path, 'server', 'readinessPath')}: given without the 'readiness' ability")
     _string(path, "client", "serverHostEnv", client["serverHostEnv"], ENV_NAME_RE, "an environment variable name")
@@ -267,7 +270,7 @@ def validate(path, doc):
             raise SpecError(f"{_where(path, 'client', 'env')}: sets {name}, which serverHostEnv sets")
 
     health = doc["health"]
-    _string(path, "health", "path", health["path"], re.compile(r"^/"), "a path starting with '/'")
+    _string(path, "health", "path", health["path"], HTTP_PATH_RE, HTTP_PATH)
     command = _string_list(path, "health", "command", health["command"], allow_empty=False)
     if command[0] not in (server["executable"], client["executable"]):
         raise SpecError(f"{_where(path, 'health', 'command')}: {command[0]!r} is not in the images "
