@@ -292,8 +292,12 @@ def validate(path, doc):
 
     supervisord = doc["supervisord"]
     programs = _file(path, "supervisord", "programs", supervisord["programs"])
-    with open(programs, encoding="utf-8") as f:
-        sections = {name for _, name in SECTION_RE.findall(f.read())}
+    try:
+        with open(programs, encoding="utf-8") as f:
+            sections = {name for _, name in SECTION_RE.findall(f.read())}
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{_where(path, 'supervisord', 'programs')}: cannot read {programs}: "
+                        f"{getattr(error, 'strerror', None) or error}") from None
     for field in ("server", "client"):
         section = _string(path, "supervisord", field, supervisord[field])
         if section not in sections:
@@ -311,8 +315,10 @@ def load(path):
             doc = json.load(f)
     except OSError as error:
         raise SpecError(f"cannot read the spec {path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SpecError(f"{os.path.basename(path)}: not JSON: {error}") from None
+    except RecursionError:
+        raise SpecError(f"{os.path.basename(path)}: not JSON: nested too deeply") from None
     return validate(path, doc)
 
 
@@ -357,7 +363,7 @@ def dockerfile_lines(config):
 
 
 def main(argv):
-    usage = __doc__.split("\n\n")[1]
+    usage = __doc__[__doc__.index("usage:"):].rstrip()
     if len(argv) < 3 or argv[1] not in ("check", "shell", "config", "dockerfile", "json"):
         print(usage, file=sys.stderr)
         return 2
