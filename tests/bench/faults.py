@@ -154,9 +154,7 @@ class Approach:
         self.kind = names.approach
         spec = bench.spec
         self.units = (spec.server_unit, spec.client_unit)
-        # `NAME:*`: every process of the program's group, whether one ([program:x]) or
-        # several ([fcgi-program:x] with numprocs).
-        self.programs = (f"{spec.server_program}:*", f"{spec.client_program}:*")
+        self.programs = (spec.server_program, spec.client_program)
         # The kernel's comm: the executable's name (a script's too), cut to 15 characters.
         self.comms = (spec.server[:15], spec.client[:15])
 

@@ -364,11 +364,11 @@ class FromTheSpec(unittest.TestCase):
         names = runscript.Names("systemd", [], ["p-systemd"], None)
         duet = faults.Approach(self.Bench(DUET), names)
         self.assertEqual((duet.units, duet.programs, duet.comms),
-                         (("server.service", "client.service"), ("server:*", "client:*"),
+                         (("server.service", "client.service"), ("server", "client"),
                           ("duet-server", "duet-client")))
         other = faults.Approach(self.Bench(OTHER), names)
         self.assertEqual((other.units, other.programs, other.comms),
-                         (("tally-web.service", "tally-poll.service"), ("web:*", "poll:*"),
+                         (("tally-web.service", "tally-poll.service"), ("web", "poll"),
                           ("tally-web", "tally-poll")))
 
     def test_start_path_log_marks(self):
