@@ -57,7 +57,7 @@ usage_error() { say "$*; see $prog --help"; exit 2; }
 
 parse_args() { # sets the globals below
   approach='' engine=docker port='' mode=run cgroup='' sd_version=''
-  spec_file=${DUET_SPEC:-$here/pair.json}
+  spec_file=${DUET_SPEC:-$here/pair.json} spec_flag=''   # spec_flag: --spec as given, for the hints
   project=${DUET_PROJECT:-}
   image_dir=${DUET_IMAGE_DIR:-}
   publish_addr=${DUET_PUBLISH_ADDR:-127.0.0.1}
@@ -79,7 +79,7 @@ parse_args() { # sets the globals below
         set -- "$1=$2" "${@:3}" ;;
     esac
     case "$1" in
-      --spec=*) spec_file=${1#*=} ;;
+      --spec=*) spec_file=${1#*=} spec_flag=" --spec $(printf '%q' "${1#*=}")" ;;
       --engine=*) engine=${1#*=} ;;
       --project=*) project=${1#*=} ;;
       --port=*) port=${1#*=} ;;
@@ -339,7 +339,7 @@ main() {
   for key in $(image_keys "$approach"); do
     name=$(container_name "$project" "$key")
     ! engine_call container inspect "$name" \
-      || die "container $name already exists; remove it first: $0 $approach --engine $engine --project $project --stop"
+      || die "container $name already exists; remove it first: $0 $approach$spec_flag --engine $engine --project $project --stop"
   done
   cgroup=$(cgroup_mode) || die "cannot tell the cgroup mode: /sys/fs/cgroup is neither cgroup2fs nor tmpfs"
   refuse_taken_port
@@ -366,7 +366,7 @@ main() {
   if [ "$detach" = 1 ]; then
     keep=1
     print_up
-    echo "remove with: $0 $approach --engine $engine --project $project --stop"
+    echo "remove with: $0 $approach$spec_flag --engine $engine --project $project --stop"
     exit 0
   fi
   follow_until_stopped
