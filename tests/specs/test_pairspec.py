@@ -402,6 +402,26 @@ class DuetSpec(unittest.TestCase):
                          "units/pair.json's version must be Cargo.toml's [package] version")
 
 
+class SharedBadSpecs(unittest.TestCase):
+    """tests/specs/bad/ (README.md there): the broken specs both readers refuse, each NAME.json
+    with NAME.expect (line 1 the field, line 2 a phrase of the message)."""
+
+    def test_each_is_refused_in_one_line_naming_its_field(self):
+        directory = os.path.join(REPO, "tests", "specs", "bad")
+        self.assertTrue(os.path.isdir(directory), f"{directory} is missing: the shared bad specs")
+        cases = sorted(f for f in os.listdir(directory) if f.endswith(".json"))
+        self.assertTrue(cases, f"no *.json in {directory}")
+        for case in cases:
+            with self.subTest(spec=case):
+                with open(os.path.join(directory, case[: -len(".json")] + ".expect")) as f:
+                    field, phrase = f.read().splitlines()[:2]
+                r = subprocess.run([sys.executable, PAIRSPEC, "check", os.path.join(directory, case)],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual((r.returncode, r.stdout, len(r.stderr.splitlines())), (1, "", 1), r.stderr)
+                self.assertIn(f": {field}: ", r.stderr)
+                self.assertIn(phrase, r.stderr)
+
+
 class FixtureSpecs(unittest.TestCase):
     """The other specs in the repository load (the run script's fixture pair, the second pair)."""
 
