@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs one duet approach in Docker or Podman with the flags that work on this host.
+# Runs one approach of a pair (a server and its client, described by a pair spec:
+# units/pair-spec.md) in Docker or Podman with the flags that work on this host.
 #
 # The one place that knows the names and run flags of each approach: people use it,
 # the Nix app `load-and-run` wraps it, the container contract (tests/contract/) and
 # the benchmarks start every approach through it. It looks at the host first (engine,
 # cgroup mode, the host port, the systemd version in the image), refuses in one line
 # before creating anything when an approach cannot run here, and never adds
-# --privileged. What it creates it removes again when interrupted or failing.
+# --privileged. What it creates it removes again when interrupted or failing. Names,
+# port, health path and stop timeout come from the spec, read by run/pairspec.py.
 set -euo pipefail
 
 prog=${0##*/}
@@ -20,21 +22,23 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 usage() {
   cat <<EOF
-usage: $prog [APPROACH] [--engine E] [--project NAME] [--port N] [--image-dir DIR] [--detach]
-       $prog [APPROACH] [--engine E] [--project NAME] --stop
-       $prog [APPROACH] [--project NAME] --print-names
-       $prog [APPROACH] [--engine E] [--project NAME] [--port N] --print-flags --cgroup v1|hybrid|v2 [--systemd-version N]
-Runs one duet approach with the run flags that work on this host, waits until the
-server's /healthz answers on the host port, then follows the logs (NAME | line) until
-Ctrl-C, which stops and removes what it made.
+usage: $prog [APPROACH] [--spec FILE] [--engine E] [--project NAME] [--port N] [--image-dir DIR] [--detach]
+       $prog [APPROACH] [--spec FILE] [--engine E] [--project NAME] --stop
+       $prog [APPROACH] [--spec FILE] [--project NAME] --print-names
+       $prog [APPROACH] [--spec FILE] [--engine E] [--project NAME] [--port N] --print-flags --cgroup v1|hybrid|v2 [--systemd-version N]
+Runs one approach of the pair the spec describes with the run flags that work on this
+host, waits until the spec's health path answers on the host port, then follows the
+logs (NAME | line) until Ctrl-C, which stops and removes what it made.
   APPROACH           systemd (default), supervisord or separate
+  --spec FILE        the pair spec (env DUET_SPEC; default pair.json beside run.sh);
+                     images SPECNAME-systemd, ... (units/pair-spec.md)
   --engine E         docker (default) or podman
-  --project NAME     prefix of every container and network (default duet, env DUET_PROJECT;
-                     lowercase letters, digits, '-', 2-56 characters): containers
+  --project NAME     prefix of every container and network (default: the spec's name, env
+                     DUET_PROJECT; lowercase letters, digits, '-', 2-56 characters): containers
                      NAME-systemd, NAME-supervisord, NAME-server, NAME-client; network NAME
-  --port N           host port for the server's 8080 (default 8080)
+  --port N           host port for the server's port (default: the spec's port)
   --image-dir DIR    load DIR/<image name>.tar.gz first (env DUET_IMAGE_DIR)
-  --detach           return once /healthz answers; remove later with --stop
+  --detach           return once the health path answers; remove later with --stop
   --stop             stop and remove the approach's containers (and network) of the project
   --print-names      print the images, containers and network a run uses, one
                      'KIND NAME' a line (KIND: image, container, network); needs no engine
@@ -42,7 +46,8 @@ Ctrl-C, which stops and removes what it made.
                      --cgroup and --systemd-version as given; looks at no host or engine
   -h, --help         this text
 env: DUET_PUBLISH_ADDR (host address to publish on, default 127.0.0.1),
-     DUET_WAIT_SECS (how long to wait for /healthz, default 120)
+     DUET_WAIT_SECS (how long to wait for the health path, default 120)
+Needs bash, python3 (it reads the spec), and the engine's CLI.
 EOF
 }
 
@@ -51,8 +56,9 @@ die() { say "$*"; exit 1; }
 usage_error() { say "$*; see $prog --help"; exit 2; }
 
 parse_args() { # sets the globals below
-  approach='' engine=docker port=8080 mode=run cgroup='' sd_version=''
-  project=${DUET_PROJECT:-duet}
+  approach='' engine=docker port='' mode=run cgroup='' sd_version=''
+  spec_file=${DUET_SPEC:-$here/pair.json} spec_flag=''   # spec_flag: --spec as given, for the hints
+  project=${DUET_PROJECT:-}
   image_dir=${DUET_IMAGE_DIR:-}
   publish_addr=${DUET_PUBLISH_ADDR:-127.0.0.1}
   wait_secs=${DUET_WAIT_SECS:-120}
@@ -68,11 +74,12 @@ parse_args() { # sets the globals below
       --stop|--print-names|--print-flags)
         [ "$mode" = run ] || [ "$mode" = "${1#--}" ] || usage_error "--$mode and $1 do not go together"
         mode=${1#--}; shift; continue ;;
-      --engine|--project|--port|--image-dir|--cgroup|--systemd-version)
+      --spec|--engine|--project|--port|--image-dir|--cgroup|--systemd-version)
         [ $# -ge 2 ] || usage_error "$1 needs a value"
         set -- "$1=$2" "${@:3}" ;;
     esac
     case "$1" in
+      --spec=*) spec_file=${1#*=} spec_flag=" --spec $(printf '%q' "${1#*=}")" ;;
       --engine=*) engine=${1#*=} ;;
       --project=*) project=${1#*=} ;;
       --port=*) port=${1#*=} ;;
@@ -87,9 +94,12 @@ parse_args() { # sets the globals below
   [ "$mode" != help ] || return 0
   approach=${approach:-systemd}
   case "$engine" in docker|podman) ;; *) usage_error "unknown engine: $engine (docker or podman)" ;; esac
-  valid_project "$project" \
+  [ -n "$spec_file" ] || usage_error "--spec needs a file"
+  [ -z "$project" ] || valid_project "$project" \
     || usage_error "bad project name: '$project' (lowercase letters, digits and '-', 2-56 characters, not starting with '-')"
-  if ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then usage_error "bad port: $port (1-65535)"; fi
+  if [ -n "$port" ] && { ! [[ "$port" =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; }; then
+    usage_error "bad port: $port (1-65535)"
+  fi
   [[ "$wait_secs" =~ ^[0-9]+$ ]] || usage_error "bad DUET_WAIT_SECS: $wait_secs (whole seconds)"
   if [ "$mode" = print-flags ]; then
     case "$given_cgroup" in
@@ -105,6 +115,22 @@ parse_args() { # sets the globals below
     usage_error "--cgroup and --systemd-version go only with --print-flags (a run reads them from the host and the image)"
   fi
   if [ "$detach" = 1 ] && [ "$mode" != run ]; then usage_error "--detach goes only with a run"; fi
+}
+
+load_spec() { # the spec's values (spec_*), and the defaults they give; touches no engine
+  local lines
+  command -v python3 >/dev/null || die "python3 not found in PATH: run.sh reads the pair spec with it"
+  # A bad spec: pairspec's one line naming the field.
+  lines=$(python3 "$here/run/pairspec.py" shell "$spec_file" 2>&1) \
+    || die "$(printf '%s\n' "$lines" | tail -1 | sed 's/^pairspec: //')"
+  spec_name='' spec_port='' spec_stop_timeout='' spec_health_path='' spec_server_host_env=''
+  spec_server_unit='' spec_client_unit='' spec_server_program='' spec_client_program=''
+  spec_socket_unit=''
+  # shellcheck disable=SC2034  # read by image_ref (run/policy.sh) through ${!ref}
+  spec_image_systemd='' spec_image_supervisord='' spec_image_server='' spec_image_client=''
+  eval "$lines"   # `name=value` lines, every value shell-quoted by pairspec.py
+  project=${project:-$spec_name}
+  port=${port:-$spec_port}
 }
 
 # shellcheck disable=SC2317  # the EXIT trap
@@ -159,13 +185,12 @@ refuse_taken_port() { # dies naming who holds the host port, if anyone does
 check_images() { # the tarballs given, or the images already in the engine
   local key name hint
   for key in $(image_keys "$approach"); do
-    name=duet-$key
+    name=$spec_name-$key
     if [ -n "$image_dir" ]; then
       [ -f "$image_dir/$name.tar.gz" ] || die "missing image tarball $image_dir/$name.tar.gz"
     elif ! engine_call image inspect "$(image_ref "$key")"; then
-      hint="build it (cargo build --release, then tests/standins/build.sh)"
-      [ "$engine" = docker ] || hint="build it (cargo build --release, then tests/standins/build.sh --engine podman)"
-      die "image $(image_ref "$key") not in $engine; $hint or pass --image-dir DIR with DIR/$name.tar.gz (tests/standins/build.sh --save DIR, nix build .#images)"
+      hint="build it (the stand-in builder: tests/standins/README.md)"
+      die "image $(image_ref "$key") not in $engine; $hint or pass --image-dir DIR with DIR/$name.tar.gz"
     fi
   done
 }
@@ -195,7 +220,7 @@ refuse_systemd_version() {
 check_systemd_version() { # from the tarball when it tells, so that a refusal loads nothing
   [ "$approach" = systemd ] && [ "$cgroup" != v2 ] || return 0
   if [ -n "$image_dir" ]; then
-    sd_version=$(archive_systemd_version "$image_dir/duet-systemd.tar.gz") || sd_version=
+    sd_version=$(archive_systemd_version "$image_dir/$spec_name-systemd.tar.gz") || sd_version=
     [ -z "$sd_version" ] || refuse_systemd_version   # else load_images asks the loaded image
   else
     probe_systemd_version
@@ -216,7 +241,7 @@ load_images() { # adds or retags images: nothing a run removes again
   local key file
   [ -n "$image_dir" ] || return 0
   for key in $(image_keys "$approach"); do
-    file=$image_dir/duet-$key.tar.gz
+    file=$image_dir/$spec_name-$key.tar.gz
     tracked load_archive "$file" || die "$engine load of $file failed: $(last_line)"
     say "loaded $(image_ref "$key") from $file"
   done
@@ -226,12 +251,12 @@ load_images() { # adds or retags images: nothing a run removes again
   fi
 }
 
-healthy() { # GET /healthz through bash's /dev/tcp: no curl needed on the host
+healthy() { # GET the spec's health path through bash's /dev/tcp: no curl needed on the host
   # HTTP/1.1 keep-alive, so that we close first: a server-side close would leave the
   # host port in TIME_WAIT, and Docker's proxy then cannot bind it for a minute. A
   # subshell, not `timeout`: it dies of a Ctrl-C as bash's trap needs (timeout runs
   # in a process group of its own and survives it).
-  ( exec 3<>"/dev/tcp/$probe_addr/$port" && printf 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n' >&3 \
+  ( exec 3<>"/dev/tcp/$probe_addr/$port" && printf 'GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n' "$spec_health_path" >&3 \
       && read -r -t 3 reply <&3 && [[ "$reply" == HTTP/1.[01]" 200"* ]] ) 2>/dev/null
 }
 
@@ -243,7 +268,7 @@ wait_healthy() {
       if [ "$out" != "true 0" ]; then
         engine_call logs --tail 20 "$name" || true
         log_lines "$name" <<<"$out" >&2
-        die "container $name stopped before /healthz answered (its last log lines are above)"
+        die "container $name stopped before $spec_health_path answered (its last log lines are above)"
       fi
     done
     if (( SECONDS - started_at >= wait_secs )); then
@@ -251,7 +276,7 @@ wait_healthy() {
         engine_call logs --tail 20 "$name" || true
         log_lines "$name" <<<"$out" >&2
       done
-      die "no answer from http://$probe_addr:$port/healthz after $wait_secs s"
+      die "no answer from http://$probe_addr:$port$spec_health_path after $wait_secs s"
     fi
     sleep 0.3
   done
@@ -259,15 +284,15 @@ wait_healthy() {
 
 print_up() { # the "is up" line and how to look inside
   local c=$project-$approach
-  echo "duet $approach is up on $engine: http://$probe_addr:$port/ (healthy after $((SECONDS - started_at)) s)"
+  echo "$spec_name $approach is up on $engine: http://$probe_addr:$port/ (healthy after $((SECONDS - started_at)) s)"
   echo "look inside:"
   case "$approach" in
     systemd)
-      echo "  $engine exec $c systemctl status server.socket server.service client.service"
-      echo "  $engine exec $c journalctl -u server.service -u client.service -f"
+      echo "  $engine exec $c systemctl status ${spec_socket_unit:+$spec_socket_unit }$spec_server_unit $spec_client_unit"
+      echo "  $engine exec $c journalctl -u $spec_server_unit -u $spec_client_unit -f"
       echo "  $engine logs -f $c" ;;
     supervisord)
-      echo "  $engine exec $c supervisorctl status"
+      echo "  $engine exec $c supervisorctl status $spec_server_program $spec_client_program"
       echo "  $engine logs -f $c" ;;
     separate)
       echo "  $engine ps --filter network=$project"
@@ -297,6 +322,7 @@ main() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   parse_args "$@"
+  [ "$mode" = help ] || load_spec
   case "$mode" in
     help) usage; exit 0 ;;
     print-names) print_names "$approach" "$project"; exit 0 ;;
@@ -305,7 +331,7 @@ main() {
       print_flags "$engine" "$cgroup" "$sd_version" "$approach" "$project" "$publish_addr:$port"
       exit 0 ;;
   esac
-  workdir=$(mktemp -d "${TMPDIR:-/tmp}/duet-run.XXXXXX")
+  workdir=$(mktemp -d "${TMPDIR:-/tmp}/$spec_name-run.XXXXXX")
 
   check_engine
   if [ "$mode" = stop ]; then keep=1 serving=1; stop_project; exit 0; fi
@@ -313,7 +339,7 @@ main() {
   for key in $(image_keys "$approach"); do
     name=$(container_name "$project" "$key")
     ! engine_call container inspect "$name" \
-      || die "container $name already exists; remove it first: $0 $approach --engine $engine --project $project --stop"
+      || die "container $name already exists; remove it first: $0 $approach$spec_flag --engine $engine --project $project --stop"
   done
   cgroup=$(cgroup_mode) || die "cannot tell the cgroup mode: /sys/fs/cgroup is neither cgroup2fs nor tmpfs"
   refuse_taken_port
@@ -333,14 +359,14 @@ main() {
   for key in $(image_keys "$approach"); do start_container "$key"; done
   probe_addr=$publish_addr
   [ "$probe_addr" != 0.0.0.0 ] || probe_addr=127.0.0.1
-  say "waiting for http://$probe_addr:$port/healthz"
+  say "waiting for http://$probe_addr:$port$spec_health_path"
   wait_healthy
   serving=1
 
   if [ "$detach" = 1 ]; then
     keep=1
     print_up
-    echo "remove with: $0 $approach --engine $engine --project $project --stop"
+    echo "remove with: $0 $approach$spec_flag --engine $engine --project $project --stop"
     exit 0
   fi
   follow_until_stopped

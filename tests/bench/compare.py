@@ -8,9 +8,11 @@ start time), idle memory 10 s after the first 200 (container cgroup memory and R
 process in it), `ENGINE stop` time and exit status, and req/s + p99 under wrk through the
 published port. Writes compare.md, compare.svg and compare.json to --out (default: outside
 the repository, printed); exits non-zero without writing them when any approach cannot run here.
-The run script starts every approach under a project name of this run's own.
+The run script starts every approach under a project name of this run's own; the pair is
+the one --spec describes (default units/pair.json, duet's), and every request goes to --path
+(default /).
 
-Usage: tests/bench/compare.py [--rounds 5] [--engine docker|podman] [--image-dir DIR] [--out DIR]
+Usage: tests/bench/compare.py [--rounds 5] [--engine docker|podman] [--spec FILE] [--image-dir DIR] [--out DIR]
 """
 
 import argparse
@@ -51,10 +53,10 @@ FIGURES = [
 
 
 class Runner:
-    def __init__(self, args):
+    def __init__(self, args, spec):
         self.args = args
         self.engine = args.engine
-        self.script = runscript.RunScript(args.run, args.engine, args.project, tool="compare")
+        self.script = runscript.RunScript(args.run, args.engine, args.project, spec, tool="compare")
         self.names = {approach: self.script.names(approach) for approach in args.approaches}
         self.active = set()  # approaches this run started and has not stopped
 
@@ -82,7 +84,7 @@ class Runner:
                 return None
             connection = http.client.HTTPConnection("127.0.0.1", self.args.port, timeout=1)
             try:
-                connection.request("GET", "/")
+                connection.request("GET", self.args.path)
                 if connection.getresponse().status == 200:
                     return time.time(), time.monotonic()
             except (OSError, http.client.HTTPException):
@@ -109,7 +111,7 @@ class Runner:
             raise BenchError(f"`{shlex.join(command)}` exited {script.returncode}:\n{output.strip()[-1500:]}")
         self.active.add(approach)
         if first is None:
-            raise BenchError(f"{approach}: no 200 on 127.0.0.1:{self.args.port}/ within "
+            raise BenchError(f"{approach}: no 200 on 127.0.0.1:{self.args.port}{self.args.path} within "
                              f"{self.args.start_timeout:.0f} s of `{shlex.join(command)}`")
         first_wall, first_mono = first
         serving = containers.inspect(self.engine, self.names[approach].serving)
@@ -131,16 +133,11 @@ class Runner:
             usage += memory["usage"]
             working += memory["working_set"]
             for process, rss in containers.process_rss(containers.cgroup_pids(directory)):
-                role = self._role(name)
+                role = self.script.role(name)
                 processes.append((process if process == role or len(names) == 1 else f"{role}:{process}", rss))
                 rss_total += rss
         return {"idle_cgroup_bytes": usage, "idle_working_set_bytes": working,
                 "idle_rss_kib": rss_total, "processes": processes}
-
-    def _role(self, name):
-        """A container's name without the project: duet-server, duet-client (stable across runs)."""
-        project = self.args.project if self.script.has_project else "duet"
-        return "duet" + name[len(project):] if name.startswith(project + "-") else name
 
     def stop(self, approach):
         names = self.names[approach].containers
@@ -181,7 +178,7 @@ class Runner:
         figures = self.start(approach)
         time.sleep(max(0.0, figures.pop("_first200_mono") + self.args.idle - time.monotonic()))
         figures.update(self.idle_memory(approach))
-        url = f"http://127.0.0.1:{self.args.port}/"
+        url = f"http://127.0.0.1:{self.args.port}{self.args.path}"
         run_wrk(url, 2, self.args.connections, 1)  # warm-up, not counted
         load = run_wrk(url, self.args.duration, self.args.connections, 1)
         failed = sum(load["errors"].get(key, 0) for key in ("connect", "non2xx"))
@@ -250,14 +247,14 @@ def markdown(summary, results, facts, args, approaches):
     return "\n".join(lines)
 
 
-def svg(summary, facts, args, approaches):
+def svg(summary, facts, args, approaches, pair):
     panels = [(title, unit, {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")}
                              for a in approaches})
               for key, title, unit, scale in FIGURES]
     footnote = (f"bars: median of {args.rounds} rounds; whiskers: min-max. "
                 f"{facts['engine']}, cgroup {facts['cgroup']}, {facts['cpus']} CPUs, "
                 f"{facts.get('systemd in image', '')}")
-    return svgchart.chart("duet: the three approaches side by side", panels, approaches,
+    return svgchart.chart(f"{pair}: the three approaches side by side", panels, approaches,
                           columns=3, footnote=footnote)
 
 
@@ -276,6 +273,9 @@ def main():
                         help="run.sh project name: prefixes every container and network")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"),
                         help="run script command (default units/run.sh)")
+    runscript.add_spec_argument(parser)
+    parser.add_argument("--path", default="/", help="the HTTP path of the first-200 probe and the load "
+                        "(default /; the spec's health path answers 200 in any pair)")
     parser.add_argument("--out", help="directory for compare.md/.svg/.json (default: outside the "
                         "repository, printed; with --render: beside the JSON)")
     parser.add_argument("--render", metavar="JSON",
@@ -291,9 +291,12 @@ def main():
     if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.idle < 0:
         parser.error("--rounds, --duration and --connections must be >= 1, --idle >= 0")
     runscript.check_project(parser, args.project)
+    if not args.path.startswith("/"):
+        parser.error("--path must start with /")
+    spec = runscript.load_spec(parser, args.spec)
     args.approaches = approaches
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "gzip", "bash"))
-    runner = Runner(args)
+    runner = Runner(args, spec)
 
     print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
           flush=True)
@@ -340,7 +343,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "compare.json")
     with open(path, "w") as file:
-        json.dump({"facts": facts, "images": images_before,
+        json.dump({"pair": spec.name, "facts": facts, "images": images_before,
                    "args": {k: v for k, v in vars(args).items()}, "rounds": results}, file, indent=1)
     print()
     print(render(path, out))
@@ -355,7 +358,8 @@ def render(path, out):
         approaches = list(run["rounds"])
         summary = summarize_rounds(run["rounds"])
         table = markdown(summary, run["rounds"], run["facts"], args, approaches)
-        chart = svg(summary, run["facts"], args, approaches)
+        # compare.json files from before the spec measured duet and do not say so.
+        chart = svg(summary, run["facts"], args, approaches, run.get("pair", "duet"))
     except RENDER_ERRORS as error:
         raise BenchError(f"{path}: not a compare.json of this tool: {type(error).__name__}: {error}") from None
     write_outputs(out, {"compare.md": table, "compare.svg": chart})

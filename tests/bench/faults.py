@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """Which approach keeps serving through faults: each approach started with units/run.sh under
 a project name of its own, two steady request streams from the host through the published
-port, and faults injected one at a time, each followed by a quiet spell, N rounds.
+port, and faults injected one at a time, each followed by a quiet spell, N rounds. The pair is
+the one --spec describes (default units/pair.json, duet's): its units, program sections,
+executables and the client's log line come from the spec; requests go to --path (default /).
 
 Streams: a fresh connection per request at --rate per second, and one kept-alive connection
 sending a request every --kept-interval. Faults (in this order each round):
 
-  server-kill       SIGKILL of duet-server (systemctl kill / supervisorctl signal / kill of the
+  server-kill       SIGKILL of the server (systemctl kill / supervisorctl signal / kill of the
                     server container's PID 1 from the host)
   server-restart    a deploy's graceful restart (systemctl restart / supervisorctl restart /
                     the server container replaced by a new one with the same settings)
-  client-kill       SIGKILL of duet-client; its recovery is read from its own log
-  oom               duet-server put alone in a memory cgroup made from the host with a limit
+  client-kill       SIGKILL of the client; its recovery is read from its own log (the
+                    spec's client.logLine)
+  oom               the server put alone in a memory cgroup made from the host with a limit
                     below its working set under a burst of connections, so the kernel
                     OOM-kills it (cgroup v1: a child of its memory cgroup; v2: a cgroup of
                     its own under the root)
@@ -23,7 +26,7 @@ the longest gap without a successful answer, the time until serving again, p99 l
 window; per approach the availability (answered / sent) of the whole run. Writes faults.md,
 faults.svg and faults.json to --out (default: outside the repository, printed).
 
-Usage: tests/bench/faults.py [--rounds 3] [--engine docker|podman] [--faults a,b] [--out DIR]
+Usage: tests/bench/faults.py [--rounds 3] [--engine docker|podman] [--spec FILE] [--faults a,b] [--out DIR]
 """
 
 import argparse
@@ -50,7 +53,6 @@ import svgchart  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAULTS = ("server-kill", "server-restart", "client-kill", "oom", "pid1-kill", "container-restart")
 OOM_CGROUP = "duet-faults-oom"
-CLIENT_OK = re.compile(r"poll status=2\d\d")
 
 
 def sh(command, check=True, timeout=120):
@@ -126,12 +128,12 @@ def user_network(info):
     return networks[0] if len(networks) == 1 else None
 
 
-def client_back_from_log(log_text, since_epoch):
-    """Seconds from since_epoch to the first successful poll in `ENGINE logs --timestamps`
-    output, or None."""
+def client_back_from_log(log_text, since_epoch, client_ok):
+    """Seconds from since_epoch to the first line matching client_ok (the client's logLine: a
+    successful poll) in `ENGINE logs --timestamps` output, or None."""
     for line in log_text.splitlines():
         stamp, _, rest = line.partition(" ")
-        if not CLIENT_OK.search(rest):
+        if not client_ok.search(rest):
             continue
         try:
             when = containers.parse_timestamp(stamp)
@@ -150,6 +152,11 @@ class Approach:
         self.engine = bench.engine
         self.names = names
         self.kind = names.approach
+        spec = bench.spec
+        self.units = (spec.server_unit, spec.client_unit)
+        self.programs = (spec.server_program, spec.client_program)
+        # The kernel's comm: the executable's name (a script's too), cut to 15 characters.
+        self.comms = (spec.server[:15], spec.client[:15])
 
     def exec(self, *command, timeout=60):
         return sh([self.engine, "exec", self.names.serving, *command], timeout=timeout)
@@ -184,18 +191,18 @@ class Approach:
 
     def server_kill(self):
         if self.kind == "systemd":
-            self.exec("systemctl", "kill", "--signal=SIGKILL", "server.service")
+            self.exec("systemctl", "kill", "--signal=SIGKILL", self.units[0])
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "signal", "KILL", "server")
+            self.exec("supervisorctl", "signal", "KILL", self.programs[0])
         else:
-            os.kill(self.one_pid(self.names.serving, "duet-server"), signal.SIGKILL)
+            os.kill(self.one_pid(self.names.serving, self.comms[0]), signal.SIGKILL)
         return {}
 
     def server_restart(self):
         if self.kind == "systemd":
-            self.exec("systemctl", "restart", "server.service")
+            self.exec("systemctl", "restart", self.units[0])
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "restart", "server")
+            self.exec("supervisorctl", "restart", self.programs[0])
         else:
             info = self.info(self.names.serving)
             sh([self.engine, "stop", self.names.serving])
@@ -208,11 +215,11 @@ class Approach:
         goes along as `_client_killed`."""
         before = time.time()
         if self.kind == "systemd":
-            self.exec("systemctl", "kill", "--signal=SIGKILL", "client.service")
+            self.exec("systemctl", "kill", "--signal=SIGKILL", self.units[1])
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "signal", "KILL", "client")
+            self.exec("supervisorctl", "signal", "KILL", self.programs[1])
         else:
-            os.kill(self.one_pid(self.names.client, "duet-client"), signal.SIGKILL)
+            os.kill(self.one_pid(self.names.client, self.comms[1]), signal.SIGKILL)
         return {"_client_killed": before}
 
     def client_back(self, killed):
@@ -221,18 +228,18 @@ class Approach:
         end = time.monotonic() + self.bench.args.fault_timeout
         while time.monotonic() < end:
             done = sh([self.engine, "logs", "--timestamps", "--since", since, self.names.client], check=False)
-            back = client_back_from_log(done.stdout + "\n" + done.stderr, killed)
+            back = client_back_from_log(done.stdout + "\n" + done.stderr, killed, self.bench.client_ok)
             if back is not None:
                 return back
             time.sleep(0.2)
         return None
 
     def oom(self):
-        """duet-server alone in a memory cgroup of its own with a small limit; a burst of
+        """The server alone in a memory cgroup of its own with a small limit; a burst of
         connections makes it allocate past it and the kernel OOM-kills it. cgroup v1: a child
         of its memory cgroup; cgroup v2: a cgroup under the root (oom_cgroup_dir says why)."""
         version = "v2" if containers.cgroup_version() == "v2" else "v1"
-        pid = self.one_pid(self.names.serving, "duet-server")
+        pid = self.one_pid(self.names.serving, self.comms[0])
         with open(f"/proc/{pid}/cgroup") as file:
             child = oom_cgroup_dir(version, file.read())
         if version == "v2":
@@ -261,12 +268,12 @@ class Approach:
             burst.terminate()
             burst.wait(10)
             if not killed:
-                raise BenchError(f"duet-server stayed alive in a {limit // 1024} KiB memory cgroup "
+                raise BenchError(f"{self.comms[0]} stayed alive in a {limit // 1024} KiB memory cgroup "
                                  f"under {self.bench.args.oom_connections} connections: no OOM kill")
             # A supervisor may remove the dead server's cgroup (and ours in it) before the
             # count is read: the kernel's own line names the killed PID as well.
             if kills < 1 and not kernel_log.oom_killed(pid):
-                raise BenchError(f"duet-server (PID {pid}) died in the oom fault, but neither "
+                raise BenchError(f"{self.comms[0]} (PID {pid}) died in the oom fault, but neither "
                                  f"{OOM_COUNT_FILE[version]} nor the kernel log shows an OOM kill")
             return {"oom_kills": max(kills, 1)}
         finally:
@@ -318,7 +325,7 @@ OOM_COUNT_FILE = {"v1": "memory.oom_control", "v2": "memory.events"}
 
 
 def oom_cgroup_dir(version, proc_cgroup, cgroup_root=containers.CGROUP_ROOT):
-    """The memory cgroup the oom fault moves duet-server into, from its /proc/PID/cgroup.
+    """The memory cgroup the oom fault moves the server into, from its /proc/PID/cgroup.
 
     v1: a child of its own memory cgroup, inside the container's. v2: a cgroup of its own
     directly under the root. A child of the container's cgroup would not do on v2: that
@@ -331,7 +338,7 @@ def oom_cgroup_dir(version, proc_cgroup, cgroup_root=containers.CGROUP_ROOT):
         _hierarchy, controllers, group = line.split(":", 2)
         if "memory" in controllers.split(","):
             return os.path.join(cgroup_root, "memory", group.lstrip("/"), OOM_CGROUP)
-    raise BenchError("/proc/PID/cgroup of duet-server names no v1 memory cgroup")
+    raise BenchError("/proc/PID/cgroup of the server names no v1 memory cgroup")
 
 
 def oom_limit_files(version, limit, existing):
@@ -393,11 +400,13 @@ def _remove_cgroup(path):
 
 
 class Bench:
-    def __init__(self, args):
+    def __init__(self, args, spec):
         self.args = args
+        self.spec = spec
         self.engine = args.engine
-        self.url = f"http://127.0.0.1:{args.port}/"
-        self.run = runscript.RunScript(args.run, args.engine, args.project, tool="faults")
+        self.url = f"http://127.0.0.1:{args.port}{args.path}"
+        self.client_ok = re.compile(spec.client_log_line)
+        self.run = runscript.RunScript(args.run, args.engine, args.project, spec, tool="faults")
 
     def wait_serving(self, timeout):
         end = time.monotonic() + timeout
@@ -423,7 +432,7 @@ class Bench:
             versions = enginefacts.versions_in_image(self.engine, approach, names.serving)
             streams = load["streams"] = loadgen.Streams(
                 "127.0.0.1", self.args.port, rate=self.args.rate, kept_interval=self.args.kept_interval,
-                timeout=self.args.timeout).start()
+                timeout=self.args.timeout, path=self.args.path).start()
             time.sleep(self.args.quiet)
             streams.check()
             if not streams.events:
@@ -613,7 +622,8 @@ def svg(run):
     panels.append(("availability, whole run", "% answered", series))
     footnote = (f"bars: median of {run['args']['rounds']} round(s); whiskers: min-max. "
                 f"{run['facts']['engine']}, cgroup {run['facts']['cgroup']}, {run['facts']['cpus']} CPUs")
-    return svgchart.chart("duet: serving through faults", panels, approaches,
+    # faults.json files from before the spec measured duet and do not say so.
+    return svgchart.chart(f"{run.get('pair', 'duet')}: serving through faults", panels, approaches,
                           columns=len(faults), footnote=footnote)
 
 
@@ -647,12 +657,15 @@ def parse_args(argv=None):
     parser.add_argument("--fault-timeout", type=float, default=30.0,
                         help="seconds to wait for serving again before the benchmark restarts the approach")
     parser.add_argument("--oom-limit-kib", type=int, default=1024,
-                        help="memory limit of duet-server's own cgroup in the oom fault")
+                        help="memory limit of the server's own cgroup in the oom fault")
     parser.add_argument("--oom-connections", type=int, default=500,
-                        help="connections of the burst that pushes duet-server past that limit")
+                        help="connections of the burst that pushes the server past that limit")
     parser.add_argument("--oom-burst", type=int, default=5,
                         help="seconds the burst lasts and the oom fault waits for the kill")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
+    runscript.add_spec_argument(parser)
+    parser.add_argument("--path", default="/", help="the HTTP path the streams request (default /; the "
+                        "spec's health path answers 200 in any pair)")
     parser.add_argument("--out", help="directory for faults.md/.svg/.json (default: outside the repository)")
     parser.add_argument("--render", metavar="JSON", help="only redraw faults.md and faults.svg from a faults.json")
     args = parser.parse_args(argv)
@@ -673,6 +686,9 @@ def parse_args(argv=None):
     if args.quiet <= args.timeout:
         parser.error("--quiet must be longer than --timeout (a request in flight could still fail)")
     runscript.check_project(parser, args.project)
+    if not args.path.startswith("/"):
+        parser.error("--path must start with /")
+    args.spec_loaded = runscript.load_spec(parser, args.spec)
     return args
 
 
@@ -684,7 +700,8 @@ def main(argv=None):
     if os.geteuid() != 0:
         raise BenchError("needs root: it kills host PIDs, makes memory cgroups and reads /dev/kmsg")
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "curl"))
-    bench = Bench(args)
+    spec = args.spec_loaded
+    bench = Bench(args, spec)
     print(f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
           f"{args.engine}; project {args.project}; loadavg {loadavg()}", flush=True)
     results = {}
@@ -696,7 +713,7 @@ def main(argv=None):
     out = args.out or default_out_dir("faults")
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "faults.json")
-    saved = {k: v for k, v in vars(args).items() if k != "render"}
+    saved = {k: v for k, v in vars(args).items() if k not in ("render", "spec_loaded")}
     # As compare.json: the image IDs measured, and the supervisors' versions among the facts.
     images, versions = {}, {}
     for result in results.values():
@@ -704,7 +721,8 @@ def main(argv=None):
         versions.update(result.pop("versions"))
     facts = enginefacts.host_facts(args.engine, versions)
     with open(path, "w") as file:
-        json.dump({"facts": facts, "images": images, "args": saved, "results": results}, file, indent=1)
+        json.dump({"pair": spec.name, "facts": facts, "images": images, "args": saved, "results": results},
+                  file, indent=1)
     print()
     print(render(path, out))
     print(f"wrote {out}/faults.md, faults.svg, faults.json")

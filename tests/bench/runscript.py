@@ -1,13 +1,16 @@
-"""The benchmarks' handle on units/run.sh: what an approach is called under a project name,
-starting it detached, stopping it.
+"""The benchmarks' handle on units/run.sh and the pair spec: what an approach is called
+under a project name, starting it detached, stopping it, and what the spec says about the
+pair (units, programs, executables, port, log lines).
 
 Every benchmark run uses a project name of its own (`run.sh --project NAME`), so its
 containers and network never collide with anyone else's on the same engine. The names come
-from `run.sh APPROACH --project NAME --print-names`, never from a table here.
+from `run.sh APPROACH --spec FILE --project NAME --print-names`, never from a table here;
+everything else about the pair from the spec itself (units/run/pairspec.py).
 
-A run script without `--project`/`--print-names` (an older units/run.sh) still works: the
-benchmarks then fall back to its fixed names (duet-systemd, duet-server, network duet, ...)
-and say so once; two runs on one engine then cannot overlap.
+A run script without `--spec`/`--project`/`--print-names` (an older units/run.sh, which
+knows duet alone) still works: the benchmarks then fall back to the names such a script
+uses (SPECNAME-systemd, SPECNAME-server, network SPECNAME, ...) and say so once; two runs on
+one engine then cannot overlap.
 """
 
 import os
@@ -19,6 +22,27 @@ import subprocess
 import sys
 
 from benchlib import BenchError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "units", "run"))
+import pairspec  # noqa: E402
+
+DEFAULT_SPEC = os.path.join(REPO, "units", "pair.json")
+APPROACHES = ("systemd", "supervisord", "separate")
+KEYS = {"systemd": ("systemd",), "supervisord": ("supervisord",), "separate": ("server", "client")}
+
+
+def add_spec_argument(parser):
+    parser.add_argument("--spec", default=DEFAULT_SPEC,
+                        help="the pair spec, given to the run script as --spec (default units/pair.json)")
+
+
+def load_spec(parser, path):
+    """The validated spec, or parser.error with pairspec's one line."""
+    try:
+        return pairspec.load(path)
+    except pairspec.SpecError as error:
+        parser.error(f"--spec: {error}")
 
 
 def check_project(parser, project):
@@ -56,14 +80,11 @@ def refuse_busy_port(port):
             raise BenchError(f"port {port} is in use; pick another with --port") from None
 
 
-# The names an older run.sh (no --project) uses: containers in start order, network.
-FIXED_NAMES = {
-    "systemd": (["localhost/duet-systemd:latest"], ["duet-systemd"], None),
-    "supervisord": (["localhost/duet-supervisord:latest"], ["duet-supervisord"], None),
-    "separate": (["localhost/duet-server:latest", "localhost/duet-client:latest"],
-                 ["duet-server", "duet-client"], "duet"),
-}
-APPROACHES = tuple(FIXED_NAMES)
+def fixed_names(spec, approach):
+    """The names an older run.sh (no --project) uses: images, containers in start order, network."""
+    keys = KEYS[approach]
+    return ([spec.image_ref(key) for key in keys], [spec.image_name(key) for key in keys],
+            spec.name if approach == "separate" else None)
 
 
 def parse_names(text):
@@ -103,22 +124,23 @@ class Names:
 
 
 class RunScript:
-    def __init__(self, command, engine, project, tool="bench"):
+    def __init__(self, command, engine, project, spec, tool="bench"):
         self.command = shlex.split(command) if isinstance(command, str) else list(command)
         self.engine = engine
         self.project = project
+        self.spec = spec  # a pairspec.Spec
         self.tool = tool
         self.has_project = None  # learnt from the first --print-names
 
     def _base(self, approach):
         base = [*self.command, approach, "--engine", self.engine]
         if self.has_project is not False:
-            base += ["--project", self.project]
+            base += ["--spec", self.spec.path, "--project", self.project]
         return base
 
     def names(self, approach):
-        done = subprocess.run([*self.command, approach, "--project", self.project, "--print-names"],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run([*self.command, approach, "--spec", self.spec.path, "--project", self.project,
+                               "--print-names"], capture_output=True, text=True, timeout=60)
         if done.returncode == 0:
             self.has_project = True
             try:
@@ -127,15 +149,21 @@ class RunScript:
                 raise BenchError(f"{approach}: {error}") from None
             network = found["network"][0] if found["network"] else None
             return Names(approach, found["image"], found["container"], network)
-        if "unknown argument" not in done.stderr:
+        if not re.search(r"unknown (argument|option): --(spec|project)", done.stderr):
             raise BenchError(f"{approach}: `{shlex.join(done.args)}` exited {done.returncode}: "
                              f"{done.stderr.strip()[-400:]}")
         if self.has_project is None:
-            print(f"{self.tool}: {self.command[-1]} has no --project/--print-names: using its fixed "
-                  "names (duet-*); no other run may use this engine meanwhile", file=sys.stderr)
+            print(f"{self.tool}: {self.command[-1]} has no --spec/--project/--print-names: using its fixed "
+                  f"names ({self.spec.name}-*); no other run may use this engine meanwhile", file=sys.stderr)
         self.has_project = False
-        images, containers, network = FIXED_NAMES[approach]
+        images, containers, network = fixed_names(self.spec, approach)
         return Names(approach, images, containers, network)
+
+    def role(self, name):
+        """A container's name without the project, under the spec's name: duet-server,
+        duet-client (stable across runs and projects)."""
+        project = self.project if self.has_project else self.spec.name
+        return self.spec.name + name[len(project):] if name.startswith(project + "-") else name
 
     def start_command(self, approach, port, image_dir=None):
         """The detached start. An empty --image-dir also overrides a DUET_IMAGE_DIR that a

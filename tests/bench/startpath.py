@@ -2,20 +2,22 @@
 """Where start and stop time goes, per approach: one timeline per round, in seconds from the
 engine's `State.StartedAt` of the container that serves.
 
-Start: the server's "listening" log line; for supervisord also its own "supervisord started"
-and "spawned: 'server'" lines; the first 200 on the container's own address (inside the
+Start: the server's log line (the spec's server.logLine: "listening" for duet); for
+supervisord also its own "supervisord started" and "spawned: 'SERVER'" lines (SERVER: the
+spec's supervisord.server); the first 200 on the container's own address (inside the
 container network, no port proxy) and through the published port, polled side by side from
 the engine's start event on (containers.StartWatch says why not sooner).
 Stop: `ENGINE stop` of the serving container, split into the time until its PID 1 has exited
 (seen from the host) and the engine's own time after that; for supervisord also its "received
 SIGTERM" and "stopped: client/server" lines, in seconds from `ENGINE stop`.
-Floor: the same start and stop of the duet-server image with nothing around it (`ENGINE run`
-of the program alone, default network): what the engine itself costs.
+Floor: the same start and stop of the pair's server image with nothing around it (`ENGINE run`
+of the program alone, default network): what the engine itself costs. The pair is the one
+--spec describes (default units/pair.json, duet's); requests go to --path (default /).
 
 Prints a markdown table and writes it as startpath.md, with the figures of every round as
 startpath.json, to --out (default: outside the repository, printed).
 
-Usage: tests/bench/startpath.py [--rounds 3] [--engine docker|podman] [--approaches a,b] [--out DIR]
+Usage: tests/bench/startpath.py [--rounds 3] [--engine docker|podman] [--spec FILE] [--approaches a,b] [--out DIR]
 """
 
 import argparse
@@ -36,23 +38,26 @@ import containers  # noqa: E402
 import runscript  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LOG_MARKS = [  # (figure, pattern) read from `ENGINE logs --timestamps`
-    ("supervisord_up_s", re.compile(r"supervisord started with pid")),
-    ("spawned_server_s", re.compile(r"spawned: 'server'")),
-    ("listening_s", re.compile(r"INFO listening|listening address=")),
-]
-STOP_MARKS = [  # the same, after `ENGINE stop`: when supervisord acts on the SIGTERM
-    ("sigterm_seen_s", re.compile(r"received SIGTERM indicating exit request")),
-    ("client_stopped_s", re.compile(r"stopped: client")),
-    ("server_stopped_s", re.compile(r"stopped: server")),
-]
 
 
-def first_200(host, port, found, key, stop):
+def log_patterns(spec):
+    """(start marks, stop marks): [(figure, pattern)] read from `ENGINE logs --timestamps`; the
+    stop marks after `ENGINE stop`, when supervisord acts on the SIGTERM."""
+    server, client = re.escape(spec.server_program), re.escape(spec.client_program)
+    start = [("supervisord_up_s", re.compile(r"supervisord started with pid")),
+             ("spawned_server_s", re.compile(rf"spawned: '{server}")),
+             ("listening_s", re.compile(spec.server_log_line))]
+    stop = [("sigterm_seen_s", re.compile(r"received SIGTERM indicating exit request")),
+            ("client_stopped_s", re.compile(rf"stopped: {client}")),
+            ("server_stopped_s", re.compile(rf"stopped: {server}"))]
+    return start, stop
+
+
+def first_200(host, port, found, key, stop, path="/"):
     while not stop.is_set():
         connection = http.client.HTTPConnection(host, port, timeout=0.2)
         try:
-            connection.request("GET", "/")
+            connection.request("GET", path)
             if connection.getresponse().status == 200:
                 found[key] = time.time()
                 return
@@ -75,7 +80,7 @@ def container_address(engine, name, deadline):
     raise BenchError(f"{name} got no address")
 
 
-def log_marks(engine, name, started, patterns=LOG_MARKS):
+def log_marks(engine, name, started, patterns):
     """Seconds from `started` (wall clock) to the first log line matching each pattern."""
     done = subprocess.run([engine, "logs", "--timestamps", name], capture_output=True, text=True)
     marks = {}
@@ -118,11 +123,12 @@ def timed_stop(engine, name):
     return exited.get("at", ended) - began, ended - began, began_wall
 
 
-def measure(engine, name, port, command):
+def measure(engine, name, port, command, spec, path):
     """Runs `command` (which starts the container(s)) and returns the timeline figures of the
     serving container; both pollers run while the command is still going."""
     found, stop = {}, threading.Event()
-    published = threading.Thread(target=first_200, args=("127.0.0.1", port, found, "published", stop))
+    start_marks, stop_marks = log_patterns(spec)
+    published = threading.Thread(target=first_200, args=("127.0.0.1", port, found, "published", stop, path))
     with containers.StartWatch(engine, name) as watch:
         launched = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -130,7 +136,7 @@ def measure(engine, name, port, command):
                 raise BenchError(f"{name} did not start within 60 s")
             published.start()
             address = container_address(engine, name, time.monotonic() + 60)
-            direct = threading.Thread(target=first_200, args=(address, 8080, found, "direct", stop))
+            direct = threading.Thread(target=first_200, args=(address, spec.port, found, "direct", stop, path))
             direct.start()
             direct.join(60)
             published.join(60)
@@ -149,11 +155,11 @@ def measure(engine, name, port, command):
     figures = {"create_to_start_s": started - created,
                "first200_direct_s": found["direct"] - started,
                "first200_published_s": found["published"] - started}
-    figures.update(log_marks(engine, name, started))
+    figures.update(log_marks(engine, name, started, start_marks))
     # The stop comes at a random point of supervisord's 1 s event loop, as a real one does.
     time.sleep(1 + random.random())
     figures["pid1_exit_s"], figures["stop_s"], stopped_at = timed_stop(engine, name)
-    figures.update(log_marks(engine, name, stopped_at, STOP_MARKS))
+    figures.update(log_marks(engine, name, stopped_at, stop_marks))
     return figures
 
 
@@ -165,6 +171,8 @@ def main():
     parser.add_argument("--port", type=int, default=28082, help="published port (default 28082)")
     parser.add_argument("--project", default=f"startpath{os.getpid()}")
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
+    runscript.add_spec_argument(parser)
+    parser.add_argument("--path", default="/", help="the HTTP path of the first-200 probes (default /)")
     parser.add_argument("--out", help="directory for startpath.md and startpath.json "
                         "(default: outside the repository, printed)")
     args = parser.parse_args()
@@ -176,8 +184,11 @@ def main():
     if not 1 <= args.port <= 65535:
         parser.error("--port must be 1-65535")
     runscript.check_project(parser, args.project)
+    if not args.path.startswith("/"):
+        parser.error("--path must start with /")
+    spec = runscript.load_spec(parser, args.spec)
     runscript.preflight(args.run, args.engine, args.port)
-    script = runscript.RunScript(args.run, args.engine, args.project, tool="startpath")
+    script = runscript.RunScript(args.run, args.engine, args.project, spec, tool="startpath")
     engine = args.engine
     results = {}
     print(f"startpath: {', '.join(approaches)} + floor; {args.rounds} rounds; loadavg {loadavg()}", flush=True)
@@ -185,16 +196,18 @@ def main():
         for approach in approaches:
             names = script.names(approach)
             command = script.start_command(approach, args.port)
-            figures = then_clean_up(approach, lambda: measure(engine, names.serving, args.port, command),
+            figures = then_clean_up(approach, lambda: measure(engine, names.serving, args.port, command, spec,
+                                                              args.path),
                                     lambda: script.stop(approach))
             results.setdefault(approach, []).append(figures)
             print(f"round {index + 1} {approach}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()),
                   flush=True)
         floor = f"{args.project}-floor"
-        image = runscript.RunScript(args.run, engine, args.project).names("separate").images[0]
+        image = runscript.RunScript(args.run, engine, args.project, spec).names("separate").images[0]
         figures = then_clean_up(
             "floor", lambda: measure(engine, floor, args.port,
-                                     [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:8080", image]),
+                                     [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:{spec.port}",
+                                      image], spec, args.path),
             lambda: subprocess.run([engine, "rm", "-f", floor], capture_output=True, timeout=120))
         results.setdefault("floor", []).append(figures)
         print(f"round {index + 1} floor: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()), flush=True)

@@ -3,8 +3,11 @@ servers (each failure kind produced for real), the window figures, the run scrip
 the container replacement and the client-log reading.
 Run: python3 -m unittest discover -s tests/bench -p 'test_*.py'"""
 
+import contextlib
 import http.server
+import io
 import os
+import re
 import socket
 import sys
 import threading
@@ -17,7 +20,12 @@ import faults  # noqa: E402
 import faultstats  # noqa: E402
 import loadgen  # noqa: E402
 import runscript  # noqa: E402
+import startpath  # noqa: E402
 from loadgen import Event  # noqa: E402
+
+DUET = runscript.pairspec.load(runscript.DEFAULT_SPEC)
+# The run script's fixture pair: every name unlike duet's (tests/runscript/README.md).
+OTHER = runscript.pairspec.load(os.path.join(runscript.REPO, "tests", "runscript", "other-pair", "pair.json"))
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -233,21 +241,52 @@ class RunScriptNames(unittest.TestCase):
 
     def test_fallback_to_fixed_names_only_without_project(self):
         script = os.path.join(self._tmp(), "run.sh")
+        for refusal in ('echo "run.sh: unknown argument: $a" >&2', 'echo "run.sh: unknown option: $a; see" >&2'):
+            with open(script, "w") as file:
+                file.write(f'#!/bin/sh\nfor a; do [ "$a" = --spec ] && {{ {refusal}; exit 2; }}; done\n')
+            os.chmod(script, 0o755)
+            for spec, name in ((DUET, "duet"), (OTHER, "tally")):
+                with contextlib.redirect_stderr(io.StringIO()) as said:
+                    run = runscript.RunScript(script, "docker", "p1", spec)
+                    names = run.names("separate")
+                self.assertIn(f"fixed names ({name}-*)", said.getvalue())
+                self.assertEqual(names.containers, [f"{name}-server", f"{name}-client"])
+                self.assertEqual(names.images, [f"localhost/{name}-server:latest", f"localhost/{name}-client:latest"])
+                self.assertEqual((names.serving, names.network), (f"{name}-server", name))
+                self.assertEqual(run.role(f"{name}-client"), f"{name}-client")
+                self.assertNotIn("--spec", run.start_command("separate", 1234))
+                self.assertNotIn("--project", run.start_command("separate", 1234))
         with open(script, "w") as file:
-            file.write('#!/bin/sh\nfor a; do [ "$a" = --project ] && { echo "run.sh: unknown argument: $a" >&2; exit 2; }; done\n')
-        os.chmod(script, 0o755)
-        names = runscript.RunScript(script, "docker", "p1").names("separate")
-        self.assertEqual(names.containers, ["duet-server", "duet-client"])
-        self.assertEqual(names.serving, "duet-server")
-        with open(script, "w") as file:
-            file.write('#!/bin/sh\necho "container $3-supervisord"\n')
-        run = runscript.RunScript(script, "docker", "p1")
+            file.write('#!/bin/sh\nwhile [ "$1" != --project ]; do shift; done; echo "container $2-supervisord"\n')
+        run = runscript.RunScript(script, "docker", "p1", OTHER)
         self.assertEqual(run.names("supervisord").containers, ["p1-supervisord"])
-        self.assertIn("--project", run.start_command("supervisord", 1234))
+        command = run.start_command("supervisord", 1234)
+        self.assertEqual(command[command.index("--spec") + 1], OTHER.path)
+        self.assertIn("--project", command)
+        self.assertEqual(run.role("p1-supervisord"), "tally-supervisord")
         with open(script, "w") as file:
             file.write('#!/bin/sh\necho "engine gone" >&2; exit 1\n')
         with self.assertRaises(benchlib.BenchError):
-            runscript.RunScript(script, "docker", "p1").names("systemd")
+            runscript.RunScript(script, "docker", "p1", DUET).names("systemd")
+
+    def test_names_from_the_real_run_script(self):
+        # units/run.sh --print-names needs no engine.
+        run = runscript.RunScript(os.path.join(runscript.REPO, "units", "run.sh"), "docker", "p-7", OTHER)
+        names = run.names("separate")
+        self.assertEqual(names.images, ["localhost/tally-server:latest", "localhost/tally-client:latest"])
+        self.assertEqual((names.containers, names.network), (["p-7-server", "p-7-client"], "p-7"))
+        self.assertEqual(run.role("p-7-server"), "tally-server")
+        self.assertEqual(runscript.RunScript(os.path.join(runscript.REPO, "units", "run.sh"), "docker", "p-7",
+                                             DUET).names("systemd").images, ["localhost/duet-systemd:latest"])
+
+    def test_bad_spec_is_one_line(self):
+        bad = os.path.join(self._tmp(), "pair.json")
+        with open(bad, "w") as file:
+            file.write('{"name": "x"}')
+        stderr = io.StringIO()
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+            faults.parse_args(["--spec", bad])
+        self.assertIn(": error: --spec: pair.json: client: missing\n", stderr.getvalue())
 
     def _tmp(self):
         import tempfile
@@ -306,8 +345,46 @@ class ClientLog(unittest.TestCase):
         log = ("1970-01-01T00:00:09.000000000Z INFO poll status=200 latency=1ms\n"
                "1970-01-01T00:00:10.500000000Z WARN server unreachable\n"
                "1970-01-01T00:00:11.250000000Z duet-client[7]: INFO poll status=200 latency=1ms\n")
-        self.assertAlmostEqual(faults.client_back_from_log(log, 10.0), 1.25)
-        self.assertIsNone(faults.client_back_from_log(log, 12.0))
+        client_ok = re.compile(DUET.client_log_line)
+        self.assertAlmostEqual(faults.client_back_from_log(log, 10.0, client_ok), 1.25)
+        self.assertIsNone(faults.client_back_from_log(log, 12.0, client_ok))
+        self.assertIsNone(faults.client_back_from_log(log, 10.0, re.compile(OTHER.client_log_line)))
+
+
+class FromTheSpec(unittest.TestCase):
+    """What the faults and start-path benchmarks take from the spec instead of duet's names."""
+
+    class Bench:
+        engine = "docker"
+
+        def __init__(self, spec):
+            self.spec = spec
+
+    def test_fault_targets(self):
+        names = runscript.Names("systemd", [], ["p-systemd"], None)
+        duet = faults.Approach(self.Bench(DUET), names)
+        self.assertEqual((duet.units, duet.programs, duet.comms),
+                         (("server.service", "client.service"), ("server", "client"),
+                          ("duet-server", "duet-client")))
+        other = faults.Approach(self.Bench(OTHER), names)
+        self.assertEqual((other.units, other.programs, other.comms),
+                         (("tally-web.service", "tally-poll.service"), ("web", "poll"),
+                          ("tally-web", "tally-poll")))
+
+    def test_start_path_log_marks(self):
+        start, stop = startpath.log_patterns(DUET)
+        lines = {"supervisord_up_s": "2024-01-01 INFO supervisord started with pid 1",
+                 "spawned_server_s": "2024-01-01 INFO spawned: 'server' with pid 7",
+                 "listening_s": "duet-server: INFO listening address=0.0.0.0:8080 socket=bound workers=2"}
+        for key, pattern in start:
+            self.assertRegex(lines[key], pattern)
+        self.assertNotRegex("INFO spawned: 'client' with pid 8", dict(start)["spawned_server_s"])
+        self.assertRegex("INFO stopped: client (exit status 0)", dict(stop)["client_stopped_s"])
+        start, stop = startpath.log_patterns(OTHER)
+        self.assertRegex("INFO spawned: 'web' with pid 7", dict(start)["spawned_server_s"])
+        self.assertRegex("serving on 9431", dict(start)["listening_s"])
+        self.assertRegex("INFO stopped: poll (exit status 0)", dict(stop)["client_stopped_s"])
+        self.assertNotRegex("INFO stopped: poll (exit status 0)", dict(stop)["server_stopped_s"])
 
 
 class OomCgroup(unittest.TestCase):

@@ -40,6 +40,9 @@ main() {
   echo "-- run script: every cell of the flag table, names, --help, usage errors (no engine)"
   python3 tests/runscript/flags.py
 
+  echo "-- pair specs: every validation rule of units/run/pairspec.py, duet's version (no engine)"
+  python3 -m unittest discover -s tests/specs -p 'test_*.py'
+
   echo "-- the contract's test machine: the NixOS driver's command semantics, local and over SSH"
   python3 tests/contract/test_machine.py
 

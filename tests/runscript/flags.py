@@ -6,16 +6,25 @@ Asserts, by running run.sh --print-names / --print-flags, every cell of the flag
 (engine x cgroup mode x approach, systemd below and from 256), the names of every
 approach with the default and another project, and the argument handling (--help,
 one-line usage errors with exit 2). The expected flags are written here, per cell.
+Then the same for a pair that is not duet (other-pair/pair.json: another name, port,
+stop timeout and server-host variable), given by --spec and by DUET_SPEC, and the
+refusals that need no engine: a bad spec (its one line naming the field, exit 1, even
+for a run, before the engine is looked for) and python3 missing.
 """
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 RUN = os.path.join(REPO, "units", "run.sh")
+OTHER = os.path.join(HERE, "other-pair", "pair.json")
 
 PUBLISH = "-p 127.0.0.1:8080:8080"
-RESTART = "--restart unless-stopped"
+RESTART = "--stop-timeout 10 --restart unless-stopped"
 DOCKER_V1 = "-t --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:ro --tmpfs /run --tmpfs /run/lock"
 DOCKER_V2 = ("-t --cgroupns=host --cgroup-parent=duet.slice "
              "-v /sys/fs/cgroup/duet.slice:/sys/fs/cgroup/duet.slice:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp")
@@ -103,7 +112,57 @@ USAGE_ERRORS = {
     ("--cgroup", "v2"): "run.sh: --cgroup and --systemd-version go only with --print-flags "
                         "(a run reads them from the host and the image); see run.sh --help",
     ("--stop", "--print-names"): "run.sh: --stop and --print-names do not go together; see run.sh --help",
+    ("--spec",): "run.sh: --spec needs a value; see run.sh --help",
+    ("--spec", ""): "run.sh: --spec needs a file; see run.sh --help",
+    # Usage errors come before the spec is read.
+    ("--spec", "/nonexistent/pair.json", "--port", "0"): "run.sh: bad port: 0 (1-65535); see run.sh --help",
 }
+
+# The other pair: name tally, port 9431, stop timeout 7, server-host variable TALLY_UPSTREAM.
+O_TAIL = "--stop-timeout 7 --restart unless-stopped"
+O_HARDENED = "--network tally --read-only --cap-drop ALL --security-opt no-new-privileges"
+OTHER_TABLE = {
+    ("docker", "hybrid", "systemd", 252): [f"tally-systemd {DOCKER_V1} {O_TAIL} -p 127.0.0.1:9431:9431"],
+    ("docker", "v2", "systemd", 252): [f"tally-systemd {DOCKER_V2} {O_TAIL} -p 127.0.0.1:9431:9431"],
+    ("podman", "hybrid", "supervisord", None): [f"tally-supervisord --runtime runc {O_TAIL} -p 127.0.0.1:9431:9431"],
+    ("docker", "v1", "separate", None): [
+        f"tally-server {O_HARDENED} {O_TAIL} -p 127.0.0.1:9431:9431",
+        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}"],
+    ("podman", "v2", "separate", None): [
+        f"tally-server {O_HARDENED} {O_TAIL} -p 127.0.0.1:9431:9431",
+        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}"],
+}
+OTHER_REFUSED = ("run.sh: systemd 256 in localhost/tally-systemd:latest refuses cgroup v1 (since 256) and this host "
+                 "has cgroup v1: use a cgroup v2 host or an image with systemd < 256\n")
+OTHER_NAMES = {
+    ("systemd", None): ["image localhost/tally-systemd:latest", "container tally-systemd"],
+    ("supervisord", None): ["image localhost/tally-supervisord:latest", "container tally-supervisord"],
+    ("separate", None): ["image localhost/tally-server:latest", "image localhost/tally-client:latest",
+                         "container tally-server", "container tally-client", "network tally"],
+    ("separate", "t-2"): ["image localhost/tally-server:latest", "image localhost/tally-client:latest",
+                          "container t-2-server", "container t-2-client", "network t-2"],
+}
+OTHER_PORT = (["separate", "--project", "t-2", "--port", "18080", "--print-flags", "--cgroup", "v2"],
+              [f"t-2-server --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges {O_TAIL} "
+               "-p 127.0.0.1:18080:9431",
+               "t-2-client --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
+               f"-e TALLY_UPSTREAM=t-2-server {O_TAIL}"])
+
+# Bad specs, made from the other pair's: (what, change to the JSON document, the one line
+# run.sh prints without its "run.sh: " prefix).
+BAD_SPECS = [
+    ("port 0", lambda d: d.update(port=0), "pair.json: port: 0 is not a whole number in 1-65535"),
+    ("unknown field", lambda d: d.update(prot=1),
+     "pair.json: prot: unknown field (known: client, description, health, name, port, server, stopTimeoutSec, "
+     "supervisord, systemd, users, version)"),
+    ("no server executable", lambda d: d["server"].pop("executable"), "pair.json: server.executable: missing"),
+    ("unknown ability", lambda d: d["server"].update(abilities=["telepathy"]),
+     "pair.json: server.abilities: unknown ability 'telepathy' (known: socket-activation, notify, readiness, "
+     "inherited-socket)"),
+    ("health command not in the image", lambda d: d["health"].update(command=["curl", "-f", "localhost"]),
+     "pair.json: health.command: 'curl' is not in the images (it must be server.executable or "
+     "client.executable)"),
+]
 
 
 def run(*argv, env=None):
@@ -148,16 +207,102 @@ def main():
     r = run("--help")
     check(failures, "--help", r.returncode == 0 and r.stdout.startswith("usage: run.sh") and r.stderr == "",
           f"exit {r.returncode}, stdout starts {r.stdout[:40]!r}, stderr {r.stderr!r}")
+    r = run("--help", "--spec", "/nonexistent/pair.json")
+    check(failures, "--help reads no spec", r.returncode == 0 and r.stdout.startswith("usage: run.sh") and r.stderr == "",
+          f"exit {r.returncode}, stderr {r.stderr!r}")
     for argv, line in USAGE_ERRORS.items():
         r = run(*argv)
         check(failures, f"usage error {' '.join(argv)}", (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
               f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
 
+    total = len(TABLE) + 1 + 2 * len(NAMES) + 3 + len(USAGE_ERRORS)
+    total += other_pair(failures)
+    total += bad_specs(failures)
+
     for f in failures:
         print(f"FAIL: {f}", file=sys.stderr)
-    total = len(TABLE) + 1 + 2 * len(NAMES) + 2 + len(USAGE_ERRORS)
     print(f"run.sh flags and names: {total - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
+
+
+def other_pair(failures):
+    """The other pair's cells and names, by --spec and by DUET_SPEC; returns the number of checks."""
+    checks = 0
+    for how, spec_argv, env in (("--spec", ["--spec", OTHER], None), ("DUET_SPEC", [], {"DUET_SPEC": OTHER})):
+        for (engine, cgroup, approach, version), expected in OTHER_TABLE.items():
+            argv = [approach, *spec_argv, "--engine", engine, "--print-flags", "--cgroup", cgroup]
+            if version is not None:
+                argv += ["--systemd-version", str(version)]
+            r = run(*argv, env=env)
+            check(failures, f"other pair ({how}) {engine} {cgroup} {approach}", r.returncode == 0 and r.stdout.splitlines() == expected,
+                  f"exit {r.returncode}\n  got      {r.stdout.splitlines()}\n  expected {expected}\n  {r.stderr}")
+            checks += 1
+        r = run("systemd", *spec_argv, "--print-flags", "--cgroup", "v1", "--systemd-version", "256", env=env)
+        check(failures, f"other pair ({how}) systemd 256 refused", (r.returncode, r.stdout, r.stderr) == (1, "", OTHER_REFUSED),
+              f"exit {r.returncode} {r.stdout!r} {r.stderr!r}")
+        for (approach, project), expected in OTHER_NAMES.items():
+            r = run(approach, *spec_argv, *(["--project", project] if project else []), "--print-names", env=env)
+            check(failures, f"other pair ({how}) names {approach} {project or '(the spec name)'}",
+                  r.returncode == 0 and r.stdout.splitlines() == expected,
+                  f"got {r.stdout.splitlines()} (exit {r.returncode}, {r.stderr!r}), expected {expected}")
+        r = run(*OTHER_PORT[0], *spec_argv, env=env)
+        check(failures, f"other pair ({how}) project and port", r.stdout.splitlines() == OTHER_PORT[1],
+              f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {OTHER_PORT[1]}")
+        checks += 1 + len(OTHER_NAMES) + 1
+    # --spec wins over DUET_SPEC; DUET_PROJECT over the spec's name.
+    r = run("supervisord", "--spec", OTHER, "--print-names", env={"DUET_SPEC": "/nonexistent.json", "DUET_PROJECT": "p-9"})
+    expected = ["image localhost/tally-supervisord:latest", "container p-9-supervisord"]
+    check(failures, "--spec over DUET_SPEC, DUET_PROJECT over the spec's name", r.stdout.splitlines() == expected,
+          f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {expected}")
+    return checks + 1
+
+
+def bad_specs(failures):
+    """Each bad spec: one line naming the field, exit 1, for --print-names and for a run
+    with no engine on PATH (the spec is read first); python3 missing: one line. Returns the
+    number of checks."""
+    checks = 0
+    with open(OTHER) as f:
+        good = json.load(f)
+    work = tempfile.mkdtemp(prefix="runscript-flags-")
+    try:
+        bad_dir = os.path.join(work, "bad")
+        shutil.copytree(os.path.dirname(OTHER), bad_dir)
+        bad = os.path.join(bad_dir, "pair.json")
+        for what, change, line in BAD_SPECS:
+            doc = json.loads(json.dumps(good))
+            change(doc)
+            with open(bad, "w") as f:
+                json.dump(doc, f)
+            for argv in (["separate", "--print-names"], ["separate", "--engine", "docker", "--port", "18999"]):
+                r = run(*argv, "--spec", bad)
+                check(failures, f"bad spec ({what}): {' '.join(argv)}",
+                      (r.returncode, r.stdout, r.stderr) == (1, "", f"run.sh: {line}\n"),
+                      f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}, expected {line!r}")
+                checks += 1
+        r = run("--print-names", "--spec", os.path.join(work, "absent.json"))
+        line = f"run.sh: cannot read the spec {work}/absent.json: No such file or directory\n"
+        check(failures, "spec file missing", (r.returncode, r.stdout, r.stderr) == (1, "", line),
+              f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
+        with open(bad, "w") as f:
+            f.write('{"name": "tally",')
+        r = run("--print-names", "--spec", bad)
+        check(failures, "spec not JSON", r.returncode == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1
+              and r.stderr.startswith("run.sh: pair.json: not JSON: "), f"exit {r.returncode}, stderr {r.stderr!r}")
+
+        # No python3: a PATH of bash and dirname alone.
+        bare = os.path.join(work, "bin")
+        os.mkdir(bare)
+        for tool in ("bash", "dirname"):
+            os.symlink(shutil.which(tool), os.path.join(bare, tool))
+        r = subprocess.run([RUN, "--print-names"], capture_output=True, text=True, env={"PATH": bare}, timeout=30)
+        line = "run.sh: python3 not found in PATH: run.sh reads the pair spec with it\n"
+        check(failures, "python3 missing", (r.returncode, r.stdout, r.stderr) == (1, "", line),
+              f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
+        checks += 3
+    finally:
+        shutil.rmtree(work)
+    return checks
 
 
 if __name__ == "__main__":

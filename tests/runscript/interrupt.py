@@ -2,8 +2,9 @@
 """units/run.sh interrupted at several moments of its start-up leaves nothing behind
 and says only what it did.
 
-usage: interrupt.py [--engine docker|podman] [--port N] [--at SPEC,...] [APPROACH ...]
+usage: interrupt.py [--spec FILE] [--engine docker|podman] [--port N] [--at MOMENT,...] [APPROACH ...]
   APPROACH  systemd, supervisord, separate (default: all three)
+  --spec    the pair spec given to run.sh (default units/pair.json)
   --at      moments to interrupt, each SECONDS, `started` (right after the first "started
             container" line: for separate, while the client is being created) or `up`
             (after the "is up" line), with
@@ -35,8 +36,8 @@ DEFAULT_AT = "0.1,0.3,0.5:TERM,0.5,1,2,2:TERM,started,started:TERM,up,up:TERM"
 MARKERS = {"started": "run.sh: started container ", "up": " is up on "}
 
 
-def names(approach, project):
-    out = subprocess.run([RUN, approach, "--project", project, "--print-names"],
+def names(spec, approach, project):
+    out = subprocess.run([RUN, approach, "--spec", spec, "--project", project, "--print-names"],
                          capture_output=True, text=True, check=True).stdout
     found = {"image": [], "container": [], "network": []}
     for line in out.splitlines():
@@ -75,11 +76,11 @@ def leftovers(engine, found):
 
 def one(args, approach, at, sig):
     project = f"int-{approach[:3]}"
-    found = names(approach, project)
-    tmp = tempfile.mkdtemp(prefix="duet-interrupt-")
+    found = names(args.spec, approach, project)
+    tmp = tempfile.mkdtemp(prefix="interrupt-")
     env = dict(os.environ, TMPDIR=tmp, DUET_PROJECT=project)
     since = str(time.time())  # the engine runs on this host: the same clock
-    proc = subprocess.Popen([RUN, approach, "--engine", args.engine, "--port", str(args.port)],
+    proc = subprocess.Popen([RUN, approach, "--spec", args.spec, "--engine", args.engine, "--port", str(args.port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
     lines = []
@@ -157,6 +158,7 @@ def one(args, approach, at, sig):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("approaches", nargs="*", metavar="APPROACH")
+    parser.add_argument("--spec", default=os.path.join(REPO, "units", "pair.json"))
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
     parser.add_argument("--port", type=int, default=int(os.environ.get("DUET_CONTRACT_PORT", "8080")))
     parser.add_argument("--at", default=DEFAULT_AT)
@@ -169,11 +171,11 @@ def main():
         if approach not in ("systemd", "supervisord", "separate"):
             parser.error(f"unknown approach: {approach} (systemd, supervisord or separate)")
     moments = []
-    for spec in args.at.split(","):
-        at, _, sig = spec.partition(":")
+    for entry in args.at.split(","):
+        at, _, sig = entry.partition(":")
         sig = sig or "INT"
         if sig not in ("INT", "TERM") or (at not in MARKERS and not re.fullmatch(r"\d+(\.\d+)?", at)):
-            parser.error(f"bad --at entry: {spec} (SECONDS, started or up, optionally :TERM or :INT)")
+            parser.error(f"bad --at entry: {entry} (SECONDS, started or up, optionally :TERM or :INT)")
         moments.append((at, sig))
     passed = failed = 0
     for approach in args.approaches or ("systemd", "supervisord", "separate"):

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """units/run.sh refuses at once, in one line, before it creates or loads anything.
 
-usage: refusals.py [--port N]
-Runs inside tests/ci/private-engines.sh with the stand-in images in Docker. Each case
-starts run.sh where it must refuse and checks its exit status, its one line, how long
-it took, and, from the engine's events, that it created, loaded or removed nothing:
+usage: refusals.py [--spec FILE] [--port N]
+Runs inside tests/ci/private-engines.sh with the stand-in images of the spec's pair
+(default units/pair.json, given to run.sh as --spec) in Docker. Each case starts run.sh
+where it must refuse and checks its exit status, its one line, how long it took, and,
+from the engine's events, that it created, loaded or removed nothing:
+  - a bad spec (a copy of FILE with the port out of range): refused naming the field
   - a host port held by a process outside the engine: refused naming the process
   - a host port published by another container: refused naming the container
   - --image-dir with a tarball missing: refused before loading the ones present
@@ -31,6 +33,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "units", "run.sh")
+sys.path.insert(0, os.path.join(REPO, "units", "run"))
+import pairspec  # noqa: E402
 FAST_S = 10  # a refusal before anything is made takes about a second; the old port wait took 70 s
 
 
@@ -47,12 +51,13 @@ def podman_state():
     return sorted(images.split()), sorted(networks.split())
 
 
-def refuses(argv, pattern, env=None):
-    """Runs run.sh; returns problems unless it exits 1 fast with one line matching pattern
-    and the engine saw nothing created, loaded or removed."""
+def refuses_with(spec, argv, pattern, env=None):
+    """Runs run.sh --spec SPEC; returns problems unless it exits 1 fast with one line
+    matching pattern and the engine saw nothing created, loaded or removed."""
     since = str(time.time())
     t0 = time.monotonic()
-    r = subprocess.run([RUN, *argv], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+    r = subprocess.run([RUN, "--spec", spec, *argv], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **(env or {})})
     took = time.monotonic() - t0
     time.sleep(1)
     seen = events(since, str(time.time()))
@@ -69,8 +74,8 @@ def refuses(argv, pattern, env=None):
     return problems, (lines[-1] if lines else ""), took
 
 
-def systemd_256_tarball(directory):
-    """A docker-archive (gzip'd) named duet-systemd.tar.gz whose one layer holds
+def systemd_256_tarball(directory, spec):
+    """A docker-archive (gzip'd) named NAME-systemd.tar.gz whose one layer holds
     libsystemd-shared-256.so, as a systemd 256 image's does."""
     def add(tar, name, data):
         info = tarfile.TarInfo(name)
@@ -81,9 +86,9 @@ def systemd_256_tarball(directory):
         add(t, "usr/lib/systemd/libsystemd-shared-256.so", b"")
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                          "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["localhost/duet-systemd:latest"],
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": [spec.image_ref("systemd")],
                             "Layers": ["l1/layer.tar"]}]).encode()
-    path = os.path.join(directory, "duet-systemd.tar.gz")
+    path = os.path.join(directory, f"{spec.image_name('systemd')}.tar.gz")
     with gzip.open(path, "wb") as gz, tarfile.open(fileobj=gz, mode="w") as t:
         add(t, "config.json", config)
         add(t, "l1/layer.tar", layer.getvalue())
@@ -99,12 +104,33 @@ def cgroup_mode():
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--spec", default=os.path.join(REPO, "units", "pair.json"),
+                        help="the pair spec run.sh is given (default units/pair.json)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("DUET_CONTRACT_PORT", "8080")))
     args = parser.parse_args()
+    try:
+        spec = pairspec.load(args.spec)
+    except pairspec.SpecError as error:
+        parser.error(str(error))
     port = str(args.port)
     results = []  # (case, problems or None when not run, detail)
-    work = tempfile.mkdtemp(prefix="duet-refusals-")
+    work = tempfile.mkdtemp(prefix=f"{spec.name}-refusals-")
+
+    def refuses(argv, pattern, env=None):
+        return refuses_with(args.spec, argv, pattern, env)
+
     try:
+        # A bad spec: refused before the engine is asked anything.
+        bad_dir = os.path.join(work, "bad-spec")
+        shutil.copytree(spec.dir, bad_dir, ignore=shutil.ignore_patterns(".*"))
+        bad = os.path.join(bad_dir, os.path.basename(args.spec))
+        with open(bad, "w") as f:
+            json.dump({**spec.doc, "port": 70000}, f)
+        problems, line, took = refuses_with(bad, ["separate", "--project", "ref-s", "--port", port],
+                                            rf"^run\.sh: {re.escape(os.path.basename(bad))}: port: 70000 is not a "
+                                            r"whole number in 1-65535$")
+        results.append(("bad spec", problems, f"{took:.1f} s: {line}"))
+
         # A port held by a process outside the engine.
         holder = socket.socket()
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -121,22 +147,24 @@ def main():
             holder.close()
 
         # A port published by another container.
-        subprocess.run([RUN, "supervisord", "--project", "ref-b", "--port", port, "--detach"],
+        subprocess.run([RUN, "supervisord", "--spec", args.spec, "--project", "ref-b", "--port", port, "--detach"],
                        check=True, capture_output=True, timeout=180)
         try:
             problems, line, took = refuses(["separate", "--project", "ref-c", "--port", port],
                                            rf"host port {port} is published by container ref-b-supervisord of docker")
             results.append(("port published by another container", problems, f"{took:.1f} s: {line}"))
         finally:
-            subprocess.run([RUN, "supervisord", "--project", "ref-b", "--stop"], check=True, capture_output=True, timeout=120)
+            subprocess.run([RUN, "supervisord", "--spec", args.spec, "--project", "ref-b", "--stop"], check=True,
+                           capture_output=True, timeout=120)
 
         # A tarball missing from --image-dir: nothing of the others is loaded.
         partial = os.path.join(work, "partial")
         os.mkdir(partial)
-        with gzip.open(os.path.join(partial, "duet-server.tar.gz"), "wb") as gz:
-            gz.write(subprocess.run(["docker", "save", "localhost/duet-server:latest"], capture_output=True, check=True).stdout)
+        with gzip.open(os.path.join(partial, f"{spec.image_name('server')}.tar.gz"), "wb") as gz:
+            gz.write(subprocess.run(["docker", "save", spec.image_ref("server")], capture_output=True, check=True).stdout)
         problems, line, took = refuses(["separate", "--project", "ref-d", "--port", port, "--image-dir", partial],
-                                       rf"missing image tarball {re.escape(partial)}/duet-client\.tar\.gz")
+                                       rf"missing image tarball {re.escape(partial)}/"
+                                       rf"{re.escape(spec.image_name('client'))}\.tar\.gz")
         results.append(("missing tarball", problems, f"{took:.1f} s: {line}"))
 
         # systemd >= 256 on cgroup v1: refused from the tarball, before loading it.
@@ -146,9 +174,9 @@ def main():
         else:
             newer = os.path.join(work, "newer")
             os.mkdir(newer)
-            systemd_256_tarball(newer)
+            systemd_256_tarball(newer, spec)
             problems, line, took = refuses(["systemd", "--project", "ref-e", "--port", port, "--image-dir", newer],
-                                           r"systemd 256 in localhost/duet-systemd:latest refuses cgroup v1 .* "
+                                           rf"systemd 256 in {re.escape(spec.image_ref('systemd'))} refuses cgroup v1 .* "
                                            rf"this host has cgroup {mode}")
             results.append(("systemd 256 tarball on cgroup v1", problems, f"{took:.1f} s: {line}"))
 
@@ -162,9 +190,9 @@ def main():
         else:
             full = os.path.join(work, "full")
             os.mkdir(full)
-            for name in ("duet-server", "duet-client"):
-                with gzip.open(os.path.join(full, f"{name}.tar.gz"), "wb", compresslevel=1) as gz:
-                    gz.write(subprocess.run(["docker", "save", f"localhost/{name}:latest"], capture_output=True, check=True).stdout)
+            for key in ("server", "client"):
+                with gzip.open(os.path.join(full, f"{spec.image_name(key)}.tar.gz"), "wb", compresslevel=1) as gz:
+                    gz.write(subprocess.run(["docker", "save", spec.image_ref(key)], capture_output=True, check=True).stdout)
             before = podman_state()
             problems, line, took = refuses(["separate", "--engine", "podman", "--project", "ref-f", "--port", port,
                                             "--image-dir", full],

@@ -42,8 +42,8 @@ labelled() { # container|network: sets `names` to what this run made of that kin
 remove_container() { # NAME: stop (with the image's own stop signal) and remove
   # Before /healthz answered, nothing is served yet: no drain to wait for, and a PID 1
   # that has not yet installed its signal handlers would ignore the stop signal (the
-  # kernel drops it) and cost the full 10 s.
-  [ "$serving" = 0 ] || engine_call stop -t 10 "$1" || true
+  # kernel drops it) and cost the whole stop timeout.
+  [ "$serving" = 0 ] || engine_call stop -t "$spec_stop_timeout" "$1" || true
   engine_call rm -f "$1"
 }
 

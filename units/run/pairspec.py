@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The pair spec (units/pair-spec.md): validation and every value derived from it.
 
-The path without Nix reads a spec only through this module: units/run.sh (names, port,
+The path without Nix reads a spec only through this module: units/run.sh (names, image refs, port,
 health path, stop timeout), the stand-in builder (image config, programs) and the
 container contract. nix/lib/ derives the same values in Nix; tests/nix/ compares them.
 
@@ -27,6 +27,9 @@ SINGLE_USER = "65534:65534"
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An HTTP request target: it goes into a request line as it is (run.sh, the contract).
+HTTP_PATH_RE = re.compile(r"^/[!-~]*$")
+HTTP_PATH = "a path starting with '/', without spaces or control characters"
 SECTION_RE = re.compile(r"^\[(program|fcgi-program):([^\]]+)\]\s*$", re.M)
 
 FIELDS = {
@@ -255,7 +258,7 @@ def validate(path, doc):
         if abilities.count(ability) > 1:
             raise SpecError(f"{_where(path, 'server', 'abilities')}: {ability!r} given twice")
     if "readiness" in abilities:
-        _string(path, "server", "readinessPath", server.get("readinessPath"), re.compile(r"^/"), "a path starting with '/'")
+        _string(path, "server", "readinessPath", server.get("readinessPath"), HTTP_PATH_RE, HTTP_PATH)
     elif "readinessPath" in server:
         raise SpecError(f"{_where(path, 'server', 'readinessPath')}: given without the 'readiness' ability")
     _string(path, "client", "serverHostEnv", client["serverHostEnv"], ENV_NAME_RE, "an environment variable name")
@@ -267,7 +270,7 @@ def validate(path, doc):
             raise SpecError(f"{_where(path, 'client', 'env')}: sets {name}, which serverHostEnv sets")
 
     health = doc["health"]
-    _string(path, "health", "path", health["path"], re.compile(r"^/"), "a path starting with '/'")
+    _string(path, "health", "path", health["path"], HTTP_PATH_RE, HTTP_PATH)
     command = _string_list(path, "health", "command", health["command"], allow_empty=False)
     if command[0] not in (server["executable"], client["executable"]):
         raise SpecError(f"{_where(path, 'health', 'command')}: {command[0]!r} is not in the images "
@@ -289,8 +292,12 @@ def validate(path, doc):
 
     supervisord = doc["supervisord"]
     programs = _file(path, "supervisord", "programs", supervisord["programs"])
-    with open(programs, encoding="utf-8") as f:
-        sections = {name for _, name in SECTION_RE.findall(f.read())}
+    try:
+        with open(programs, encoding="utf-8") as f:
+            sections = {name for _, name in SECTION_RE.findall(f.read())}
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{_where(path, 'supervisord', 'programs')}: cannot read {programs}: "
+                        f"{getattr(error, 'strerror', None) or error}") from None
     for field in ("server", "client"):
         section = _string(path, "supervisord", field, supervisord[field])
         if section not in sections:
@@ -308,8 +315,10 @@ def load(path):
             doc = json.load(f)
     except OSError as error:
         raise SpecError(f"cannot read the spec {path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SpecError(f"{os.path.basename(path)}: not JSON: {error}") from None
+    except RecursionError:
+        raise SpecError(f"{os.path.basename(path)}: not JSON: nested too deeply") from None
     return validate(path, doc)
 
 
@@ -329,6 +338,8 @@ def shell_lines(spec):
         "spec_client_program": spec.client_program,
         "spec_socket_unit": spec.socket_unit if spec.has("socket-activation") else "",
     }
+    for key in KEYS:
+        values[f"spec_image_{key}"] = spec.image_ref(key)
     return [f"{key}={shlex.quote(str(value))}" for key, value in values.items()]
 
 
@@ -352,7 +363,7 @@ def dockerfile_lines(config):
 
 
 def main(argv):
-    usage = __doc__.split("\n\n")[1]
+    usage = __doc__[__doc__.index("usage:"):].rstrip()
     if len(argv) < 3 or argv[1] not in ("check", "shell", "config", "dockerfile", "json"):
         print(usage, file=sys.stderr)
         return 2

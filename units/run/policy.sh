@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Names and run flags of every approach: pure functions of their arguments. They look
-# at no engine and no host, so `run.sh --print-names` / `--print-flags` print exactly
-# what a run would use, and tests/runscript/ checks every cell of the flag table.
+# Names and run flags of every approach: pure functions of their arguments and of the
+# spec's values (run.sh's spec_* globals, from run/pairspec.py). They look at no engine
+# and no host, so `run.sh --print-names` / `--print-flags` print exactly what a run
+# would use, and tests/runscript/ checks every cell of the flag table.
 
 valid_project() { # NAME: part of every container and network name, and of the
   # server's DNS name on the separate network: lowercase letters, digits and '-'.
@@ -16,7 +17,7 @@ image_keys() { # APPROACH -> the images it runs, in start order
   esac
 }
 
-image_ref() { echo "localhost/duet-$1:latest"; }   # KEY
+image_ref() { local ref=spec_image_$1; echo "${!ref}"; }   # KEY
 container_name() { echo "$1-$2"; }                  # PROJECT KEY
 
 print_names() { # APPROACH PROJECT: what a run makes and uses, one `KIND NAME` a line
@@ -46,8 +47,8 @@ systemd_cgroup_flags() { # ENGINE CGROUP: one argument a line
       printf '%s\n' --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:ro --tmpfs /run --tmpfs /run/lock ;;
     "docker v2")
       # systemd must write its own cgroup: host cgroupns, Docker's read-only mount of
-      # the host tree stays, only duet.slice (the parent the container is put in) is
-      # bound read-write over it. `-v /sys/fs/cgroup:/sys/fs/cgroup:rw` would let the
+      # the host tree stays, only duet.slice (the parent the container is put in; the
+      # library's one slice, whatever the pair) is bound read-write over it. `-v /sys/fs/cgroup:/sys/fs/cgroup:rw` would let the
       # container write the host's whole cgroup tree. `-v`, not --mount: it creates
       # duet.slice when no container is in it yet.
       printf '%s\n' --cgroupns=host --cgroup-parent=duet.slice \
@@ -75,13 +76,15 @@ container_flags() { # ENGINE CGROUP SYSTEMD_VERSION APPROACH PROJECT KEY PUBLISH
       # Each program is PID 1 of its own container: non-root (the image's User),
       # read-only root, no capabilities, no privilege gain.
       printf '%s\n' --network "$project" --read-only --cap-drop ALL --security-opt no-new-privileges
-      [ "$key" != client ] || printf '%s\n' -e "SERVER_HOST=$(container_name "$project" server)" ;;
+      [ "$key" != client ] || printf '%s\n' -e "$spec_server_host_env=$(container_name "$project" server)" ;;
   esac
+  # The engine's bound between the stop signal and SIGKILL, for `ENGINE stop` of anyone.
+  printf '%s\n' --stop-timeout "$spec_stop_timeout"
   # Every approach: the engine restarts a container whose PID 1 ends (a crashed
   # supervisord or systemd, a killed server), as they restart their own programs;
   # `unless-stopped` keeps `docker stop` and `run.sh --stop` final.
   printf '%s\n' --restart unless-stopped
-  [ "$key" = client ] || printf '%s\n' -p "$publish:8080"
+  [ "$key" = client ] || printf '%s\n' -p "$publish:$spec_port"
 }
 
 print_flags() { # ENGINE CGROUP SYSTEMD_VERSION APPROACH PROJECT PUBLISH: `NAME ARG...` a container
