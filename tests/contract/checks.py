@@ -166,8 +166,11 @@ def back_within(port, path, limit_s):
 
 
 def now_utc(machine):
-    """Host time, in a form both `docker logs --since` and `podman logs --since` accept."""
-    return machine.succeed("date -u +%Y-%m-%dT%H:%M:%SZ").strip()
+    """Host time, in a form both `docker logs --since` and `podman logs --since` accept:
+    whole seconds, so it waits for a new second to begin, and a line logged before the
+    call is never `--since` it."""
+    return machine.succeed(
+        's=$(date +%s); while [ "$(date +%s)" = "$s" ]; do sleep 0.02; done; date -u +%Y-%m-%dT%H:%M:%SZ').strip()
 
 
 def logs(engine, container, since=None):
