@@ -1,8 +1,13 @@
 # testScript of every VM test: the container contract (tests/contract/checks.py),
-# unchanged, for one approach on one engine. nix/vm-tests/default.nix prepends APPROACH,
-# ENGINE and RUN (the load-and-run app) and puts tests/contract/ on sys.path; `machine`,
-# `start_all` and `subtest` come from the NixOS test driver.
+# unchanged, for one approach of one pair on one engine. The Nix library's prelude defines
+# SPEC (the spec file in the store, its directory with the files it names), RUN (the
+# load-and-run app of that pair), APPROACH and ENGINE, and puts tests/contract/ and
+# units/run/ on sys.path; `machine`, `start_all` and `subtest` come from the NixOS test
+# driver.
 import checks  # type: ignore
+import pairspec  # type: ignore
+
+spec = pairspec.load(SPEC)
 
 start_all()
 machine.wait_for_unit("multi-user.target")
@@ -17,4 +22,5 @@ if ENGINE == "docker":
         ).strip()
         assert found == "2 systemd json-file", f"docker info: {found!r}"
 
-checks.CHECKS[APPROACH](machine, RUN, subtest=subtest, engine=ENGINE, port=8080)
+# DUET_SPEC for a RUN that does not pass its spec itself (a --spec it passes wins).
+checks.CHECKS[APPROACH](machine, f"DUET_SPEC={SPEC} {RUN}", spec, subtest=subtest, engine=ENGINE, port=spec.port)

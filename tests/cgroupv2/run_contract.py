@@ -3,6 +3,9 @@
 
 Expects the guest started (vm.sh start), the repo's units/ at /root/duet/units
 and the stand-in images already loaded into each engine (prove.sh does all that).
+--spec FILE (default units/pair.json) is the pair spec, a file of this checkout: the
+checks read it here, and the guest's run script reads the same file at /root/duet/
+(staged there with its directory: units/ always, other directories as cg2_stage PATHS).
 The contract's machine (tests/contract/machine.py) reaches the guest through
 `vm.sh ssh`. Prints every subtest with its time, one line per check, then
 "N passed, N failed".
@@ -14,18 +17,24 @@ measured figures are logged unscaled, and the factor is printed with the results
 """
 
 import argparse
+import os
+import shlex
 import sys
 import time
 import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "tests" / "contract"))
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "contract"))
+sys.path.insert(0, str(REPO / "units" / "run"))
 
 import checks  # noqa: E402  (tests/contract/checks.py, as in the NixOS VM tests)
+import pairspec  # noqa: E402
 from machine import Machine, Ssh, Subtests  # noqa: E402
 
-GUEST_RUN = "/root/duet/units/run.sh"
+GUEST_REPO = "/root/duet"
+GUEST_RUN = f"{GUEST_REPO}/units/run.sh"
 ENGINES = ("docker", "podman")
 
 
@@ -44,14 +53,32 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engine", type=csv(ENGINES), default=list(ENGINES))
     ap.add_argument("--approach", type=csv(tuple(checks.CHECKS)), default=list(checks.CHECKS))
-    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--spec", default=str(REPO / "units" / "pair.json"), help="the pair spec (default units/pair.json)")
+    ap.add_argument("--port", type=int, help="host port in the guest (default: the spec's port)")
     ap.add_argument("--time-scale", type=float, default=1.0)
     args = ap.parse_args()
     if args.time_scale < 1:
         ap.error("--time-scale must be >= 1")
 
+    try:
+        spec = pairspec.load(args.spec)
+    except pairspec.SpecError as error:
+        print(f"run_contract.py: {error}", file=sys.stderr)
+        return 1
+    relative = os.path.relpath(os.path.abspath(args.spec), REPO)
+    if relative.startswith(".."):
+        print(f"run_contract.py: the spec {args.spec} is not in this checkout, so the guest cannot have it",
+              file=sys.stderr)
+        return 1
+    guest_spec = f"{GUEST_REPO}/{relative}"
+    run = f"DUET_SPEC={shlex.quote(guest_spec)} {GUEST_RUN}"
+
     bounds = checks.Bounds().scaled(args.time_scale)
     machine = Machine(Ssh([HERE / "vm.sh", "ssh"]), name="cg2guest", verbose=True)
+    if machine.execute(f"test -f {shlex.quote(guest_spec)}")[0] != 0:
+        print(f"run_contract.py: the guest has no {guest_spec}: stage {os.path.dirname(relative)} "
+              "(tests/cgroupv2/lib.sh cg2_stage)", file=sys.stderr)
+        return 1
     results = []
     for engine in args.engine:
         for approach in args.approach:
@@ -59,20 +86,20 @@ def main():
             subtest = Subtests(prefix=f"{approach} on {engine}: ")
             t0 = time.monotonic()
             try:
-                checks.CHECKS[approach](machine, GUEST_RUN, subtest=subtest, engine=engine, port=args.port,
+                checks.CHECKS[approach](machine, run, spec, subtest=subtest, engine=engine, port=args.port,
                                         bounds=bounds)
                 ok = True
             except Exception:
                 traceback.print_exc()
                 ok = False
-                machine.execute(f"{GUEST_RUN} {approach} --engine {engine} --stop", timeout=120)
+                machine.execute(f"{run} {approach} --engine {engine} --project {spec.name} --stop", timeout=120)
             secs = time.monotonic() - t0
             where = f" in subtest {subtest.failed!r}" if subtest.failed else ""
             results.append((engine, approach, ok, secs, where))
             print(f"== {engine} {approach}: {'PASS' if ok else 'FAIL' + where} in {secs:.0f} s", flush=True)
 
     scale = f" (time bounds x{args.time_scale:g}: emulated guest)" if args.time_scale != 1 else ""
-    print(f"\ncgroup v2 guest contract results{scale}:")
+    print(f"\ncgroup v2 guest contract results for {spec.name}{scale}:")
     for engine, approach, ok, secs, where in results:
         print(f"  {engine:7} {approach:12} {'PASS' if ok else 'FAIL' + where}  {secs:5.0f} s")
     passed = sum(1 for r in results if r[2])

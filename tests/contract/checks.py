@@ -1,16 +1,27 @@
-"""The container contract: what a user would check, once per approach.
+"""The container contract: what a user would check, once per approach, for any pair.
+
+Every check takes the loaded pair spec (units/run/pairspec.py `load`) and reads the
+pair's names from it: images and containers (`NAME-KEY`), the systemd units, the
+supervisord programs, the log lines, the health and readiness paths, the port. What the
+checks expect of the images (PID 1 and its stop signal, states, exit codes, time bounds)
+is written here, never read from the config under test; a runner on a slow machine
+passes `Bounds().scaled(N)`.
+
+Two kinds of checks (units/pair-spec.md has both tables; README.md lists them):
+generic ones every pair must pass, and ability checks that run only where the spec's
+`server.abilities` declares the ability (`ABILITY_APPROACH` says in which approach).
 
 Written against the NixOS test driver's machine interface (succeed, fail, execute,
 wait_until_succeeds) and its `subtest(name)`, so the same checks run in the NixOS VM
 tests and, through tests/contract/machine.py, on this host (run_local.py) and in the
 cgroup v2 guest (tests/cgroupv2/run_contract.py). Every command runs on the container
-host and uses only curl, the engine CLI, coreutils and timeout.
+host and uses only bash, curl, the engine CLI, coreutils and timeout.
 
-Each check starts its approach with `{run} APPROACH --engine E --port P --detach`,
-asserts step by step under `subtest(...)` names, and ends with
-`{run} APPROACH --engine E --stop`. Expected values (names, states, signals, exit codes,
-time bounds) are written here, never read from the config under test; a runner on a
-slow machine passes `Bounds().scaled(N)`.
+Each check starts its approach with `{run} APPROACH --engine E --project NAME --port P
+--detach` (the project is the spec's name), asserts step by step under `subtest(...)`
+names, and ends with `{run} APPROACH --engine E --project NAME --stop`. `run` is the run
+script as a shell prefix that already knows the spec (`DUET_SPEC=FILE units/run.sh`, or
+the load-and-run app).
 
 The driver runs each command with `set -euo pipefail` (machine.py does the same): pipes
 end in `grep PATTERN >/dev/null`, never `grep -q`, whose early exit would fail the pipe
@@ -21,25 +32,29 @@ Module-level `log` receives one line per finding; runners may replace it.
 
 import math
 import re
+import shlex
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Bounds:
     """The contract's time bounds. The behaviour bounds tell behaviours apart (a clean
-    stop within 5 s against a 10 s SIGKILL); waits only cap how long a check waits for
-    something that should happen (slow VMs included). `scaled(N)` stretches both for a
+    stop within 5 s against the engine's SIGKILL; a container that goes down within 30 s
+    against one that stays up for ever); waits only cap how long a check waits for
+    something that should happen (slow VMs included). `scaled(N)` stretches all for a
     machine N times slower than a host, such as an emulated guest; the figures measured
     are logged as they are."""
 
-    serving_again_s: float = 5  # a SIGKILLed server answers /healthz again
-    stop_s: float = 5  # `E stop` of duet-systemd or duet-supervisord
-    stop_separate_s: float = 2  # `E stop` of duet-server or duet-client
+    serving_again_s: float = 5  # a SIGKILLed server answers the health path again
+    stop_s: float = 5  # `E stop` of NAME-systemd or NAME-supervisord
+    stop_separate_s: float = 2  # `E stop` of NAME-server or NAME-client
+    down_s: float = 30  # a server that cannot start has taken its container down
     wait_scale: float = 1
 
     def scaled(self, factor):
         return Bounds(self.serving_again_s * factor, self.stop_s * factor,
-                      self.stop_separate_s * factor, self.wait_scale * factor)
+                      self.stop_separate_s * factor, self.down_s * factor,
+                      self.wait_scale * factor)
 
     def wait(self, seconds):
         """A waiting bound of `seconds` on a host, for wait_until_succeeds."""
@@ -48,6 +63,14 @@ class Bounds:
 
 # Waiting for systemd to reach `running` after boot.
 SETTLE_S = 180
+
+# The approach whose check proves each ability (units/pair-spec.md).
+ABILITY_APPROACH = {
+    "socket-activation": "systemd",
+    "notify": "systemd",
+    "readiness": "separate",
+    "inherited-socket": "supervisord",
+}
 
 
 def log(line):
@@ -65,13 +88,17 @@ def expect(condition, message):
 
 # --- shell snippets --------------------------------------------------------------
 
-def url(port, path="/"):
+def q(text):
+    return shlex.quote(str(text))
+
+
+def url(port, path):
     return f"http://127.0.0.1:{port}{path}"
 
 
-def http_status(machine, port, path="/"):
+def http_status(machine, port, path):
     return machine.succeed(
-        f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {url(port, path)} || true"
+        f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 {q(url(port, path))} || true"
     ).strip()
 
 
@@ -83,13 +110,13 @@ def elapsed_ms(machine, command):
     return int(out.strip().splitlines()[-1])
 
 
-def back_after_kill_ms(machine, kill_command, port, limit_s):
-    """Runs kill_command, then returns the ms until /healthz answers 200 again.
+def back_after_kill_ms(machine, kill_command, port, path, limit_s):
+    """Runs kill_command, then returns the ms until `path` answers 200 again.
     Fails if that takes longer than limit_s."""
     out = machine.succeed(
         f"s=$(date +%s%N); {kill_command} >/dev/null; "
         f"deadline=$((s + {int(limit_s * 1000)} * 1000000)); "
-        f"until curl -fs -o /dev/null --max-time 1 {url(port, '/healthz')}; do "
+        f"until curl -fs -o /dev/null --max-time 1 {q(url(port, path))}; do "
         f'  if [ "$(date +%s%N)" -gt "$deadline" ]; then echo "not back within {limit_s:g} s" >&2; exit 1; fi; '
         f"  sleep 0.05; "
         f"done; echo $(( ($(date +%s%N) - s) / 1000000 ))"
@@ -97,9 +124,53 @@ def back_after_kill_ms(machine, kill_command, port, limit_s):
     return int(out.strip().splitlines()[-1])
 
 
+def exit_code_after(machine, engine, container, action, limit_s):
+    """Runs action (which must succeed) and returns (exit code, ms) of the container's
+    first exit after it, ms counting until the engine's restart policy had started it
+    again; (None, ms) when it was not restarted within limit_s. The code comes from the
+    engine's events: `E wait` misses an exit the restart policy follows at once (Podman),
+    and State.ExitCode is reset when the container runs again."""
+    restarts = int(inspect(machine, engine, container, "{{.RestartCount}}"))
+    # Events are asked for by whole seconds: start in a second no earlier exit is in.
+    out = machine.succeed(
+        "s=$(date +%s); while [ \"$(date +%s)\" = \"$s\" ]; do sleep 0.02; done; "
+        "echo \"since=$(date -u +%Y-%m-%dT%H:%M:%SZ)\"; s=$(date +%s%N); "
+        f"{{ {action}; }} >/dev/null; "
+        f"d=$(( s + {int(limit_s * 1000)} * 1000000 )); "
+        f"until [ \"$({engine} inspect -f '{{{{.RestartCount}}}}' {container})\" -gt {restarts} ]; do "
+        '  if [ "$(date +%s%N)" -gt "$d" ]; then echo "ms=none"; exit 0; fi; sleep 0.1; '
+        "done; echo \"ms=$(( ($(date +%s%N) - s) / 1000000 ))\""
+    )
+    found = dict(line.strip().split("=", 1) for line in out.splitlines() if "=" in line)
+    if found["ms"] == "none":
+        return None, int(limit_s * 1000)
+    since = found["since"]
+    if engine == "podman":
+        events = (f"podman events --stream=false --since {since} --filter container={container} "
+                  "--filter event=died --format '{{.ContainerExitCode}}'")
+    else:
+        events = (f"docker events --since {since} --until \"$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)\" "
+                  f"--filter container={container} --filter event=die --format '{{{{.Actor.Attributes.exitCode}}}}'")
+    codes = [line.strip() for line in machine.succeed(events).splitlines() if line.strip()]
+    expect(codes and re.fullmatch(r"-?\d+", codes[0]),
+           f"{engine} events shows no exit of {container} since {since}, yet it was restarted: {codes}")
+    return int(codes[0]), int(found["ms"])
+
+
+def back_within(port, path, limit_s):
+    """A shell loop that ends once `path` answers 200, or fails after limit_s."""
+    return (f"d=$(( $(date +%s%N) + {int(limit_s * 1000)} * 1000000 )); "
+            f"until curl -fs -o /dev/null --max-time 1 {q(url(port, path))}; do "
+            f'if [ "$(date +%s%N)" -gt "$d" ]; then echo "not back within {limit_s:g} s" >&2; exit 1; fi; '
+            "sleep 0.05; done")
+
+
 def now_utc(machine):
-    """Host time, in a form both `docker logs --since` and `podman logs --since` accept."""
-    return machine.succeed("date -u +%Y-%m-%dT%H:%M:%SZ").strip()
+    """Host time, in a form both `docker logs --since` and `podman logs --since` accept:
+    whole seconds, so it waits for a new second to begin, and a line logged before the
+    call is never `--since` it."""
+    return machine.succeed(
+        's=$(date +%s); while [ "$(date +%s)" = "$s" ]; do sleep 0.02; done; date -u +%Y-%m-%dT%H:%M:%SZ').strip()
 
 
 def logs(engine, container, since=None):
@@ -122,13 +193,13 @@ def stop_timed(machine, engine, container, limit_s, allowed_exit_codes):
     expect(ms < limit_ms, f"{engine} stop {container} took {ms} ms, limit {limit_ms} ms")
 
 
-def requests_during(machine, port, action):
+def requests_during(machine, port, path, action):
     """Sends requests one after another from the host while `action` runs;
     returns (total, failures): failures maps "HTTP code / curl exit code" to a count
     for every answer that was not a 200."""
     out = machine.succeed(
         "out=$(mktemp); flag=$(mktemp -u); "
-        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w 'http=%{{http_code}}/curl=%{{exitcode}}\\n' --max-time 10 {url(port)} >> \"$out\" || true; done ) >/dev/null 2>&1 & "
+        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w 'http=%{{http_code}}/curl=%{{exitcode}}\\n' --max-time 10 {q(url(port, path))} >> \"$out\" || true; done ) >/dev/null 2>&1 & "
         "loop=$!; sleep 1; "
         f"{action}; "
         "sleep 1; touch \"$flag\"; wait $loop; "
@@ -146,218 +217,476 @@ def requests_during(machine, port, action):
     return total, counts
 
 
-def start(machine, run, approach, engine, port):
-    """Starts the approach. Called before the try/finally that stops it: when the start
-    fails, run.sh has removed what it made, and what it did not make is not ours."""
-    log(f"== {approach} on {engine}: starting with {run}")
-    machine.succeed(f"{run} {approach} --engine {engine} --port {port} --detach")
+def lost_message(total, failures, during):
+    failed = sum(failures.values())
+    log(f"{during}: {total} requests, {failed} failed {failures or ''}")
+    expect(total >= 10, f"only {total} requests went out during {during}")
+    return None if failed == 0 else (
+        f"{failed} of {total} requests failed during {during}: {failures}"
+        " (curl 7 = connection refused, 52 = closed without an answer)")
 
 
-def stop(machine, run, approach, engine):
-    machine.succeed(f"{run} {approach} --engine {engine} --stop")
+# --- supervisord's names -----------------------------------------------------------
+
+def program_processes(status, program):
+    """{namespec: state} of a supervisord program's processes, from `supervisorctl status`:
+    `program` itself ([program:x]) or `program:program_00`, `program:program_01` ...
+    (the processes of a group such as [fcgi-program:x] with numprocs)."""
+    found = {}
+    for line in status.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and (fields[0] == program or fields[0].startswith(program + ":")):
+            found[fields[0]] = fields[1]
+    return found
+
+
+def process_name(namespec):
+    """The process part of a namespec: what supervisord's own log lines name."""
+    return namespec.split(":", 1)[-1]
+
+
+# --- one approach of one pair on one engine ------------------------------------------
+
+class Target:
+    """What every check of one approach needs: the machine, the run script, the spec, the
+    engine, the host port, the bounds and the driver's subtest."""
+
+    def __init__(self, machine, run, spec, approach, subtest, engine, port, bounds):
+        self.machine, self.run, self.spec, self.approach = machine, run, spec, approach
+        self.subtest, self.engine, self.bounds = subtest, engine, bounds
+        self.port = spec.port if port is None else port
+        self.project = spec.name
+
+    def container(self, key):
+        return f"{self.project}-{key}"
+
+    def image(self, key):
+        return self.spec.image_ref(key)
+
+    def start(self):
+        """Starts the approach. Called before the try/finally that stops it: when the
+        start fails, run.sh has removed what it made, and what it did not make is not ours."""
+        log(f"== {self.approach} of {self.spec.name} on {self.engine}: starting with {self.run}")
+        declared = ", ".join(self.spec.abilities) or "none"
+        here = [a for a in self.spec.abilities if ABILITY_APPROACH[a] == self.approach]
+        log(f"abilities declared: {declared}; checked in this approach: {', '.join(here) or 'none'}")
+        self.machine.succeed(f"{self.run} {self.approach} --engine {self.engine} --project {self.project} "
+                             f"--port {self.port} --detach")
+
+    def stop(self):
+        self.machine.succeed(f"{self.run} {self.approach} --engine {self.engine} --project {self.project} --stop")
+
+    def inspect(self, what, template):
+        return inspect(self.machine, self.engine, what, template)
+
+    def pid1(self, container):
+        pid = self.inspect(container, "{{.State.Pid}}")
+        comm = self.machine.succeed(f"cat /proc/{pid}/comm").strip()
+        argv = self.machine.succeed(f"tr '\\0' '\\n' < /proc/{pid}/cmdline").splitlines()
+        return pid, comm, argv
+
+    def check_pid1(self, container, key, comm_expected, signal_expected):
+        """PID 1 of the container is the expected program, its image's StopSignal the
+        expected signal, and the container is not privileged."""
+        _, comm, argv = self.pid1(container)
+        expect(comm == comm_expected[:15], f"PID 1 of {container} is {comm!r} ({' '.join(argv)}), "
+               f"expected {comm_expected!r}")
+        signal = self.inspect(self.image(key), "{{.Config.StopSignal}}")
+        expect(signal == signal_expected, f"image {self.image(key)} StopSignal is {signal!r}, expected {signal_expected}")
+        privileged = self.inspect(container, "{{.HostConfig.Privileged}}")
+        expect(privileged == "false", f"{container} runs privileged (HostConfig.Privileged {privileged})")
+        log(f"{container}: PID 1 {comm}, StopSignal {signal}, not privileged")
+
+    def log_line_since(self, container, regex, since):
+        self.machine.wait_until_succeeds(f"{logs(self.engine, container, since)} | grep -E {q(regex)} >/dev/null",
+                                         timeout=self.bounds.wait(60))
+
+    def check_log_lines(self, container, lines):
+        """Each (what, regex) of lines matches a line of the container's logs."""
+        out = self.machine.succeed(logs(self.engine, container))
+        for what, regex in lines:
+            expect(re.search(regex, out), f"{self.engine} logs {container} has no {what} line (/{regex}/)")
+        return out
+
+    def serving(self):
+        status = http_status(self.machine, self.port, self.spec.health_path)
+        expect(status == "200", f"GET {self.spec.health_path} from the host: {status}, expected 200")
+        log(f"HTTP 200 from the host on {self.spec.health_path}")
+
+    def wait_serving(self):
+        self.machine.wait_until_succeeds(
+            f"curl -fs -o /dev/null --max-time 2 {q(url(self.port, self.spec.health_path))}",
+            timeout=self.bounds.wait(SETTLE_S))
+
+    def down_for_good(self, container, break_command, kill_command, what):
+        """A server that cannot start (break_command) is killed (kill_command): the
+        container must exit non-zero within the bound, and the engine's restart policy
+        (run.sh: unless-stopped) must then act. The restarted container keeps what
+        break_command changed, so it fails again: only its restart is asserted."""
+        self.machine.succeed(break_command)
+        code, ms = exit_code_after(self.machine, self.engine, container, kill_command, self.bounds.down_s)
+        expect(code is not None, f"{container} not down and restarted {self.bounds.down_s:g} s after {what}: "
+               f"the server cannot start, and nothing took the container down")
+        log(f"{container} exited with code {code} after {what}; restarted by the engine's restart policy "
+            f"{ms} ms after the kill")
+        expect(code != 0, f"{container} exited 0 after {what}: a failure must not look like a clean stop")
 
 
 # --- systemd ---------------------------------------------------------------------
 
-def check_systemd(machine, run, *, subtest, engine="docker", port=8080, bounds=Bounds()):
-    e, c = engine, "duet-systemd"
+def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
+    t = Target(machine, run, spec, "systemd", subtest, engine, port, bounds)
+    e, c = engine, t.container("systemd")
     sx = f"{e} exec {c}"
+    server, client = spec.server_unit, spec.client_unit
+    lost = None
+
+    def main_pid(unit):
+        return machine.succeed(f"{sx} systemctl show -p MainPID --value {unit}").strip()
+
     with subtest(f"start systemd on {e}"):
-        start(machine, run, "systemd", e, port)
+        t.start()
     try:
-        with subtest("systemd reaches running; the socket, server and client units are active, nothing stray runs"):
+        with subtest("PID 1 is systemd, StopSignal SIGRTMIN+3, not privileged"):
+            t.check_pid1(c, "systemd", "systemd", "SIGRTMIN+3")
+
+        with subtest(f"systemd reaches running; {server} and {client} are active, nothing stray runs"):
             # The bus can refuse for a moment right after boot: retry until it answers.
             machine.wait_until_succeeds(f"timeout 60 {sx} systemctl is-system-running --wait",
                                         timeout=bounds.wait(SETTLE_S))
             state = machine.succeed(f"{sx} systemctl is-system-running || true").strip()
             expect(state == "running", f"system state is {state!r}, expected 'running' (failed units: "
                    + machine.succeed(f"{sx} systemctl --failed --no-legend --plain || true").strip() + ")")
-            states = machine.succeed(f"{sx} systemctl is-active server.socket server.service client.service || true").split()
-            expect(states == ["active"] * 3, f"server.socket, server.service, client.service: {states}")
-            log("system running; server.socket, server.service, client.service active")
+            states = machine.succeed(f"{sx} systemctl is-active {server} {client} || true").split()
+            expect(states == ["active"] * 2, f"{server}, {client}: {states}")
+            log(f"system running; {server}, {client} active")
             running = machine.succeed(f"{sx} systemctl list-units --type=service --state=running --no-legend --plain")
             strays = [line.split()[0] for line in running.splitlines() if re.search(r"getty|supervisor", line)]
             expect(not strays, f"services that have no business in this container are running: {strays}")
 
-        with subtest("HTTP 200 from the host; the client's polls get 200 (journal)"):
-            status = http_status(machine, port)
-            expect(status == "200", f"GET / from the host: {status}, expected 200")
-            log("HTTP 200 from the host")
-            machine.wait_until_succeeds(f"{sx} journalctl -u client.service -o cat | grep 'status=200' >/dev/null",
-                                        timeout=bounds.wait(60))
-            log("client polls get status=200 (journal)")
+        with subtest(f"HTTP 200 from the host; the client's log line in the journal of {client}"):
+            t.serving()
+            machine.wait_until_succeeds(
+                f"{sx} journalctl -u {client} -o cat | grep -E {q(spec.client_log_line)} >/dev/null",
+                timeout=bounds.wait(60))
+            log(f"the client's line /{spec.client_log_line}/ in the journal")
 
-        with subtest("the units in the image verify clean"):
-            # The units as they are in the image must verify, with the binaries present.
+        with subtest("the pair's units in the image verify clean"):
+            # The units as they are in the image must verify, with the executables present.
             # verify exits 0 on mere warnings (an unknown key, say): its output must not
-            # mention our units either.
+            # mention the pair's units or executables either.
+            units = spec.unit_files()
             out = machine.succeed(
-                f"{sx} systemd-analyze verify /etc/systemd/system/server.socket "
-                "/etc/systemd/system/server.service /etc/systemd/system/client.service 2>&1"
-            )
-            ours = [line for line in out.splitlines() if re.search(r"server\.(service|socket)|client\.service|duet", line)]
+                f"{sx} systemd-analyze verify " + " ".join(f"/etc/systemd/system/{u}" for u in units) + " 2>&1")
+            names = "|".join(re.escape(n) for n in units + [spec.server, spec.client])
+            ours = [line for line in out.splitlines() if re.search(names, line)]
             expect(not ours, "systemd-analyze verify warns about the units:\n" + "\n".join(ours))
-            log("systemd-analyze verify: clean")
-            security = machine.succeed(f"{sx} systemd-analyze security --no-pager server.service client.service")
+            log(f"systemd-analyze verify {' '.join(units)}: clean")
+            security = machine.succeed(f"{sx} systemd-analyze security --no-pager {server} {client}")
             for line in security.splitlines():
                 if "Overall exposure level" in line:
                     log("systemd-analyze security: " + line.strip("→ ").strip())
 
-        with subtest("server.service restarts under a stream of requests; the client is not restarted with it"):
-            # Socket activation: restarts under a stream of requests lose none, and the
-            # client is not restarted with the server (client.service uses Wants=).
-            server_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value server.service").strip()
-            client_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value client.service").strip()
-            total, failures = requests_during(
-                machine, port,
-                " && ".join([f"{sx} systemctl restart server.service && sleep 0.5"] * 3),
-            )
-            failed = sum(failures.values())
-            log(f"3 x systemctl restart server.service under load: {total} requests, {failed} failed {failures or ''}")
-            # Asserted in the last subtest, so that the steps after this one still run.
-            lost = None if failed == 0 else (
-                f"{failed} of {total} requests failed while server.service restarted: {failures}"
-                " (curl 52 = connection closed without an answer)")
-            expect(total >= 10, f"only {total} requests went out during the restarts")
-            new_server_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value server.service").strip()
-            expect(new_server_pid != server_pid, "server.service MainPID did not change: no restart happened")
-            new_client_pid = machine.succeed(f"{sx} systemctl show -p MainPID --value client.service").strip()
-            expect(new_client_pid == client_pid, f"client.service was restarted with the server ({client_pid} -> {new_client_pid})")
+        if spec.has("socket-activation"):
+            socket = spec.socket_unit
+            with subtest(f"socket-activation: {socket} active; {server} restarts under a stream of requests"):
+                state = machine.succeed(f"{sx} systemctl is-active {socket} || true").strip()
+                expect(state == "active", f"{socket} is {state!r}, expected active")
+                server_pid = main_pid(server)
+                total, failures = requests_during(
+                    machine, t.port, spec.health_path,
+                    " && ".join([f"{sx} systemctl restart {server} && sleep 0.5"] * 3))
+                # Asserted after the stop, so that the steps after this one still run.
+                lost = lost_message(total, failures, f"3 x systemctl restart {server}")
+                expect(main_pid(server) != server_pid, f"{server} MainPID did not change: no restart happened")
 
-        with subtest(f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s (Restart=always); the client's polls recover"):
+        if spec.has("notify"):
+            with subtest(f"notify: {server} is Type=notify and active"):
+                shown = machine.succeed(f"{sx} systemctl show -p Type -p ActiveState -p SubState {server}")
+                props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+                expect(props.get("Type") == "notify", f"{server} is Type={props.get('Type')}, expected notify")
+                expect(props.get("ActiveState") == "active",
+                       f"{server} is {props.get('ActiveState')}/{props.get('SubState')}, expected active")
+                log(f"{server}: Type=notify, {props['ActiveState']}/{props.get('SubState')}")
+
+        with subtest(f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"):
+            server_pid, client_pid = main_pid(server), main_pid(client)
             since = now_utc(machine)
-            ms = back_after_kill_ms(machine, f"{sx} systemctl kill --signal=SIGKILL server.service", port,
-                                    bounds.serving_again_s)
+            ms = back_after_kill_ms(machine, f"{sx} systemctl kill --signal=SIGKILL {server}", t.port,
+                                    spec.health_path, bounds.serving_again_s)
             log(f"killed server serving again after {ms} ms")
-            machine.wait_until_succeeds(f"{sx} systemctl is-active server.service", timeout=bounds.wait(30))
-            machine.wait_until_succeeds(f"{logs(e, c, since)} | grep -E 'duet-client\\[[0-9]+\\]:.*status=200' >/dev/null",
-                                        timeout=bounds.wait(60))
-            log("client polls succeed after the kill")
+            machine.wait_until_succeeds(f"{sx} systemctl is-active {server}", timeout=bounds.wait(30))
+            expect(main_pid(server) != server_pid, f"{server} MainPID did not change after the kill")
+            t.log_line_since(c, spec.client_log_line, since)
+            expect(main_pid(client) == client_pid, f"{client} was restarted with the server ({client_pid} -> {main_pid(client)})")
+            log("the client's polls recovered without a restart")
 
-        with subtest(f"{e} logs shows server and client lines and no login prompt"):
-            out = machine.succeed(logs(e, c))
+        with subtest(f"a SIGKILLed client comes back ({client} active with a new MainPID, its log line again)"):
+            client_pid = main_pid(client)
+            since = now_utc(machine)
+            machine.succeed(f"{sx} systemctl kill --signal=SIGKILL {client}")
+            machine.wait_until_succeeds(
+                f"[ \"$({sx} systemctl show -p MainPID --value {client})\" != {client_pid} ] && "
+                f"[ \"$({sx} systemctl show -p MainPID --value {client})\" != 0 ] && {sx} systemctl is-active {client}",
+                timeout=bounds.wait(30))
+            t.log_line_since(c, spec.client_log_line, since)
+            log(f"killed client back as pid {main_pid(client)}, logging /{spec.client_log_line}/")
+
+        with subtest(f"{e} logs shows both programs' log lines and no login prompt"):
+            out = t.check_log_lines(c, [("server", spec.server_log_line), ("client", spec.client_log_line)])
             expect("login:" not in out, f"{e} logs {c} shows a login prompt (console-getty not masked)")
-            expect(re.search(r"duet-server\[\d+\]:", out), f"{e} logs {c} has no duet-server line")
-            expect(re.search(r"duet-client\[\d+\]:.*status=200", out), f"{e} logs {c} has no duet-client poll line with status=200")
-            log(f"{e} logs shows server and client lines")
+            log(f"{e} logs shows /{spec.server_log_line}/ and /{spec.client_log_line}/")
 
-        with subtest(f"StopSignal SIGRTMIN+3; {e} stop within {bounds.stop_s:g} s without SIGKILL"):
-            signal = inspect(machine, e, f"localhost/{c}:latest", "{{.Config.StopSignal}}")
-            expect(signal == "SIGRTMIN+3", f"image StopSignal is {signal!r}, expected SIGRTMIN+3")
-            log("image StopSignal SIGRTMIN+3")
+        with subtest(f"{e} stop within {bounds.stop_s:g} s without SIGKILL, exit 0"):
             # 130: systemd may end in reboot() where the container has CAP_SYS_BOOT.
             stop_timed(machine, e, c, bounds.stop_s, (0, 130))
 
-        with subtest("no request was lost while server.service restarted"):
-            expect(lost is None, lost)
+        # Asserted here, after the steps that follow the restarts, and before the
+        # step that breaks the container.
+        if spec.has("socket-activation"):
+            with subtest("socket-activation: no request was lost while the server restarted"):
+                expect(lost is None, lost)
+        with subtest(f"a server that cannot start takes the container down (non-zero exit within "
+                     f"{bounds.down_s:g} s), then the restart policy acts"):
+            expect(server in spec.exit_on_failure,
+                   f"the spec's systemd.exitOnFailure does not list {server}: a server that cannot come back "
+                   "would leave the container up")
+            machine.succeed(f"{e} start {c}")
+            machine.wait_until_succeeds(f"timeout 60 {sx} systemctl is-system-running --wait",
+                                        timeout=bounds.wait(SETTLE_S))
+            t.down_for_good(c, f"{sx} chmod a-x /bin/{spec.server}",
+                            f"{sx} systemctl kill --signal=SIGKILL {server}",
+                            f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}")
+
     finally:
-        stop(machine, run, "systemd", e)
+        t.stop()
 
 
 # --- supervisord -----------------------------------------------------------------
 
-def check_supervisord(machine, run, *, subtest, engine="docker", port=8080, bounds=Bounds()):
-    e, c = engine, "duet-supervisord"
+def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
+    t = Target(machine, run, spec, "supervisord", subtest, engine, port, bounds)
+    e, c = engine, t.container("supervisord")
     sx = f"{e} exec {c}"
+    server, client = spec.server_program, spec.client_program
+    lost = None
+
+    def status():
+        # `status` exits non-zero while any process is not RUNNING.
+        return machine.succeed(f"{sx} supervisorctl status || true")
+
+    def pids(program):
+        names = sorted(program_processes(status(), program))
+        expect(names, f"supervisorctl status lists no process of {program}")
+        out = machine.succeed(f"{sx} supervisorctl pid {' '.join(names)} || true").split()
+        return dict(zip(names, out))
+
+    def wait_running(program):
+        """Every process of the program RUNNING (`status` exits 0 for STARTING too)."""
+        pattern = f"^{re.escape(program)}(:[^ ]+)? "
+        machine.wait_until_succeeds(
+            f"out=$({sx} supervisorctl status || true) && echo \"$out\" | grep -E {q(pattern)} >/dev/null && "
+            f"! echo \"$out\" | grep -E {q(pattern)} | grep -Ev {q(pattern.rstrip(' ') + ' +RUNNING')} >/dev/null",
+            timeout=bounds.wait(60))
+
     with subtest(f"start supervisord on {e}"):
-        start(machine, run, "supervisord", e, port)
+        t.start()
     try:
-        with subtest("supervisorctl status: server and client RUNNING"):
-            # `status` exits 0 for STARTING too: wait for RUNNING itself.
-            machine.wait_until_succeeds(
-                f"out=$({sx} supervisorctl status server client) && "
-                "echo \"$out\" | grep -E '^server +RUNNING' >/dev/null && echo \"$out\" | grep -E '^client +RUNNING' >/dev/null",
-                timeout=bounds.wait(60),
-            )
-            out = machine.succeed(f"{sx} supervisorctl status")
-            for program in ("server", "client"):
-                expect(re.search(rf"^{program}\s+RUNNING", out, re.M), f"supervisorctl status: {program} not RUNNING:\n{out}")
-            log("supervisorctl status: server and client RUNNING")
+        with subtest("PID 1 is supervisord, StopSignal SIGTERM, not privileged"):
+            t.check_pid1(c, "supervisord", "supervisord", "SIGTERM")
+
+        with subtest(f"supervisorctl status: every process of {server} and {client} RUNNING"):
+            wait_running(server)
+            wait_running(client)
+            out = status()
+            servers, clients = program_processes(out, server), program_processes(out, client)
+            log(f"supervisorctl status: {', '.join(sorted(servers))} and {', '.join(sorted(clients))} RUNNING")
 
         with subtest("HTTP 200 from the host"):
-            status = http_status(machine, port)
-            expect(status == "200", f"GET / from the host: {status}, expected 200")
-            log("HTTP 200 from the host")
+            t.serving()
 
-        with subtest(f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; the client recovers without a restart"):
-            client_pid = machine.succeed(f"{sx} supervisorctl pid client").strip()
-            server_pid = machine.succeed(f"{sx} supervisorctl pid server").strip()
+        if spec.has("inherited-socket"):
+            with subtest(f"inherited-socket: a killed {server} process refuses no connection while its twin runs"):
+                before = pids(server)
+                expect(len(before) >= 2, f"{server} has {len(before)} process ({', '.join(before)}): "
+                       "inherited-socket needs a group of at least two (numprocs=2), or the socket closes with it")
+                victim = sorted(before)[0]
+                total, failures = requests_during(machine, t.port, spec.health_path,
+                                                  f"{sx} supervisorctl signal KILL {victim}")
+                lost = lost_message(total, failures, f"a SIGKILL of {victim}")
+                wait_running(server)
+                after = pids(server)
+                expect(after[victim] != before[victim], f"{victim} pid did not change after the kill")
+                log(f"{victim} back as pid {after[victim]}")
+
+        with subtest(f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"):
+            client_pids, server_pids = pids(client), pids(server)
             since = now_utc(machine)
-            ms = back_after_kill_ms(machine, f"{sx} supervisorctl signal KILL server", port, bounds.serving_again_s)
-            log(f"killed server serving again after {ms} ms")
-            new_server_pid = machine.succeed(f"{sx} supervisorctl pid server").strip()
-            expect(new_server_pid != server_pid, "server pid did not change after the kill")
-            machine.wait_until_succeeds(f"{logs(e, c, since)} | grep 'status=200' >/dev/null", timeout=bounds.wait(60))
-            expect(machine.succeed(f"{sx} supervisorctl pid client").strip() == client_pid, "the client was restarted")
-            log("client recovered without a restart")
+            ms = back_after_kill_ms(machine, f"{sx} supervisorctl signal KILL {server}:*", t.port,
+                                    spec.health_path, bounds.serving_again_s)
+            log(f"killed {', '.join(sorted(server_pids))}: serving again after {ms} ms")
+            wait_running(server)
+            new = pids(server)
+            same = [n for n in server_pids if new.get(n) == server_pids[n]]
+            expect(not same, f"pid unchanged after the kill: {', '.join(same)}")
+            t.log_line_since(c, spec.client_log_line, since)
+            expect(pids(client) == client_pids, f"{client} was restarted with the server")
+            log("the client recovered without a restart")
 
-        with subtest(f"{e} logs shows both programs and supervisord's spawn lines"):
-            out = machine.succeed(logs(e, c))
-            expect(re.search(r"listening", out), f"{e} logs {c} has no server line ('listening')")
-            expect(re.search(r"status=200", out), f"{e} logs {c} has no client poll line with status=200")
-            expect(re.search(r"spawned: 'server'", out) and re.search(r"spawned: 'client'", out),
-                   f"{e} logs {c} lacks supervisord's spawn lines")
-            log(f"{e} logs shows both programs")
+        with subtest(f"a SIGKILLed client comes back ({client} RUNNING with a new pid, its log line again)"):
+            client_pids = pids(client)
+            since = now_utc(machine)
+            machine.succeed(f"{sx} supervisorctl signal KILL {client}:*")
+            machine.wait_until_succeeds(
+                f"{sx} supervisorctl pid {' '.join(client_pids)} | grep -Evx {q('|'.join(client_pids.values()) + '|0')} >/dev/null",
+                timeout=bounds.wait(30))
+            wait_running(client)
+            t.log_line_since(c, spec.client_log_line, since)
+            log(f"killed client back as {pids(client)}")
+
+        with subtest(f"{e} logs shows both programs' log lines and supervisord's spawn lines"):
+            names = sorted(program_processes(status(), server)) + sorted(program_processes(status(), client))
+            spawned = [(f"supervisord spawn ({n})", rf"spawned: '{re.escape(process_name(n))}'") for n in names]
+            t.check_log_lines(c, [("server", spec.server_log_line), ("client", spec.client_log_line)] + spawned)
+            log(f"{e} logs shows /{spec.server_log_line}/, /{spec.client_log_line}/ and the spawn of {', '.join(names)}")
 
         with subtest(f"{e} stop within {bounds.stop_s:g} s, exit 0"):
             stop_timed(machine, e, c, bounds.stop_s, (0,))
+
+        if spec.has("inherited-socket"):
+            with subtest("inherited-socket: no connection was refused while a server process restarted"):
+                expect(lost is None, lost)
+        with subtest(f"a server that cannot start takes the container down (non-zero exit within "
+                     f"{bounds.down_s:g} s), then the restart policy acts"):
+            machine.succeed(f"{e} start {c}")
+            t.wait_serving()
+            wait_running(server)
+            t.down_for_good(c, f"{sx} chmod a-x /bin/{spec.server}",
+                            f"{sx} supervisorctl signal KILL {server}:*",
+                            f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}")
+
     finally:
-        stop(machine, run, "supervisord", e)
+        t.stop()
 
 
 # --- separate --------------------------------------------------------------------
 
-def check_separate(machine, run, *, subtest, engine="docker", port=8080, bounds=Bounds()):
+def check_readiness(t, container):
+    """readiness: after the stop signal the readiness path answers 503 while the server
+    drains. The image runs as shipped: a connection the server accepted before the
+    signal sends its request after it, and a draining server still answers a
+    connection it has accepted. The container then exits 0 and the restart policy
+    brings it back (a host `kill`, not `E stop`, which would make the stop final)."""
+    machine, spec = t.machine, t.spec
+    path = spec.readiness_path
+    status = http_status(machine, t.port, path)
+    expect(status == "200", f"GET {path} while serving: {status}, expected 200")
+    pid = t.inspect(container, "{{.State.Pid}}")
+    # The connection is accepted 0.5 s before the signal; its request goes 0.5 s after.
+    request = f"GET {path} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n"
+    answer_file = machine.succeed("mktemp").strip()
+    action = (
+        f"exec 3<>/dev/tcp/127.0.0.1/{t.port}; sleep 0.5; kill -TERM {pid}; sleep 0.5; "
+        f"printf {q(request)} >&3; line=''; IFS= read -r -t 10 line <&3 || true; exec 3<&-; "
+        f"echo \"${{line%$'\\r'}}\" > {answer_file}"
+    )
+    code, _ = exit_code_after(machine, t.engine, container, action, t.bounds.down_s)
+    answer = machine.succeed(f"cat {answer_file}; rm -f {answer_file}").strip()
+    log(f"GET {path} after SIGTERM: {answer!r}; {container} exited with {code}")
+    expect(re.match(r"HTTP/1\.[01] 503", answer), f"GET {path} after SIGTERM answered {answer!r}, expected 503")
+    expect(code == 0, f"{container} exited with {code} after SIGTERM, expected 0 (None: not restarted "
+           f"within {t.bounds.down_s:g} s)")
+    t.wait_serving()
+    log(f"{container} back by restart policy and serving")
+
+
+def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
+    t = Target(machine, run, spec, "separate", subtest, engine, port, bounds)
     e = engine
+    sc, cc = t.container("server"), t.container("client")
     with subtest(f"start separate on {e}"):
-        start(machine, run, "separate", e, port)
+        t.start()
     try:
-        with subtest("both containers are on the user-defined network duet only"):
-            for c in ("duet-server", "duet-client"):
-                networks = inspect(machine, e, c, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}").split()
-                expect(networks == ["duet"], f"{c} is on networks {networks}, expected only the user-defined 'duet'")
-            log("both containers on the user-defined network duet")
+        with subtest(f"PID 1 of {sc} is {spec.server}, of {cc} {spec.client}; StopSignal SIGTERM; not privileged"):
+            t.check_pid1(sc, "server", spec.server, "SIGTERM")
+            t.check_pid1(cc, "client", spec.client, "SIGTERM")
 
-        with subtest("HTTP 200 from the host; the client reaches the server by name"):
-            status = http_status(machine, port)
-            expect(status == "200", f"GET / from the host: {status}, expected 200")
+        with subtest(f"both containers are on the user-defined network {t.project} only"):
+            for c in (sc, cc):
+                networks = t.inspect(c, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}").split()
+                expect(networks == [t.project], f"{c} is on networks {networks}, expected only {t.project!r}")
+            log(f"both containers on the user-defined network {t.project}")
+
+        with subtest("HTTP 200 from the host; the client reaches the server by name and logs its line"):
+            t.serving()
             # The client finds the server by its container name (user-defined network DNS).
-            client_pid = inspect(machine, e, "duet-client", "{{.State.Pid}}")
-            environ = machine.succeed(f"tr '\\0' '\\n' < /proc/{client_pid}/environ").split()
-            expect("SERVER_HOST=duet-server" in environ, f"duet-client does not poll by name: {environ}")
-            machine.wait_until_succeeds(f"{logs(e, 'duet-client')} | grep 'status=200' >/dev/null", timeout=bounds.wait(60))
-            log("HTTP 200 from the host; the client reaches the server by name")
+            client_pid = t.inspect(cc, "{{.State.Pid}}")
+            environ = machine.succeed(f"tr '\\0' '\\n' < /proc/{client_pid}/environ").split("\n")
+            wanted = f"{spec.server_host_env}={sc}"
+            expect(wanted in environ, f"{cc} does not find the server by name ({wanted} not in its environment)")
+            t.log_line_since(cc, spec.client_log_line, None)
+            log(f"{cc} has {wanted} and logs /{spec.client_log_line}/")
 
-        for c in ("duet-server", "duet-client"):
-            with subtest(f"{c}: non-root, no capabilities, no_new_privs, read-only root, no shell"):
-                pid = inspect(machine, e, c, "{{.State.Pid}}")
+        for c, executable in ((sc, spec.server), (cc, spec.client)):
+            with subtest(f"{c}: non-root, no capabilities, no_new_privs, read-only root"):
+                pid, _, argv = t.pid1(c)
                 status_file = machine.succeed(f"cat /proc/{pid}/status")
                 uid = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status_file, re.M)
                 expect(uid and uid.group(1) != "0" and uid.group(2) != "0", f"{c} runs as root:\n{status_file}")
                 expect(re.search(r"^CapEff:\s+0+$", status_file, re.M), f"{c} has capabilities")
                 expect(re.search(r"^NoNewPrivs:\s+1$", status_file, re.M), f"{c} may gain privileges")
-                expect(inspect(machine, e, c, "{{.HostConfig.ReadonlyRootfs}}") == "true", f"{c} root filesystem is writable")
-                expect(machine.execute(f"{e} exec {c} /bin/sh -c true")[0] != 0, f"{c} has a shell")
-                log(f"{c}: uid {uid.group(1)}, no capabilities, no_new_privs, read-only root, no shell")
+                expect(t.inspect(c, "{{.HostConfig.ReadonlyRootfs}}") == "true", f"{c} root filesystem is writable")
+                # An executable that is itself the process (not a script run by an
+                # interpreter, which the kernel would put first in argv) needs no other
+                # program in the image: then there must be no shell. A script's image
+                # carries its interpreter's runtime, shell included (units/pair-spec.md).
+                if argv[:1] == [f"/bin/{executable}"]:
+                    expect(machine.execute(f"{e} exec {c} /bin/sh -c true")[0] != 0, f"{c} has a shell")
+                    shell = ", no shell"
+                else:
+                    shell = f" (PID 1 is {argv[0]} running /bin/{executable}: a shell is not checked for)"
+                log(f"{c}: uid {uid.group(1)}, no capabilities, no_new_privs, read-only root{shell}")
 
-        with subtest(f"a SIGKILLed server is back by restart policy within {bounds.serving_again_s:g} s; the client rides through"):
-            client_restarts = inspect(machine, e, "duet-client", "{{.RestartCount}}")
+        if spec.has("readiness"):
+            with subtest(f"readiness: after SIGTERM, {spec.readiness_path} answers 503 while the server drains"):
+                check_readiness(t, sc)
+
+        with subtest(f"a SIGKILLed server exits non-zero, is back by restart policy within "
+                     f"{bounds.serving_again_s:g} s; the client rides through"):
+            client_restarts = t.inspect(cc, "{{.RestartCount}}")
             since = now_utc(machine)
-            pid = inspect(machine, e, "duet-server", "{{.State.Pid}}")
-            ms = back_after_kill_ms(machine, f"kill -KILL {pid}", port, bounds.serving_again_s)
-            log(f"killed server back by restart policy, serving after {ms} ms")
-            restarts = int(inspect(machine, e, "duet-server", "{{.RestartCount}}"))
-            expect(restarts >= 1, f"duet-server RestartCount {restarts}, expected >= 1")
-            machine.wait_until_succeeds(f"{logs(e, 'duet-client', since)} | grep 'status=200' >/dev/null",
-                                        timeout=bounds.wait(60))
-            expect(inspect(machine, e, "duet-client", "{{.RestartCount}}") == client_restarts, "the client was restarted")
-            log("client rode through the server's restart")
+            pid = t.inspect(sc, "{{.State.Pid}}")
+            code, ms = exit_code_after(
+                machine, e, sc, f"kill -KILL {pid}; {back_within(t.port, spec.health_path, bounds.serving_again_s)}",
+                bounds.serving_again_s)
+            expect(code is not None, f"{sc} not restarted within {bounds.serving_again_s:g} s of a SIGKILL")
+            log(f"{sc} exited with code {code}; restarted by the restart policy and serving {ms} ms after the kill")
+            expect(code != 0, f"{sc} exit code after SIGKILL: {code}, expected non-zero")
+            t.log_line_since(cc, spec.client_log_line, since)
+            expect(t.inspect(cc, "{{.RestartCount}}") == client_restarts, "the client was restarted")
+            log("the client rode through the server's restart")
+
+        with subtest("a SIGKILLed client is back by restart policy and logs its line again"):
+            restarts = int(t.inspect(cc, "{{.RestartCount}}"))
+            since = now_utc(machine)
+            pid = t.inspect(cc, "{{.State.Pid}}")
+            machine.succeed(f"kill -KILL {pid}")
+            machine.wait_until_succeeds(
+                f"[ \"$({e} inspect -f '{{{{.RestartCount}}}}' {cc})\" -gt {restarts} ] && "
+                f"[ \"$({e} inspect -f '{{{{.State.Running}}}}' {cc})\" = true ]", timeout=bounds.wait(30))
+            t.log_line_since(cc, spec.client_log_line, since)
+            log(f"{cc} restarted, logging /{spec.client_log_line}/")
+
+        with subtest(f"{e} logs of each container shows its program's log line"):
+            t.check_log_lines(sc, [("server", spec.server_log_line)])
+            t.check_log_lines(cc, [("client", spec.client_log_line)])
+            log(f"{e} logs: /{spec.server_log_line}/ in {sc}, /{spec.client_log_line}/ in {cc}")
 
         with subtest(f"{e} stop of the client, then the server, each within {bounds.stop_separate_s:g} s, exit 0"):
-            for c in ("duet-client", "duet-server"):
+            for c in (cc, sc):
                 stop_timed(machine, e, c, bounds.stop_separate_s, (0,))
     finally:
-        stop(machine, run, "separate", e)
+        t.stop()
 
 
 CHECKS = {

@@ -2,8 +2,9 @@
 """units/run.sh without --detach: it follows the logs until Ctrl-C (SIGINT) or SIGTERM,
 then stops and removes the containers and the network it made.
 
-usage: foreground.py [--engine docker|podman] [--port N] [--project NAME] [APPROACH]
-  (default: separate, project duet-fg)
+usage: foreground.py [--spec FILE] [--engine docker|podman] [--port N] [--project NAME] [APPROACH]
+  (default: separate, spec units/pair.json, its port, project SPECNAME-fg; the run script
+  gets the spec as DUET_SPEC)
 Starts the approach in the foreground, waits for its "is up" line, checks that every log
 line it follows names its container (`NAME | line`) and carries no escape code, sends
 SIGINT, and checks the exit status (130) and that nothing run.sh --print-names lists as
@@ -18,12 +19,18 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "units", "run.sh")
+sys.path.insert(0, os.path.join(REPO, "units", "run"))
+
+import pairspec  # noqa: E402
+
+# The spec for run.sh (DUET_SPEC), set by main.
+ENV = dict(os.environ)
 
 
 def made_by(approach, project):
     """(kind, name) of the containers and network a run of approach makes."""
     out = subprocess.run([RUN, approach, "--project", project, "--print-names"],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True, env=ENV).stdout
     return [tuple(line.split(" ", 1)) for line in out.splitlines()
             if line.split(" ", 1)[0] in ("container", "network")]
 
@@ -47,9 +54,18 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("approach", nargs="?", default="separate", choices=("systemd", "supervisord", "separate"))
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--project", default="duet-fg")
+    parser.add_argument("--spec", default=os.path.join(REPO, "units", "pair.json"))
+    parser.add_argument("--port", type=int, help="host port (default: the spec's port)")
+    parser.add_argument("--project", help="default: the spec's name, then -fg")
     args = parser.parse_args()
+    try:
+        spec = pairspec.load(args.spec)
+    except pairspec.SpecError as error:
+        print(f"foreground.py: {error}", file=sys.stderr)
+        return 1
+    ENV["DUET_SPEC"] = os.path.abspath(args.spec)
+    args.port = spec.port if args.port is None else args.port
+    args.project = args.project or f"{spec.name}-fg"
     # run.sh must meet SIGINT as a Ctrl-C at a terminal does. A runner that started this
     # test in the background (`cmd &` in a script) passed SIGINT down ignored, run.sh would
     # inherit that, and bash cannot trap a signal ignored on entry. A handler, unlike an
@@ -59,7 +75,7 @@ def main():
     made = made_by(args.approach, args.project)
     containers = [name for kind, name in made if kind == "container"]
     command = [RUN, args.approach, "--engine", args.engine, "--port", str(args.port), "--project", args.project]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     deadline = time.monotonic() + 180
     up = False
     lines = []

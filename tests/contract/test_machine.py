@@ -1,20 +1,27 @@
 #!/usr/bin/env python3
-"""machine.py keeps the NixOS test driver's command semantics on both transports.
+"""machine.py keeps the NixOS test driver's command semantics on both transports; the
+checks' own parsing and their plan for a spec hold.
 
 Runs real shells: the local one, and the SSH transport with `sh -c` standing in for the
 remote end (it runs its last argument as ssh does). No engine needed: a few seconds.
-usage: python3 tests/contract/test_machine.py
+usage: python3 tests/contract/test_machine.py [--spec FILE] [unittest args]
+  --spec: the pair spec whose plan is checked (default units/pair.json)
 """
 
+import inspect
 import os
 import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "units", "run"))
 
 import checks  # noqa: E402
+import pairspec  # noqa: E402
 from machine import CommandFailed, LocalShell, Machine, Ssh, Subtests, TransportError  # noqa: E402
 
 # Runs its last argument under sh, as `ssh HOST LINE` runs LINE in the remote shell.
@@ -108,13 +115,78 @@ class SubtestsTest(unittest.TestCase):
 class BoundsTest(unittest.TestCase):
     def test_contract_values(self):
         b = checks.Bounds()
-        self.assertEqual((b.serving_again_s, b.stop_s, b.stop_separate_s, b.wait(60)), (5, 5, 2, 60))
+        self.assertEqual((b.serving_again_s, b.stop_s, b.stop_separate_s, b.down_s, b.wait(60)), (5, 5, 2, 30, 60))
 
     def test_scaled(self):
         b = checks.Bounds().scaled(6)
-        self.assertEqual((b.serving_again_s, b.stop_s, b.stop_separate_s, b.wait(60)), (30, 30, 12, 360))
+        self.assertEqual((b.serving_again_s, b.stop_s, b.stop_separate_s, b.down_s, b.wait(60)),
+                         (30, 30, 12, 180, 360))
         self.assertEqual(checks.Bounds().scaled(1.5).wait(5), 8)
 
 
+# `supervisorctl status` as supervisor 4.2 prints it: a plain program, the processes of an
+# [fcgi-program:server] group with numprocs=2, and the library's event listener.
+STATUS = """\
+client                           RUNNING   pid 31, uptime 0:00:09
+exit-on-fatal                    RUNNING   pid 12, uptime 0:00:10
+server:server_00                 RUNNING   pid 29, uptime 0:00:10
+server:server_01                 STARTING
+serverless                       RUNNING   pid 40, uptime 0:00:10
+"""
+
+
+class SupervisordNamesTest(unittest.TestCase):
+    def test_group_processes(self):
+        self.assertEqual(checks.program_processes(STATUS, "server"),
+                         {"server:server_00": "RUNNING", "server:server_01": "STARTING"})
+
+    def test_plain_program(self):
+        self.assertEqual(checks.program_processes(STATUS, "client"), {"client": "RUNNING"})
+        self.assertEqual(checks.program_processes(STATUS, "absent"), {})
+
+    def test_process_name(self):
+        self.assertEqual(checks.process_name("server:server_01"), "server_01")
+        self.assertEqual(checks.process_name("client"), "client")
+
+
+class PlanTest(unittest.TestCase):
+    """The spec loads, and every ability it can declare has a check in an approach."""
+
+    def test_every_ability_has_an_approach(self):
+        self.assertEqual(set(checks.ABILITY_APPROACH), set(pairspec.ABILITIES))
+        self.assertTrue(set(checks.ABILITY_APPROACH.values()) <= set(checks.CHECKS))
+
+    def test_checks_take_the_spec(self):
+        for check in checks.CHECKS.values():
+            self.assertEqual(list(inspect.signature(check).parameters)[:3], ["machine", "run", "spec"])
+
+    def test_spec(self):
+        spec = pairspec.load(SPEC)
+        for ability in spec.abilities:
+            self.assertIn(ability, checks.ABILITY_APPROACH)
+        if spec.has("readiness"):
+            self.assertTrue(spec.readiness_path.startswith("/"))
+
+
+SPEC = os.path.join(REPO, "units", "pair.json")
+
+
+def take_spec(argv):
+    """Removes `--spec FILE` from argv (the rest goes to unittest); returns the file."""
+    if "--spec" in argv:
+        i = argv.index("--spec")
+        if i + 1 >= len(argv):
+            sys.exit("test_machine.py: --spec needs a file")
+        file = argv[i + 1]
+        del argv[i:i + 2]
+        return file
+    return SPEC
+
+
 if __name__ == "__main__":
+    SPEC = take_spec(sys.argv)
+    try:
+        pairspec.load(SPEC)
+    except pairspec.SpecError as error:
+        sys.exit(f"test_machine.py: {error}")
     unittest.main(verbosity=2)
