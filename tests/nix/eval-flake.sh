@@ -5,7 +5,8 @@
 #   2. nix flake check --no-build --all-systems (instantiates every output)
 #   3. the consumer flake tests/second-pair/flake.nix (the library on a second pair), its
 #      duet input this checkout: nix flake show and check --no-build --all-systems
-#   4. the drvPath of every package, check and app, before and after a commit that only
+#   4. lib.mkImages on a broken spec stops the evaluation naming the field
+#   5. the drvPath of every package, check and app, before and after a commit that only
 #      changes README.md: nothing may change but the image-*-labelled outputs, which must.
 # nixpkgs is replaced by tests/nix/stub-nixpkgs (nixpkgs' real lib, stand-ins of its own
 # for packages and builders); crane and nix2container are the real ones at the revisions
@@ -180,6 +181,23 @@ check_consumer() { # out-dir
   echo "consumer flake: $count outputs over both systems instantiated"
 }
 
+# lib.mkImages on a broken spec of tests/specs/bad/: the evaluation stops with the line of
+# nix/lib/spec.nix naming the field (tests/nix/eval_bad_specs.py checks every case with
+# nix-instantiate; this is the same through the flake and the real nixpkgs lib).
+check_bad_spec() { # out-dir
+  local out=$1 spec=/eval/flake/tests/specs/bad/unknown-ability.json
+  local want="pair spec $spec: server.abilities: unknown ability"
+  echo "-- lib.mkImages on a bad spec (tests/specs/bad/unknown-ability.json)"
+  if chroot_nix eval --impure --raw --expr "let duet = builtins.getFlake \"git+file:///eval/flake\";
+      pkgs = duet.inputs.nixpkgs.legacyPackages.x86_64-linux;
+    in (duet.lib.mkImages { inherit pkgs; spec = $spec; server = pkgs.bash; client = pkgs.bash; })
+      .packages.image-systemd.drvPath" >"$out/bad-spec.txt" 2>&1; then
+    fail "lib.mkImages accepted $spec"
+  fi
+  grep -qF "$want" "$out/bad-spec.txt" || { cat "$out/bad-spec.txt" >&2; fail "no '$want' in the error"; }
+  grep -F "$want" "$out/bad-spec.txt"
+}
+
 # {kind: {system: {name: drvPath}}} for packages and checks, and the store path each app
 # runs, as JSON on stdout.
 drv_paths() {
@@ -247,6 +265,7 @@ main() {
   grep -q '^error' "$out/check.txt" && fail "nix flake check printed an error"
 
   check_consumer "$out"
+  check_bad_spec "$out"
 
   echo "-- drvPaths across a commit that changes only README.md"
   drv_paths >"$out/before.json" || fail "drvPaths of the first commit"
