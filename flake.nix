@@ -1,5 +1,5 @@
 {
-  description = "duet: one Rust HTTP server/client pair, shipped as OCI images under systemd, under supervisord, and alone";
+  description = "duet: an HTTP server/client pair, and any other pair of programs, shipped as OCI images under systemd, under supervisord, and alone";
 
   inputs = {
     # crane's HEAD requires nixpkgs >= 26.05 (crane lib/default.nix minSupported).
@@ -24,6 +24,9 @@
       advisory-db,
     }:
     let
+      # The library (nix/lib, nix/README.md): a pair spec and two packages in, the images,
+      # the load-and-run app and the VM tests out. duet's own outputs are its first user.
+      mkImages = import ./nix/lib { inherit nix2container; };
       # The images hold Linux binaries; nix2container also builds only for these and Darwin.
       systems = [
         "x86_64-linux"
@@ -39,12 +42,14 @@
             crane
             nix2container
             advisory-db
+            mkImages
             ;
         }
       );
       output = name: builtins.mapAttrs (_: outputs: outputs.${name}) perSystem;
     in
     {
+      lib = { inherit mkImages; };
       packages = output "packages";
       apps = output "apps";
       checks = output "checks";

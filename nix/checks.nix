@@ -1,5 +1,6 @@
-# Checks about the Nix side itself: formatting of every .nix file, and the promise that
-# the single-binary images carry no shell and only the programs they are meant to.
+# duet's checks about the Nix side itself: formatting of every .nix file, and duet's promise
+# that its single-program images (from the library, nix/lib) carry no shell and only the
+# programs they are meant to.
 {
   pkgs,
   lib,

@@ -1,4 +1,7 @@
-# Everything the flake exposes, for one system; flake.nix maps it over the systems.
+# duet's own outputs, for one system; flake.nix maps it over the systems. The images, the
+# bundle, load-and-run and the VM tests are the library's (nix/lib, mkImages) applied to
+# duet's crate and units/pair.json: the same path any other pair takes. duet adds its crate
+# and its checks, the benchmarks, the k3s tests, the formatter and the dev shell.
 {
   self,
   system,
@@ -6,15 +9,13 @@
   crane,
   nix2container,
   advisory-db,
+  mkImages,
 }:
 let
   pkgs = nixpkgs.legacyPackages.${system};
   inherit (pkgs) lib;
   root = ../.;
 
-  # nix2container's attrset of functions and its patched skopeo, built from its own pinned
-  # nixpkgs (nix2container flake.nix: packages.${system}.{nix2container,skopeo-nix2container}).
-  n2cPkgs = nix2container.packages.${system};
   craneLib = crane.mkLib pkgs;
 
   crate = import ./crate.nix {
@@ -27,56 +28,33 @@ let
   };
   duet = crate.package;
 
-  imagesWith =
-    revision:
-    import ./images {
-      inherit
-        pkgs
-        lib
-        duet
-        revision
-        ;
-      n2c = n2cPkgs.nix2container;
-      inherit (n2cPkgs) skopeo-nix2container;
-    };
-  # What the packages image-*, load-and-run and the VM tests use: no revision label, so a
-  # commit that changes no input of an image (a README edit) rebuilds no image and reruns
-  # no VM test.
-  images = imagesWith null;
-  # The same images labelled with the commit (org.opencontainers.image.revision), in
-  # outputs of their own (image-*-labelled); a dirty tree has no rev.
-  labelledImages = imagesWith (self.rev or self.dirtyRev or "unknown");
+  pair = mkImages {
+    inherit pkgs;
+    spec = ../units/pair.json;
+    server = duet;
+    client = duet;
+    # A dirty tree has no rev.
+    revision = self.rev or self.dirtyRev or "unknown";
+  };
 
   apps = import ./apps.nix {
     inherit pkgs lib;
-    inherit (images) imageDir;
-  };
-
-  vmTests = import ./vm-tests {
-    inherit pkgs lib;
-    inherit (apps) loadAndRun;
+    inherit (pair) loadAndRun imageDir;
   };
 
   # units/kubernetes/ on k3s, the images loaded without a registry.
   k3sTests = import ./vm-tests/k3s.nix {
     inherit pkgs lib;
-    images = images.archives;
+    images = pair.archives;
   };
 in
 {
   packages = {
     default = duet;
-    image-systemd = images.archives.systemd;
-    image-supervisord = images.archives.supervisord;
-    image-server = images.archives.server;
-    image-client = images.archives.client;
-    images = images.imageDir;
   }
-  // lib.mapAttrs' (
-    key: archive: lib.nameValuePair "image-${key}-labelled" archive
-  ) labelledImages.archives;
+  // pair.packages;
 
-  inherit (apps) apps;
+  apps = pair.apps // apps;
 
   checks =
     crate.checks
@@ -86,9 +64,9 @@ in
         lib
         root
         ;
-      inherit (images) images singleRoots;
+      inherit (pair) images singleRoots;
     }
-    // vmTests
+    // pair.checks
     // k3sTests;
 
   # `nix fmt` formats the whole tree; plain nixfmt reads stdin when given no paths.
@@ -97,7 +75,7 @@ in
   devShell = craneLib.devShell {
     checks = crate.checks;
     packages = [
-      n2cPkgs.skopeo-nix2container
+      nix2container.packages.${system}.skopeo-nix2container
       pkgs.docker-client
       pkgs.curl
       pkgs.python3

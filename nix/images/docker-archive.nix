@@ -4,13 +4,13 @@
 # the store paths of the image's files, so Nix records no references: the tarball's
 # closure is the tarball alone (allowedReferences makes a stray one fail the build), and
 # neither `result` nor load-and-run keeps the unpacked image alive. The image is loaded
-# as imageName:imageTag. The nix2container image stays reachable through passthru for
+# as imageName:TAG for each of the tags (the first is the image's own imageTag). The nix2container image stays reachable through passthru for
 # `nix run .#image-systemd.copyToDockerDaemon` and friends.
 {
   pkgs,
   skopeo-nix2container,
 }:
-image:
+image: tags:
 pkgs.runCommand "${baseNameOf image.imageName}.tar.gz"
   {
     # nix2container's patched skopeo reads the nix: transport (nix2container default.nix).
@@ -34,8 +34,10 @@ pkgs.runCommand "${baseNameOf image.imageName}.tar.gz"
     # No policy.json, no /var/tmp and no HOME in the sandbox: --insecure-policy and
     # --tmpdir as nix2container's own pullImage does (default.nix); containers/skopeo#805.
     export HOME=$TMPDIR
-    skopeo --insecure-policy --tmpdir "$TMPDIR" \
-      copy nix:${image} docker-archive:"$TMPDIR/image.tar":${image.imageName}:${image.imageTag}
+    # --additional-tag: skopeo copy's option for the further tags of a docker-archive.
+    skopeo --insecure-policy --tmpdir "$TMPDIR" copy \
+      ${toString (map (tag: "--additional-tag ${image.imageName}:${tag}") (builtins.tail tags))} \
+      nix:${image} docker-archive:"$TMPDIR/image.tar":${image.imageName}:${image.imageTag}
     # -n: no file name or time stamp in the header, so the same image gives the same bytes.
     gzip -n < "$TMPDIR/image.tar" > $out
   ''

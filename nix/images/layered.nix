@@ -1,10 +1,11 @@
 # An image with a root filesystem over two layers: a base (systemd, or Python with
-# supervisor) and the crate's closure in a layer of its own, so a code change ships
-# one small layer.
+# supervisor) and the pair's packages' closure in a layer of its own, so a change to the
+# programs ships one small layer.
 {
   lib,
   n2c,
-  duet,
+  # The packages that hold the pair's executables.
+  packages,
   image,
 }:
 {
@@ -30,7 +31,8 @@ let
   };
 in
 n2c.buildImage {
-  inherit (image) name tag config;
+  inherit (image) name config;
+  tag = builtins.head image.tags;
   copyToRoot = root;
   # Both layers are listed: the root filesystem's layer skips only paths of the layers
   # listed here, not of nested ones (nix2container default.nix buildImage
@@ -38,7 +40,7 @@ n2c.buildImage {
   layers = [
     baseLayer
     (n2c.buildLayer {
-      deps = [ duet ];
+      deps = packages;
       layers = [ baseLayer ];
     })
   ];

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Builds the root filesystem of a single-binary image, duet-server or duet-client (run by
+# Builds the root filesystem of a single-program image, NAME-server or NAME-client (run by
 # nix/images/single.nix; plain bash + coreutils so tests/nix/test_image_roots.sh runs it
-# without Nix). Only /bin/NAME for each program given and the passwd/group entries of the
+# without Nix). Only /bin/PROGRAM for each program given and the passwd/group entries of the
 # image's numeric User: no shell, no /tmp, nothing to write, so a read-only root
 # filesystem works.
 #
@@ -23,7 +23,7 @@ main() {
     [ -x "$program" ] || { echo "single-root.sh: $program is not an executable" >&2; exit 1; }
     ln -s "$program" "$out/bin/$(basename "$program")"
   done
-  # The images run as 65534:65534 (units/images.json); name it for tools that look it up.
+  # The images run as 65534:65534 (units/pair-spec.md); name it for tools that look it up.
   cat > "$out/etc/passwd" <<'PASSWD'
 nobody:x:65534:65534:nobody:/var/empty:/sbin/nologin
 PASSWD

@@ -1,31 +1,62 @@
 # shellcheck shell=bash
-# Builds the root filesystem of the duet-supervisord image (run by nix/images/supervisord.nix;
+# Builds the root filesystem of a pair's supervisord image (run by nix/images/supervisord.nix;
 # plain bash + coreutils so tests/nix/test_image_roots.sh runs it without Nix).
 #
-# usage: bash supervisord-root.sh OUT SUPERVISOR DUET SUPERVISORD_CONF
-#   SUPERVISOR        python3Packages.supervisor: bin/supervisord, bin/supervisorctl
-#   DUET              crate package: bin/duet-server, bin/duet-client
-#   SUPERVISORD_CONF  units/supervisord.conf, copied byte for byte to /etc/supervisord.conf
+# usage: bash supervisord-root.sh OUT PYTHON BASE PROGRAMS_CONF --program PATH...
+#   PYTHON          a python with supervisor importable (python3.withPackages): bin/python3,
+#                   bin/supervisorctl
+#   BASE            the library's base files (units/base/): supervisord.conf (the head of
+#                   /etc/supervisord.conf), supervisord-pid1.py (/bin/supervisord) and
+#                   exit-on-fatal.py (/bin/supervisord-exit-on-fatal)
+#   PROGRAMS_CONF   the pair's program sections, appended to BASE's supervisord.conf
+#   --program PATH  an executable, linked as /bin/$(basename PATH); repeatable
 set -euo pipefail
 
-[ $# -eq 4 ] || { echo "usage: supervisord-root.sh OUT SUPERVISOR DUET SUPERVISORD_CONF" >&2; exit 2; }
-out=$1 supervisor=$2 duet=$3 conf=$4
+die() {
+  echo "supervisord-root.sh: $*" >&2
+  exit 1
+}
 
-mkdir -p "$out/bin" "$out/etc" "$out/run" "$out/tmp" "$out/var/log" "$out/root"
-for tool in supervisord supervisorctl; do
-  [ -x "$supervisor/bin/$tool" ] || { echo "supervisord-root.sh: no $supervisor/bin/$tool" >&2; exit 1; }
-  ln -s "$supervisor/bin/$tool" "$out/bin/$tool"
-done
-ln -s "$duet/bin/duet-server" "$out/bin/duet-server"
-ln -s "$duet/bin/duet-client" "$out/bin/duet-client"
-# supervisorctl finds /etc/supervisord.conf on its own (supervisor's default search path).
-cp "$conf" "$out/etc/supervisord.conf"
-ln -s ../run "$out/var/run"
-cat > "$out/etc/passwd" <<'EOF'
-root:x:0:0:root:/root:/sbin/nologin
-nobody:x:65534:65534:nobody:/var/empty:/sbin/nologin
-EOF
-cat > "$out/etc/group" <<'EOF'
-root:x:0:
-nogroup:x:65534:
-EOF
+usage() {
+  echo "usage: supervisord-root.sh OUT PYTHON BASE PROGRAMS_CONF --program PATH..." >&2
+  exit 2
+}
+
+# BASE's script with its first line (#!/usr/bin/python3) naming PYTHON's python3. A file
+# of its own, not a link: PID 1's comm is then "supervisord".
+with_python() { # script python destination
+  { echo "#!$2/bin/python3"; tail -n +2 "$1"; } > "$3"
+  chmod 555 "$3"
+}
+
+main() {
+  [ $# -ge 4 ] || usage
+  local out=$1 python=$2 base=$3 conf=$4 program tool
+  shift 4
+  local programs=()
+  while [ $# -gt 0 ]; do
+    if [ $# -lt 2 ] || [ "$1" != --program ]; then usage; fi
+    programs+=("$2")
+    shift 2
+  done
+  [ ${#programs[@]} -gt 0 ] || die "no --program given"
+  for tool in python3 supervisorctl; do
+    [ -x "$python/bin/$tool" ] || die "no $python/bin/$tool"
+  done
+  mkdir -p "$out/bin" "$out/etc" "$out/run" "$out/tmp" "$out/var/log" "$out/root"
+  with_python "$base/supervisord-pid1.py" "$python" "$out/bin/supervisord"
+  with_python "$base/exit-on-fatal.py" "$python" "$out/bin/supervisord-exit-on-fatal"
+  ln -s "$python/bin/supervisorctl" "$out/bin/supervisorctl"
+  for program in "${programs[@]}"; do
+    if [ ! -f "$program" ] || [ ! -x "$program" ]; then die "no executable $program"; fi
+    ln -s "$program" "$out/bin/$(basename "$program")"
+  done
+  # supervisorctl finds /etc/supervisord.conf on its own (supervisor's default search path).
+  cat "$base/supervisord.conf" "$conf" > "$out/etc/supervisord.conf"
+  ln -s ../run "$out/var/run"
+  printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' \
+    'nobody:x:65534:65534:nobody:/var/empty:/sbin/nologin' > "$out/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' > "$out/etc/group"
+}
+
+main "$@"

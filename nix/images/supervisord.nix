@@ -1,19 +1,25 @@
-# duet-supervisord: supervisord (python3Packages.supervisor) as PID 1 at /bin/supervisord,
-# with units/supervisord.conf as /etc/supervisord.conf.
+# NAME-supervisord: supervisord as PID 1 at /bin/supervisord (the library's
+# supervisord-pid1.py on a python with supervisor), /etc/supervisord.conf the library's
+# head and the pair's program sections (supervisord-root.sh).
 {
   pkgs,
+  lib,
   layeredImage,
-  duet,
+  # supervisord-root.sh's arguments after OUT PYTHON, shell-quoted.
+  rootArgs,
+  # Shell lines that add the spec's users to the root, or "".
+  users,
+  name,
 }:
 let
-  supervisor = pkgs.python3Packages.supervisor;
+  python = pkgs.python3.withPackages (ps: [ ps.supervisor ]);
 
-  root = pkgs.runCommand "duet-supervisord-root" { } ''
-    bash ${./supervisord-root.sh} "$out" ${supervisor} ${duet} ${../../units/supervisord.conf}
-    bash ${./sysusers-passwd.sh} ${../../units/sysusers.conf} "$out/etc"
+  root = pkgs.runCommand "${name}-root" { } ''
+    bash ${./supervisord-root.sh} "$out" ${lib.escapeShellArg "${python}"} ${rootArgs}
+    ${users}
   '';
 in
 layeredImage {
   inherit root;
-  base = supervisor;
+  base = python;
 }

@@ -1,32 +1,28 @@
-# duet-systemd: systemd (nixpkgs) as PID 1 at /sbin/init, running units/ as they are.
+# NAME-systemd: systemd (nixpkgs) as PID 1 at /sbin/init, running the pair's units as they
+# are (systemd-root.sh).
 {
   pkgs,
   lib,
   layeredImage,
-  duet,
+  # systemd-root.sh's arguments after OUT and before the upstream units, shell-quoted.
+  rootArgs,
+  # Shell lines that add the spec's users to the root, or "".
+  users,
+  name,
 }:
 let
   inherit (pkgs) systemd;
 
   # Linked from ${systemd}/example/systemd/system; systemd-root.sh fails the build if one is
   # missing (tests/nix/test_image_roots.sh checks the names against a real systemd).
-  upstreamUnits = import ./systemd-units.nix;
+  upstreamUnits = lib.concatMap (unit: [
+    "--upstream"
+    unit
+  ]) (import ./systemd-units.nix);
 
-  # Exactly the files of units/ this image carries, so editing run.sh or images.json
-  # does not rebuild it.
-  units = lib.fileset.toSource {
-    root = ../../units;
-    fileset = lib.fileset.unions [
-      ../../units/server.service
-      ../../units/server.socket
-      ../../units/client.service
-      ../../units/journald-console.conf
-    ];
-  };
-
-  root = pkgs.runCommand "duet-systemd-root" { } ''
-    bash ${./systemd-root.sh} "$out" ${systemd} ${duet} ${units} ${lib.escapeShellArgs upstreamUnits}
-    bash ${./sysusers-passwd.sh} ${../../units/sysusers.conf} "$out/etc"
+  root = pkgs.runCommand "${name}-root" { } ''
+    bash ${./systemd-root.sh} "$out" ${rootArgs} ${lib.escapeShellArgs upstreamUnits}
+    ${users}
   '';
 in
 layeredImage {

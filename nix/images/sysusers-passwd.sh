@@ -1,15 +1,16 @@
 # shellcheck shell=bash
-# Adds the users of a sysusers.d file (units/sysusers.conf) to ETC/passwd and ETC/group and
-# installs the file as ETC/sysusers.d/duet.conf, so the users exist before anything boots:
+# Adds the users of a sysusers.d file (the spec's users) to ETC/passwd and ETC/group and
+# installs the file as ETC/sysusers.d/NAME.conf, so the users exist before anything boots:
 # supervisord has no systemd-sysusers, and the systemd image does not run it either.
-# Supports what units/sysusers.conf uses, `u NAME ID "GECOS" HOME [SHELL]` with a numeric
+# Supports what the pairs' sysusers files use, `u NAME ID "GECOS" HOME [SHELL]` with a numeric
 # ID (uid = gid); any other line fails the build instead of silently missing a user.
 #
-# usage: bash sysusers-passwd.sh SYSUSERS_CONF ETC
+# usage: bash sysusers-passwd.sh SYSUSERS_CONF ETC NAME
+#   NAME  the pair's name (the spec's name)
 set -euo pipefail
 
-[ $# -eq 2 ] || { echo "usage: sysusers-passwd.sh SYSUSERS_CONF ETC" >&2; exit 2; }
-conf=$1 etc=$2
+[ $# -eq 3 ] || { echo "usage: sysusers-passwd.sh SYSUSERS_CONF ETC NAME" >&2; exit 2; }
+conf=$1 etc=$2 pair=$3
 
 lineno=0
 while IFS= read -r line || [ -n "$line" ]; do
@@ -34,4 +35,4 @@ while IFS= read -r line || [ -n "$line" ]; do
 done < "$conf"
 
 mkdir -p "$etc/sysusers.d"
-cp "$conf" "$etc/sysusers.d/duet.conf"
+cp "$conf" "$etc/sysusers.d/$pair.conf"

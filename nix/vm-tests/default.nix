@@ -1,12 +1,19 @@
-# NixOS VM tests, one per approach and engine. Each boots a VM with the engine, starts the
-# approach with the load-and-run app (units/run.sh + the Nix-built image tarballs) and runs
-# the container contract, tests/contract/checks.py, unchanged. Every test's Python is
-# contract.py here (plus an extra script for one test); this file only prepends the
-# approach, the engine and the two store paths the script needs.
+# NixOS VM tests of one pair (mkImages in nix/lib), one per approach and engine. Each boots
+# a VM with the engine, starts the approach with the pair's load-and-run app (units/run.sh
+# + the Nix-built image tarballs) and runs the container contract, tests/contract/, for
+# that pair. Every test's Python is contract.py here (plus an extra script for one test);
+# this file only prepends SPEC, RUN, APPROACH and ENGINE and puts tests/contract and
+# units/run (pairspec.py) on sys.path.
 {
   pkgs,
   lib,
+  # import ../lib/spec.nix SPEC
+  pair,
   loadAndRun,
+  # units/run.sh and units/run/ in the store.
+  runner,
+  # The spec in the store, next to the files it names.
+  specPath,
 }:
 let
   # The contract's Python modules only, so editing other tests does not rerun the VMs.
@@ -21,6 +28,8 @@ let
       import sys
 
       sys.path.insert(0, "${contract}")
+      sys.path.insert(0, "${runner}/run")
+      SPEC = "${specPath}"
       RUN = "${loadAndRun}/bin/load-and-run"
       APPROACH = "${approach}"
       ENGINE = "${engine}"
@@ -35,7 +44,7 @@ let
       extraScripts ? [ ],
     }:
     pkgs.testers.runNixOSTest {
-      name = "duet-${name}";
+      name = "${pair.name}-${name}";
       nodes.machine = {
         virtualisation = {
           # Unpacked images: systemd's closure and Python's; the defaults are 1024 MiB each

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # CI stage "nix-lint": the Nix side checked statically, without Nix builds (none can run
 # here) and without a container engine: every .nix parses, deadnix and nixfmt are clean,
-# path literals name tracked files, flake.lock matches flake.nix, the image config
-# evaluates from units/images.json, the image root scripts build correct trees (checked
-# against this host's systemd units), and the VM test scripts compile. The trees booted
+# path literals name tracked files, flake.lock matches flake.nix, the library's spec
+# reading (nix/lib/spec.nix, config.nix) derives what units/run/pairspec.py derives for
+# both pairs and refuses every spec of tests/specs/bad/ naming its field, the image root
+# scripts pass shellcheck and build correct trees for both pairs (checked against this
+# host's systemd units), and the VM test scripts compile. The trees booted
 # for real are the "image-layout" stage. Any missing tool is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +24,7 @@ compile_vm_test_scripts() {
 }
 
 main() {
-  need nix-instantiate deadnix nixfmt python3 git
+  need nix-instantiate deadnix nixfmt python3 git shellcheck
   local nix_files f
   mapfile -t nix_files < <(git ls-files --cached --others --exclude-standard -- '*.nix')
   [ ${#nix_files[@]} -gt 0 ] || fail "no .nix files found"
@@ -45,10 +47,16 @@ main() {
   python3 tests/nix/check_flake_lock.py . || fail "flake.lock check"
   python3 tests/nix/test_check_flake_lock.py . || fail "flake.lock checker self-test"
 
-  echo "-- image config from units/images.json (nix/images/config.nix)"
+  echo "-- image config and derived values: nix/lib against pairspec.py, both pairs"
   python3 tests/nix/eval_image_config.py . || fail "image config"
 
-  echo "-- image root scripts (nix/images/*-root.sh)"
+  echo "-- bad specs refused by nix/lib/spec.nix (tests/specs/bad)"
+  python3 tests/nix/eval_bad_specs.py . || fail "spec validation"
+
+  echo "-- shellcheck: image root scripts and tests/nix"
+  shellcheck -x nix/images/*.sh tests/nix/*.sh || fail "shellcheck"
+
+  echo "-- image root scripts (nix/images/*-root.sh), both pairs"
   tests/nix/test_image_roots.sh || fail "image root scripts"
 
   echo "-- VM test scripts compile"

@@ -3,7 +3,10 @@
 # and without network, with Nix 2.34 or later from a Debian sid chroot:
 #   1. nix flake show --all-systems
 #   2. nix flake check --no-build --all-systems (instantiates every output)
-#   3. the drvPath of every package, check and app, before and after a commit that only
+#   3. the consumer flake tests/second-pair/flake.nix (the library on a second pair), its
+#      duet input this checkout: nix flake show and check --no-build --all-systems
+#   4. lib.mkImages on a broken spec stops the evaluation naming the field
+#   5. the drvPath of every package, check and app, before and after a commit that only
 #      changes README.md: nothing may change but the image-*-labelled outputs, which must.
 # nixpkgs is replaced by tests/nix/stub-nixpkgs (nixpkgs' real lib, stand-ins of its own
 # for packages and builders); crane and nix2container are the real ones at the revisions
@@ -126,6 +129,7 @@ in_chroot() { # command...
   ' bash "$chroot_dir" "$@"
 }
 
+consumer='git+file:///eval/flake?dir=tests/second-pair'
 nix_config=$'experimental-features = nix-command flakes\nsandbox = false\nsubstituters =\n'
 nix_config+=$'flake-registry =\nbuild-users-group =\nwarn-dirty = false\naccept-flake-config = false\n'
 
@@ -150,6 +154,48 @@ lock_inputs() {
     { cat "$cache/lock.err" >&2; fail "nix flake lock"; }
   mv "$chroot_dir/eval/flake.lock" "$chroot_dir/eval/flake/flake.lock"
   scratch_git commit -q -m "inputs locked to local paths" flake.lock
+}
+
+# Runs nix on the consumer flake with its duet input the scratch flake, whose own lock names
+# the local inputs. Not locked into a file: Nix re-resolves a relative path input
+# (path:../..) at each run and would find a committed lock out of date.
+consumer_nix() { # nix-arguments...
+  NIX_CONFIG=$nix_config in_chroot nix "$@" --override-input duet git+file:///eval/flake --no-write-lock-file
+}
+
+check_consumer() { # out-dir
+  local out=$1
+  [ -f "$chroot_dir/eval/flake/tests/second-pair/flake.nix" ] || fail "no tests/second-pair/flake.nix"
+  echo "-- consumer flake tests/second-pair: nix flake show, check --no-build --all-systems"
+  consumer_nix flake show --all-systems "$consumer" >"$out/consumer-show.txt" 2>"$out/consumer-show.err" ||
+    { cat "$out/consumer-show.err" >&2; fail "nix flake show (consumer)"; }
+  cat "$out/consumer-show.txt"
+  consumer_nix flake check --no-build --all-systems "$consumer" 2>&1 | tee "$out/consumer-check.txt" ||
+    fail "nix flake check --no-build (consumer)"
+  grep -q '^error' "$out/consumer-check.txt" && fail "nix flake check (consumer) printed an error"
+  local count
+  # shellcheck disable=SC2016 # a Nix expression
+  count=$(consumer_nix eval --json "$consumer#." --apply 'o: builtins.length (builtins.concatMap
+    (kind: builtins.concatMap (s: builtins.attrNames o.${kind}.${s}) (builtins.attrNames o.${kind}))
+    [ "packages" "apps" "checks" ])') || fail "counting the consumer's outputs"
+  echo "consumer flake: $count outputs over both systems instantiated"
+}
+
+# lib.mkImages on a broken spec of tests/specs/bad/: the evaluation stops with the line of
+# nix/lib/spec.nix naming the field (tests/nix/eval_bad_specs.py checks every case with
+# nix-instantiate; this is the same through the flake and the real nixpkgs lib).
+check_bad_spec() { # out-dir
+  local out=$1 spec=/eval/flake/tests/specs/bad/unknown-ability.json
+  local want="pair spec $spec: server.abilities: unknown ability"
+  echo "-- lib.mkImages on a bad spec (tests/specs/bad/unknown-ability.json)"
+  if chroot_nix eval --impure --raw --expr "let duet = builtins.getFlake \"git+file:///eval/flake\";
+      pkgs = duet.inputs.nixpkgs.legacyPackages.x86_64-linux;
+    in (duet.lib.mkImages { inherit pkgs; spec = $spec; server = pkgs.bash; client = pkgs.bash; })
+      .packages.image-systemd.drvPath" >"$out/bad-spec.txt" 2>&1; then
+    fail "lib.mkImages accepted $spec"
+  fi
+  grep -qF "$want" "$out/bad-spec.txt" || { cat "$out/bad-spec.txt" >&2; fail "no '$want' in the error"; }
+  grep -F "$want" "$out/bad-spec.txt"
 }
 
 # {kind: {system: {name: drvPath}}} for packages and checks, and the store path each app
@@ -217,6 +263,9 @@ main() {
   chroot_nix flake check --no-build --all-systems /eval/flake 2>&1 | tee "$out/check.txt" ||
     fail "nix flake check --no-build"
   grep -q '^error' "$out/check.txt" && fail "nix flake check printed an error"
+
+  check_consumer "$out"
+  check_bad_spec "$out"
 
   echo "-- drvPaths across a commit that changes only README.md"
   drv_paths >"$out/before.json" || fail "drvPaths of the first commit"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Evaluates nix/images/config.nix (pure, no nixpkgs) on units/images.json and checks what
-the Nix images will carry: the names `docker load` gives, the image config, and the labels
-with the version filled in; the revision label only when a revision is given (the images
-the checks use get none, so they do not change with each commit), and no source label.
-Also checks that an unsupported config key fails the evaluation instead of being dropped.
-Expected values are written here.
+"""Evaluates nix/lib/spec.nix and nix/lib/config.nix (pure, no nixpkgs) on the pair specs
+and compares what the Nix images will carry with what units/run/pairspec.py derives from
+the same spec, the path without Nix: each image's OCI config (with and without a revision
+label), its name and tags (`latest` and the version), and every derived value
+(`pairspec.py json`). Both pairs: duet's units/pair.json and the second pair's
+tests/second-pair/pair.json. A few of duet's values are also written out here.
 Usage: eval_image_config.py [REPO_DIR]
 """
 
@@ -13,35 +13,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXPECTED = {
-    "systemd": {
-        "name": "localhost/duet-systemd",
-        "Entrypoint": ["/sbin/init"],
-        "StopSignal": "SIGRTMIN+3",
-        "Env": ["container=docker"],
-        "ExposedPorts": {"8080/tcp": {}},
-        "User": None,
-    },
-    "supervisord": {
-        "name": "localhost/duet-supervisord",
-        "Entrypoint": ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"],
-        "StopSignal": "SIGTERM",
-        "ExposedPorts": {"8080/tcp": {}},
-        "User": None,
-    },
-    "server": {
-        "name": "localhost/duet-server",
-        "Entrypoint": ["/bin/duet-server"],
-        "StopSignal": "SIGTERM",
-        "ExposedPorts": {"8080/tcp": {}},
-        "User": "65534:65534",
-    },
-    "client": {
-        "name": "localhost/duet-client",
-        "Entrypoint": ["/bin/duet-client"],
-        "StopSignal": "SIGTERM",
-        "User": "65534:65534",
-    },
+SPECS = ("units/pair.json", "tests/second-pair/pair.json")
+KEYS = ("systemd", "supervisord", "server", "client")
+VERSION = "9.8.7"
+REVISION = "0123abcd"
+
+# duet's images, written out: the comparison alone would pass if both sides went wrong.
+DUET = {
+    "systemd": {"Entrypoint": ["/sbin/init"], "StopSignal": "SIGRTMIN+3"},
+    "supervisord": {"Entrypoint": ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"]},
+    "server": {"Entrypoint": ["/bin/duet-server"], "User": "65534:65534",
+               "ExposedPorts": {"8080/tcp": {}}},
+    "client": {"Entrypoint": ["/bin/duet-client"], "User": "65534:65534"},
 }
 
 
@@ -50,66 +33,79 @@ def nix_eval(repo: Path, expr: str):
         ["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
         cwd=repo, capture_output=True, text=True,
     )
-    return done.returncode, done.stdout, done.stderr
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if "nixbld" not in line]
+        raise RuntimeError("nix-instantiate: " + " ".join(lines).strip())
+    return json.loads(done.stdout)
 
 
-def config_expr(images_json_expr: str, key: str, revision: str = '"0123abcd"') -> str:
-    return (
-        f"import ./nix/images/config.nix {{ imagesJson = {images_json_expr}; key = \"{key}\";"
-        f' version = "9.8.7"; revision = {revision}; }}'
+def pairspec(repo: Path, *args):
+    done = subprocess.run(
+        [sys.executable, str(repo / "units/run/pairspec.py"), *args],
+        cwd=repo, capture_output=True, text=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"pairspec.py {' '.join(args)}: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def nix_config(repo: Path, spec: str, key: str, revision):
+    rev = "null" if revision is None else f'"{revision}"'
+    return nix_eval(repo, (
+        f"import ./nix/lib/config.nix {{ pair = import ./nix/lib/spec.nix ./{spec};"
+        f' key = "{key}"; version = "{VERSION}"; revision = {rev}; }}'
+    ))
+
+
+def compare_spec(repo: Path, spec: str):
+    problems = []
+    derived = pairspec(repo, "json", spec)
+    nix_derived = nix_eval(repo, f"(import ./nix/lib/spec.nix ./{spec}).derived")
+    if nix_derived != derived:
+        problems.append(f"{spec}: derived values differ:\n  nix      {json.dumps(nix_derived, sort_keys=True)}"
+                        f"\n  pairspec {json.dumps(derived, sort_keys=True)}")
+    for key in KEYS:
+        for revision in (None, REVISION):
+            args = ["config", spec, key, VERSION] + ([revision] if revision else [])
+            want = pairspec(repo, *args)
+            got = nix_config(repo, spec, key, revision)
+            if got["config"] != want:
+                problems.append(f"{spec}: {key} (revision {revision}): config differs:\n"
+                                f"  nix      {json.dumps(got['config'], sort_keys=True)}\n"
+                                f"  pairspec {json.dumps(want, sort_keys=True)}")
+            if got["name"] != f"localhost/{derived['images'][key]}":
+                problems.append(f"{spec}: {key}: image name {got['name']}, expected localhost/{derived['images'][key]}")
+            if got["tags"] != ["latest", VERSION]:
+                problems.append(f"{spec}: {key}: tags {got['tags']}, expected ['latest', '{VERSION}']")
+            labels = got["config"].get("Labels", {})
+            if (revision is None) == ("org.opencontainers.image.revision" in labels):
+                problems.append(f"{spec}: {key}: revision label {'without' if revision is None else 'missing with'} a revision")
+    return problems
 
 
 def main(argv):
     repo = Path(argv[1] if len(argv) > 1 else ".")
     problems = []
-    from_file = "builtins.fromJSON (builtins.readFile ./units/images.json)"
-    for key, want in EXPECTED.items():
-        code, out, err = nix_eval(repo, config_expr(from_file, key))
-        if code != 0:
-            problems.append(f"{key}: evaluation failed: {err.strip()}")
+    for spec in SPECS:
+        if not (repo / spec).is_file():
+            problems.append(f"{spec}: missing")
             continue
-        got = json.loads(out)
-        config = got["config"]
-        if got["name"] != want["name"] or got["tag"] != "latest":
-            problems.append(f"{key}: image {got['name']}:{got['tag']}, expected {want['name']}:latest")
-        for field in ("Entrypoint", "StopSignal", "Env", "ExposedPorts", "User"):
-            if field in want and config.get(field) != want[field]:
-                problems.append(f"{key}: {field} is {config.get(field)!r}, expected {want[field]!r}")
-        labels = config.get("Labels", {})
-        for label, value in {
-            "org.opencontainers.image.version": "9.8.7",
-            "org.opencontainers.image.revision": "0123abcd",
-            "org.opencontainers.image.title": want["name"].split("/", 1)[1],
-        }.items():
-            if labels.get(label) != value:
-                problems.append(f"{key}: label {label} is {labels.get(label)!r}, expected {value!r}")
-        leftovers = [v for v in labels.values() if "{" in v]
-        if leftovers:
-            problems.append(f"{key}: unfilled label templates {leftovers}")
-        if "org.opencontainers.image.source" in labels:
-            problems.append(f"{key}: a source label, but the project names no source URL")
-        code, out, err = nix_eval(repo, config_expr(from_file, key, "null"))
-        if code != 0:
-            problems.append(f"{key}: evaluation without revision failed: {err.strip()}")
-            continue
-        unlabelled = json.loads(out)["config"].get("Labels", {})
-        if "org.opencontainers.image.revision" in unlabelled:
-            problems.append(f"{key}: revision label without a revision")
-        if unlabelled.get("org.opencontainers.image.version") != "9.8.7":
-            problems.append(f"{key}: version label missing without a revision")
-    # A key nix2container would silently drop must stop the evaluation.
-    bad = (
-        f"let j = {from_file}; in j // {{ images = j.images // {{ server = j.images.server //"
-        ' { config = j.images.server.config // { Healthcheck = { }; }; }; }; }'
-    )
-    code, _, err = nix_eval(repo, config_expr(bad, "server"))
-    if code == 0 or "unsupported config keys Healthcheck" not in err:
-        problems.append("an unsupported config key (Healthcheck) did not fail the evaluation")
+        try:
+            problems += compare_spec(repo, spec)
+        except RuntimeError as error:
+            problems.append(f"{spec}: {error}")
+    try:
+        for key, want in DUET.items():
+            config = nix_config(repo, "units/pair.json", key, None)["config"]
+            for field, value in want.items():
+                if config.get(field) != value:
+                    problems.append(f"duet {key}: {field} is {config.get(field)!r}, expected {value!r}")
+    except RuntimeError as error:
+        problems.append(f"units/pair.json: {error}")
     for p in problems:
         print(f"FAIL: {p}")
     if not problems:
-        print(f"image config: {len(EXPECTED)} images ok")
+        print(f"image config: Nix and pairspec.py agree on {len(KEYS)} images of each of {', '.join(SPECS)}")
     return 1 if problems else 0
 
 

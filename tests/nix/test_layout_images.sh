@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boots the root filesystems that nix/images/systemd-root.sh and supervisord-root.sh build,
-# for real, without Nix: Debian's systemd and supervisor stand in for nixpkgs'. The image
-# config is units/images.json's, as tests/standins/imageconfig.py renders it.
+# for real, without Nix, for duet's spec (units/pair.json) with the arguments nix/images/
+# derives from it (read through nix/lib/spec.nix): Debian's systemd and supervisor (and its
+# python3) stand in for nixpkgs'. The image config is `units/run/pairspec.py dockerfile`'s.
 #
 # To mimic nixpkgs' systemd, Debian's unit directory is moved out of systemd's search path
 # to /sdprefix/example/systemd/system (where nixpkgs keeps its units), and
@@ -16,10 +17,12 @@
 # Docker containers and images are named nixlayout-*; Podman gets a storage of its own
 # under a temporary directory, so the contract's fixed names (duet-systemd, ...) meet
 # nobody else's. Ports 28181-28183. Everything is removed on exit.
+# shellcheck disable=SC2154 # the spec_* variables come from read_spec, through eval
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 images=$repo/nix/images
 units=$repo/units
+base=$repo/units/base
 cache=$repo/.cache/nix-layout/bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,supervisor
@@ -75,15 +78,15 @@ place() { # source destination
 
 # Debian rootfs + the tree a root script made, merged as the image layers would stack
 # (--keep-directory-symlink: Debian's /bin, /sbin are links into /usr), imported, then
-# given the image config of units/images.json (docker import cannot set STOPSIGNAL).
+# given the image config pairspec.py derives (docker import cannot set STOPSIGNAL).
 build_image() { # key rootfs-dir layer-dir
   local key=$1 root=$2 layer=$3 ctx=$tmp/ctx-$1
   tar -C "$layer" -c . | tar -C "$root" -x --keep-directory-symlink
   tar -C "$root" --numeric-owner -c . | docker import - "nixlayout-$key:base" >/dev/null
   made_images+=("nixlayout-$key:base")
   mkdir "$ctx"
-  { echo "FROM nixlayout-$key:base"; python3 "$repo/tests/standins/imageconfig.py" \
-      "$units/images.json" "$key" 0.0.0-layout-test layout-test; } >"$ctx/Dockerfile"
+  { echo "FROM nixlayout-$key:base"; python3 "$repo/units/run/pairspec.py" dockerfile \
+      "$units/pair.json" "$key" 0.0.0-layout-test layout-test; } >"$ctx/Dockerfile"
   DOCKER_BUILDKIT=0 docker build -q -t "nixlayout-$key:test" "$ctx" >/dev/null 2>"$ctx.log" \
     || { cat "$ctx.log" >&2; fail "docker build nixlayout-$key:test"; }
   made_images+=("nixlayout-$key:test")
@@ -121,6 +124,24 @@ esac
 
 mapfile -t upstream < <(nix-instantiate --eval --strict --json "$images/systemd-units.nix" |
   python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))')
+upstream_args=()
+for u in "${upstream[@]}"; do upstream_args+=(--upstream "$u"); done
+# What nix/images/default.nix passes the root scripts, from duet's spec.
+read_spec() {
+  nix-instantiate --eval --strict --json -E "
+    let s = import $repo/nix/lib/spec.nix $units/pair.json; in {
+      inherit (s) unitFiles enable exitOnFailure;
+      programsFile = toString s.programsFile;
+    }" 2>/dev/null | python3 -c '
+import json, shlex, sys
+s = json.load(sys.stdin)
+print("spec_programs_file=" + shlex.quote(s["programsFile"]))
+for key in ("unitFiles", "enable", "exitOnFailure"):
+    print(f"spec_{key}=(" + " ".join(shlex.quote(v) for v in s[key]) + ")")
+'
+}
+spec_assignments=$(read_spec) || fail "cannot read units/pair.json through nix/lib/spec.nix"
+eval "$spec_assignments"
 
 # --- duet-systemd ---
 echo "-- systemd image tree on Debian's systemd"
@@ -140,10 +161,15 @@ for t in systemctl journalctl systemd-analyze; do place "$root/usr/bin/$t" "$roo
 for b in duet-server duet-client; do place "$repo/target/release/$b" "$root/duetprefix/bin/$b"; done
 sd_units=$tmp/units
 mkdir "$sd_units"
-cp "$units"/{server.service,server.socket,client.service,journald-console.conf} "$sd_units/"
+for f in "${spec_unitFiles[@]}"; do cp "$units/$f" "$sd_units/"; done
+sd_args=()
+for u in "${spec_enable[@]}"; do sd_args+=(--enable "$u"); done
+for u in "${spec_exitOnFailure[@]}"; do sd_args+=(--exit-on-failure "$u"); done
 layer=$tmp/systemd-layer
-bash "$images/systemd-root.sh" "$layer" "$root/sdprefix" "$root/duetprefix" "$sd_units" "${upstream[@]}"
-bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc"
+bash "$images/systemd-root.sh" "$layer" duet "$root/sdprefix" "$base" "$sd_units" \
+  --program "$root/duetprefix/bin/duet-server" --program "$root/duetprefix/bin/duet-client" \
+  "${sd_args[@]}" "${upstream_args[@]}"
+bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc" duet
 # The links point at $root/...; inside the container that prefix is /.
 find "$layer" -type l | while read -r link; do
   target=$(readlink "$link")
@@ -175,19 +201,26 @@ stop_timed nixlayout-systemd 5000 0 130
 echo "-- supervisord image tree on Debian's supervisor"
 root=$tmp/supervisord-rootfs
 cp -a "$cache/rootfs" "$root"
-for t in supervisord supervisorctl; do place "$root/usr/bin/$t" "$root/supprefix/bin/$t"; done
+# The stand-in "python with supervisor": Debian's python3 (a relative link, so it finds its
+# own prefix) and supervisorctl.
+mkdir -p "$root/pyprefix/bin"
+ln -s ../../usr/bin/python3 "$root/pyprefix/bin/python3"
+place "$root/usr/bin/supervisorctl" "$root/pyprefix/bin/supervisorctl"
 for b in duet-server duet-client; do place "$repo/target/release/$b" "$root/duetprefix/bin/$b"; done
 layer=$tmp/supervisord-layer
-bash "$images/supervisord-root.sh" "$layer" "$root/supprefix" "$root/duetprefix" "$units/supervisord.conf"
-bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc"
+bash "$images/supervisord-root.sh" "$layer" "$root/pyprefix" "$base" "$spec_programs_file" \
+  --program "$root/duetprefix/bin/duet-server" --program "$root/duetprefix/bin/duet-client"
+bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc" duet
 find "$layer" -type l | while read -r link; do
   target=$(readlink "$link")
   case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
 done
+# The scripts' first line names the python by its path outside the container, too.
+sed -i "1s|^#!$root/|#!/|" "$layer/bin/supervisord" "$layer/bin/supervisord-exit-on-fatal"
 build_image supervisord "$root" "$layer"
 docker run -d --name nixlayout-supervisord -p 127.0.0.1:28182:8080 nixlayout-supervisord:test >/dev/null
 wait_http_200 28182 || { docker logs --tail 30 nixlayout-supervisord >&2; fail "no HTTP 200 from the supervisord container"; }
-# RUNNING once a program has stayed up for startsecs (units/supervisord.conf).
+# RUNNING once a program has stayed up for startsecs (units/supervisord-programs.conf).
 for _ in $(seq 1 60); do
   status=$(docker exec nixlayout-supervisord supervisorctl status 2>&1 || true)
   [ "$(grep -Ec '^(server|client) +RUNNING' <<<"$status")" = 2 ] && break

@@ -257,6 +257,13 @@ let
     };
     python3 = package "python3" // {
       pkgs = self.python3Packages;
+      # An environment of the packages f picks, as python3.withPackages makes (buildEnv).
+      withPackages =
+        f:
+        mkDrv {
+          name = "python3-env";
+          paths = [ self.python3 ] ++ f self.python3Packages;
+        };
     };
     python3Packages = {
       supervisor = package "supervisor";
