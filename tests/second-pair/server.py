@@ -99,6 +99,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections open, so clients (not the server) close them first.
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT_S
+    error_message_format = "%(code)d %(message)s\n"
+    error_content_type = "text/plain; charset=utf-8"
+
+    def send_error(self, code, message=None, explain=None):
+        # A request line that does not parse leaves the version at HTTP/0.9, and the
+        # answer would then be a bare body without a status line.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        super().send_error(code, message, explain)
 
     def version_string(self):
         return f"seed-server/{VERSION}"
