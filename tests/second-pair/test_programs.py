@@ -222,7 +222,7 @@ class Client(Processes):
         port = free_port()
         client = self.program(CLIENT, "--port", str(port), "--interval", "0.2s")
         client.wait_for(r"^poll 2: status=error error='ConnectionRefusedError: .*' latency_ms=")
-        server = start_server(port)
+        server = self.server(port)
         client.wait_for(r"status=200")
         self.assertEqual(server.stop()[0], 0)
         polls = client.count(r"^poll ")
