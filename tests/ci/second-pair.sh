@@ -2,7 +2,8 @@
 # CI stage "second-pair": the library applied to a pair that is not duet's, as the proof
 # that it is general. The pair is tests/second-pair/ (a Python http.server and a polling
 # client, port 8000, no abilities). Tests the two programs against each other, builds
-# its four stand-in images from its spec, checks their names and tags, then runs the
+# its four stand-in images from its spec, checks them against it (verify_images.py:
+# names, tags, config, files, programs), then runs the
 # generic container contract with units/run.sh on all three approaches on Docker, and
 # on Podman the approaches this host allows (Podman 4.3 here has no DNS plugin, so no
 # separate approach), with the images loaded from the saved tarballs.
@@ -44,19 +45,6 @@ make_bin_dir() { # dir
   install -m 0755 tests/second-pair/client.py "$1/$(spec_field client executable)"
 }
 
-# Each image is in Docker under the spec's name, tagged latest and the version, both
-# the same image.
-check_tags() { # version
-  local key name latest versioned
-  for key in "${keys[@]}"; do
-    name=localhost/$(spec_field name)-$key
-    latest=$(docker image inspect -f '{{.Id}}' "$name:latest") || fail "no $name:latest in docker"
-    versioned=$(docker image inspect -f '{{.Id}}' "$name:$1") || fail "no $name:$1 in docker"
-    [ "$latest" = "$versioned" ] || fail "$name:latest is $latest, $name:$1 is $versioned"
-  done
-  echo "docker holds ${keys[*]/#/$(spec_field name)-}, each tagged latest and $1"
-}
-
 # Loads the saved tarballs into Podman and checks each image ID against Docker's.
 # Podman 4.3 cannot read a gzip'd docker-archive itself: it gets the archive unpacked.
 load_into_podman() {
@@ -92,6 +80,7 @@ main() {
   need_option --bin-dir tests/standins/build.sh
   need_option --spec units/run.sh
   need_option --spec python3 tests/contract/run_local.py
+  need_option --spec python3 tests/standins/verify_images.py
 
   echo "-- stand-in images from the spec (saved to $images)"
   bin_dir=$(mktemp -d)
@@ -100,13 +89,14 @@ main() {
   make_bin_dir "$bin_dir"
   rm -rf "$images"
   tests/standins/build.sh --spec "$spec" --bin-dir "$bin_dir" --version "$version" --save "$images"
-  check_tags "$version"
+  python3 tests/standins/verify_images.py --spec "$spec" --engine docker --version "$version"
 
   echo "-- generic contract on docker: systemd, supervisord, separate"
   python3 tests/contract/run_local.py --spec "$spec" --engine docker systemd supervisord separate
 
   echo "-- podman: the saved images"
   load_into_podman
+  python3 tests/standins/verify_images.py --spec "$spec" --engine podman --version "$version"
 
   echo "-- generic contract on podman: systemd, supervisord (the run script loads the images from $images)"
   python3 tests/contract/run_local.py --spec "$spec" --engine podman --image-dir "$images" systemd supervisord
