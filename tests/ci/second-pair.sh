@@ -3,10 +3,10 @@
 # that it is general. The pair is tests/second-pair/ (a Python http.server and a polling
 # client, port 8000, no abilities). Tests the two programs against each other, builds
 # its four stand-in images from its spec, checks them against it (verify_images.py:
-# names, tags, config, files, programs), then runs the
-# generic container contract with units/run.sh on all three approaches on Docker, and
-# on Podman the approaches this host allows (Podman 4.3 here has no DNS plugin, so no
-# separate approach), with the images loaded from the saved tarballs.
+# names, tags, config, files, programs), then runs the generic container contract with
+# units/run.sh on all three approaches on Docker, and on Podman the approaches this host
+# allows (Podman 4.3 here has no DNS plugin, so no separate approach), with the images
+# loaded from the saved tarballs.
 # Nothing is passed that the spec says (no --port): run.sh and the contract must take
 # it all from tests/second-pair/pair.json. Run it under tests/ci/private-engines.sh
 # (tests/ci.sh does). Installs nothing; a missing tool, engine or library piece fails
