@@ -1,23 +1,37 @@
 #!/usr/bin/env python3
 """seed-server and seed-client against each other on loopback: real processes, real
-sockets, no engine. usage: python3 tests/second-pair/test_programs.py [-v] (about 15 s)"""
+sockets, no engine. The scripts run as the images carry them: copies named seed-server
+and seed-client, executed through their first line.
+usage: python3 tests/second-pair/test_programs.py [-v] (about 15 s)"""
 
 import http.client
 import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER = os.path.join(HERE, "server.py")
-CLIENT = os.path.join(HERE, "client.py")
+BIN = tempfile.mkdtemp(prefix="seed-bin.")
+SERVER = os.path.join(BIN, "seed-server")
+CLIENT = os.path.join(BIN, "seed-client")
+
+
+def setUpModule():
+    for source, target in (("server.py", SERVER), ("client.py", CLIENT)):
+        shutil.copyfile(os.path.join(HERE, source), target)
+        os.chmod(target, 0o755)
+
+
+def tearDownModule():
+    shutil.rmtree(BIN)
 
 
 def free_port():
