@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_stages=(crate nix-lint image-layout contract bench orchestrators cgroupv2)
+all_stages=(crate nix-lint image-layout contract second-pair bench orchestrators cgroupv2)
 
 usage() {
   echo "usage: $0 [--fail-fast] [STAGE...]   stages: ${all_stages[*]}" >&2

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """seed-client: polls an HTTP server and logs each answer (python3 standard library only).
 
 Polls http://HOST:PORT/PATH every INTERVAL seconds and logs one line per poll:
@@ -16,6 +16,10 @@ usage: seed-client [--host H] [--port N] [--path P] [--interval S] [--timeout S]
   --timeout    seconds a request may take, default 5
 Bad flags or environment: one line on stderr, exit 2.
 """
+
+# The first line names the interpreter itself, not `/usr/bin/env python3`: the kernel names
+# the process after the script (ps, pidof, the engine's PID 1 show seed-client), and env
+# would exec python3 under its own name. Image builders may rewrite the line to their python.
 
 import argparse
 import http.client
@@ -190,16 +194,6 @@ def poll_forever(args, stop):
     poller.close()
 
 
-def name_process():
-    # The interpreter's name is "python3"; this makes `ps`, `pidof seed-client` and the
-    # engine's PID 1 show the program instead.
-    try:
-        with open("/proc/self/comm", "w") as comm:
-            comm.write("seed-client")
-    except OSError:
-        pass
-
-
 def main(argv):
     args = parse_args(argv)
     if args.probe:
@@ -208,7 +202,6 @@ def main(argv):
     # sigtimedwait below: a stop never lands in the middle of a request's code.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    name_process()
     stop = threading.Event()
     poller = threading.Thread(target=poll_forever, args=(args, stop), daemon=True)
     say(f"seed-client {VERSION} polling {url_of(args)} every {args.interval:g} s")

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """seed-server: a small HTTP server (python3 standard library only).
 
 GET / answers 200 with a short greeting, GET /health answers 200 "ok"; HEAD works,
@@ -9,6 +9,10 @@ accepting, let requests in progress finish (at most 2 s), exit 0.
 usage: seed-server [--port N] [--bind ADDRESS] [--version]
 Bad flags or environment: one line on stderr, exit 2. Cannot listen: one line, exit 1.
 """
+
+# The first line names the interpreter itself, not `/usr/bin/env python3`: the kernel names
+# the process after the script (ps, pidof, the engine's PID 1 show seed-server), and env
+# would exec python3 under its own name. Image builders may rewrite the line to their python.
 
 import argparse
 import http.server
@@ -174,16 +178,6 @@ class Server(http.server.ThreadingHTTPServer):
         say(f"{client_address[0]} connection error: {sys.exc_info()[1]!r}")
 
 
-def name_process():
-    # The interpreter's name is "python3"; this makes `ps`, `pidof seed-server` and the
-    # engine's PID 1 show the program instead.
-    try:
-        with open("/proc/self/comm", "w") as comm:
-            comm.write("seed-server")
-    except OSError:
-        pass
-
-
 def main(argv):
     args = parse_args(argv)
     # The signals are blocked before any thread starts (threads inherit the mask) and
@@ -194,7 +188,6 @@ def main(argv):
         server = Server((args.bind, args.port))
     except OSError as error:
         fail(f"cannot listen on {args.bind}:{args.port}: {error.strerror or error}", 1)
-    name_process()
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
     serving.start()
     say(f"seed-server {VERSION} listening on {args.bind}:{args.port}")
