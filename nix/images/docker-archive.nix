@@ -11,6 +11,9 @@
   skopeo-nix2container,
 }:
 image:
+let
+  inherit ((builtins.fromTOML (builtins.readFile ../../Cargo.toml)).package) version;
+in
 pkgs.runCommand "${baseNameOf image.imageName}.tar.gz"
   {
     # nix2container's patched skopeo reads the nix: transport (nix2container default.nix).
@@ -34,8 +37,10 @@ pkgs.runCommand "${baseNameOf image.imageName}.tar.gz"
     # No policy.json, no /var/tmp and no HOME in the sandbox: --insecure-policy and
     # --tmpdir as nix2container's own pullImage does (default.nix); containers/skopeo#805.
     export HOME=$TMPDIR
+    # Tagged imageTag and the crate version, the tag units/kubernetes and compose.yaml name.
     skopeo --insecure-policy --tmpdir "$TMPDIR" \
-      copy nix:${image} docker-archive:"$TMPDIR/image.tar":${image.imageName}:${image.imageTag}
+      copy --additional-tag ${image.imageName}:${version} \
+      nix:${image} docker-archive:"$TMPDIR/image.tar":${image.imageName}:${image.imageTag}
     # -n: no file name or time stamp in the header, so the same image gives the same bytes.
     gzip -n < "$TMPDIR/image.tar" > $out
   ''

@@ -125,6 +125,8 @@ build() { # key context_dir
   DOCKER_BUILDKIT=0 "$engine" build -q --network none -t "$ref" "$ctx" >/dev/null 2> "$ctx.log" \
     || { grep -v 'DEPRECATED\|BuildKit\|buildx\|^ *$\|Install the' "$ctx.log" >&2 || true; die "$engine build of $ref failed"; }
   new=$("$engine" image inspect -f '{{.Id}}' "$ref")
+  # Also the crate version, the tag the Kubernetes and Compose files name.
+  "$engine" tag "$ref" "${ref%:*}:$version"
   # The previous build of this tag is now untagged: drop it unless a container uses it.
   if [ -n "$old" ] && [ "$old" != "$new" ]; then "$engine" rmi "$old" >/dev/null 2>&1 || true; fi
   built+=("$ref")
