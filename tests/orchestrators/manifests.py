@@ -97,6 +97,14 @@ def image_ref(images, key, tag=None):
     return f"{image_name(images, key)}:{tag or images['tag']}"
 
 
+def size_bytes(text):
+    """A Compose size (64M, 512k, 1g, 1024) in bytes, as Docker reads it (binary units)."""
+    hit = re.fullmatch(r"(\d+)([bkmg]?)b?", str(text).strip().lower())
+    if not hit:
+        raise ValueError(f"not a size: {text!r}")
+    return int(hit[1]) * {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}[hit[2]]
+
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
