@@ -31,7 +31,9 @@ PRELUDE_VALUES = 'MANIFESTS = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-sourc
 
 BROKEN = [
     ("misspelled name", COMMON, "wait_for(", "wiat_for(", "pyflakes"),
-    ("wrong keyword to execute", COMMON, "timeout=30)", "timout=30)", "mypy"),
+    ("wrong keyword to execute", COMMON, 'node.execute("k3s ctr -n k8s.io images ls -q", timeout=30)', 'node.execute("k3s ctr -n k8s.io images ls -q", timout=30)', "mypy"),
+    ("a string where the driver takes an int", COMMON, "timeout=timeout + 30", 'timeout=f"{timeout + 30}"', "mypy"),
+    ("wait_until_succeeds in a helper", COMMON, 'status, _ = kube.execute(f"kubectl -n {NS} get pod {name} >/dev/null 2>&1", timeout=30)', 'status, _ = 0, kube.wait_until_succeeds(f"! kubectl -n {NS} get pod {name}", timeout=120)', "mypy"),
     ("wait_until_succeeds", "k3s.py", 'machine.wait_for_unit("k3s", timeout=300)', 'machine.wait_until_succeeds("kubectl get nodes", timeout=300)', "mypy"),
     ("grep -q at the end of a pipe", COMMON, "k3s ctr -n k8s.io images ls -q", "k3s ctr -n k8s.io images ls -q | grep -q duet", "grep -q"),
     ("a machine the test does not have", "k3s.py", 'wait_node_ready(machine, "machine")', 'wait_node_ready(agent, "agent")', "pyflakes"),
@@ -41,7 +43,7 @@ BROKEN = [
 def assemble(sources, test):
     """The testScript for test, and [(first line, source file)] to map lines back."""
     machines = TESTS[test]
-    prelude = "from nixos_test_driver import _machine, start_all, subtest\n" + "".join(
+    prelude = "from nixos_test_driver import Machine, _machine, start_all, subtest\n" + "".join(
         f'{name} = _machine("{name}")\n' for name in machines
     ) + PRELUDE_VALUES
     parts = [("prelude", prelude), (COMMON, sources[COMMON]), (test, sources[test])]
