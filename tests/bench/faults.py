@@ -6,10 +6,12 @@ port, and faults injected one at a time, each followed by a quiet spell, N round
 Streams: a fresh connection per request at --rate per second, and one kept-alive connection
 sending a request every --kept-interval. Faults (in this order each round):
 
-  server-kill       SIGKILL of duet-server (systemctl kill / supervisorctl signal / kill of the
-                    server container's PID 1 from the host)
-  server-restart    a deploy's graceful restart (systemctl restart / supervisorctl restart /
-                    the server container replaced by a new one with the same settings)
+  server-kill       SIGKILL of duet-server (systemctl kill / supervisorctl signal, of the first
+                    process if the server has several / kill of the server container's PID 1
+                    from the host)
+  server-restart    a deploy's graceful restart (systemctl restart / supervisorctl restart, of
+                    each server process in turn / the server container replaced by a new one
+                    with the same settings)
   client-kill       SIGKILL of duet-client; its recovery is read from its own log
   oom               duet-server put alone in a memory cgroup made from the host with a limit
                     below its working set under a burst of connections, so the kernel
@@ -126,6 +128,12 @@ def user_network(info):
     return networks[0] if len(networks) == 1 else None
 
 
+def supervised_servers(status_text):
+    """The server's process names in `supervisorctl status` output, in its order."""
+    return [line.split()[0] for line in status_text.splitlines()
+            if re.match(r"server(:\S+)?\s", line)]
+
+
 def client_back_from_log(log_text, since_epoch):
     """Seconds from since_epoch to the first successful poll in `ENGINE logs --timestamps`
     output, or None."""
@@ -180,13 +188,23 @@ class Approach:
             raise BenchError(f"expected one {process} in {container}, found {len(pids)}")
         return pids[0]
 
+    def supervised_servers(self):
+        """supervisorctl's names of the server's processes: `server` for a [program:server],
+        `server:server_00`, `server:server_01` ... for an [fcgi-program:server] with numprocs."""
+        status = sh([self.engine, "exec", self.names.serving, "supervisorctl", "status"], check=False)
+        names = supervised_servers(status.stdout)
+        if not names:
+            raise BenchError(f"`supervisorctl status` names no server process:\n{status.stdout.strip()}")
+        return names
+
     # --- the faults: each returns extra figures (may be empty) -------------------------
 
     def server_kill(self):
         if self.kind == "systemd":
             self.exec("systemctl", "kill", "--signal=SIGKILL", "server.service")
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "signal", "KILL", "server")
+            # One process, as a crash takes one; its twins, if any, keep serving.
+            self.exec("supervisorctl", "signal", "KILL", self.supervised_servers()[0])
         else:
             os.kill(self.one_pid(self.names.serving, "duet-server"), signal.SIGKILL)
         return {}
@@ -195,7 +213,9 @@ class Approach:
         if self.kind == "systemd":
             self.exec("systemctl", "restart", "server.service")
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "restart", "server")
+            # Several processes are restarted one at a time, as a deploy would.
+            for name in self.supervised_servers():
+                self.exec("supervisorctl", "restart", name)
         else:
             info = self.info(self.names.serving)
             sh([self.engine, "stop", self.names.serving])
@@ -232,7 +252,12 @@ class Approach:
         connections makes it allocate past it and the kernel OOM-kills it. cgroup v1: a child
         of its memory cgroup; cgroup v2: a cgroup under the root (oom_cgroup_dir says why)."""
         version = "v2" if containers.cgroup_version() == "v2" else "v1"
-        pid = self.one_pid(self.names.serving, "duet-server")
+        if self.kind == "supervisord":  # one of several server processes, if there are several
+            pid = min(self.host_pids(self.names.serving, "duet-server"), default=None)
+            if pid is None:
+                raise BenchError(f"no duet-server in {self.names.serving}")
+        else:
+            pid = self.one_pid(self.names.serving, "duet-server")
         with open(f"/proc/{pid}/cgroup") as file:
             child = oom_cgroup_dir(version, file.read())
         if version == "v2":

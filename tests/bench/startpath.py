@@ -38,7 +38,7 @@ import runscript  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOG_MARKS = [  # (figure, pattern) read from `ENGINE logs --timestamps`
     ("supervisord_up_s", re.compile(r"supervisord started with pid")),
-    ("spawned_server_s", re.compile(r"spawned: 'server'")),
+    ("spawned_server_s", re.compile(r"spawned: 'server(_\d+)?'")),  # server_00: fcgi-program
     ("listening_s", re.compile(r"INFO listening|listening address=")),
 ]
 STOP_MARKS = [  # the same, after `ENGINE stop`: when supervisord acts on the SIGTERM

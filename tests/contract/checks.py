@@ -256,6 +256,12 @@ def check_systemd(machine, run, *, subtest, engine="docker", port=8080, bounds=B
 
 # --- supervisord -----------------------------------------------------------------
 
+# supervisorctl's name of a server process: `server` ([program:server]), or `server:server_00`,
+# `server:server_01` ... (the processes of an [fcgi-program:server] group with numprocs).
+SERVER_PROCESS = r"server(?::server_\d+)?"
+SERVER_PROCESS_ERE = "server(:server_[0-9]+)?"
+
+
 def check_supervisord(machine, run, *, subtest, engine="docker", port=8080, bounds=Bounds()):
     e, c = engine, "duet-supervisord"
     sx = f"{e} exec {c}"
@@ -263,16 +269,19 @@ def check_supervisord(machine, run, *, subtest, engine="docker", port=8080, boun
         start(machine, run, "supervisord", e, port)
     try:
         with subtest("supervisorctl status: server and client RUNNING"):
-            # `status` exits 0 for STARTING too: wait for RUNNING itself.
+            # `status` exits 0 for STARTING too: wait for RUNNING itself, of every process.
             machine.wait_until_succeeds(
-                f"out=$({sx} supervisorctl status server client) && "
-                "echo \"$out\" | grep -E '^server +RUNNING' >/dev/null && echo \"$out\" | grep -E '^client +RUNNING' >/dev/null",
+                f"out=$({sx} supervisorctl status) && "
+                f"echo \"$out\" | grep -E '^{SERVER_PROCESS_ERE} +RUNNING' >/dev/null && "
+                "echo \"$out\" | grep -E '^client +RUNNING' >/dev/null && "
+                "! echo \"$out\" | grep -Ev '^[^ ]+ +RUNNING' >/dev/null",
                 timeout=bounds.wait(60),
             )
             out = machine.succeed(f"{sx} supervisorctl status")
-            for program in ("server", "client"):
-                expect(re.search(rf"^{program}\s+RUNNING", out, re.M), f"supervisorctl status: {program} not RUNNING:\n{out}")
-            log("supervisorctl status: server and client RUNNING")
+            servers = re.findall(rf"^({SERVER_PROCESS})\s+RUNNING", out, re.M)
+            expect(servers, f"supervisorctl status: no server process RUNNING:\n{out}")
+            expect(re.search(r"^client\s+RUNNING", out, re.M), f"supervisorctl status: client not RUNNING:\n{out}")
+            log(f"supervisorctl status: {', '.join(servers)} and client RUNNING")
 
         with subtest("HTTP 200 from the host"):
             status = http_status(machine, port)
@@ -281,11 +290,12 @@ def check_supervisord(machine, run, *, subtest, engine="docker", port=8080, boun
 
         with subtest(f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; the client recovers without a restart"):
             client_pid = machine.succeed(f"{sx} supervisorctl pid client").strip()
-            server_pid = machine.succeed(f"{sx} supervisorctl pid server").strip()
+            server = servers[0]
+            server_pid = machine.succeed(f"{sx} supervisorctl pid {server}").strip()
             since = now_utc(machine)
-            ms = back_after_kill_ms(machine, f"{sx} supervisorctl signal KILL server", port, bounds.serving_again_s)
-            log(f"killed server serving again after {ms} ms")
-            new_server_pid = machine.succeed(f"{sx} supervisorctl pid server").strip()
+            ms = back_after_kill_ms(machine, f"{sx} supervisorctl signal KILL {server}", port, bounds.serving_again_s)
+            log(f"killed {server} serving again after {ms} ms")
+            new_server_pid = machine.succeed(f"{sx} supervisorctl pid {server}").strip()
             expect(new_server_pid != server_pid, "server pid did not change after the kill")
             machine.wait_until_succeeds(f"{logs(e, c, since)} | grep 'status=200' >/dev/null", timeout=bounds.wait(60))
             expect(machine.succeed(f"{sx} supervisorctl pid client").strip() == client_pid, "the client was restarted")
@@ -295,7 +305,7 @@ def check_supervisord(machine, run, *, subtest, engine="docker", port=8080, boun
             out = machine.succeed(logs(e, c))
             expect(re.search(r"listening", out), f"{e} logs {c} has no server line ('listening')")
             expect(re.search(r"status=200", out), f"{e} logs {c} has no client poll line with status=200")
-            expect(re.search(r"spawned: 'server'", out) and re.search(r"spawned: 'client'", out),
+            expect(re.search(r"spawned: 'server(_\d+)?'", out) and re.search(r"spawned: 'client'", out),
                    f"{e} logs {c} lacks supervisord's spawn lines")
             log(f"{e} logs shows both programs")
 
