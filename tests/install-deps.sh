@@ -2,7 +2,7 @@
 # Installs what the tests and the stand-in images need on Debian or Ubuntu (run as root):
 # apt packages (container engines, debootstrap, qemu, Nix's evaluator, benchmark and lint
 # tools), Rust >= 1.85 with rustfmt and clippy, deadnix and nixfmt (cargo install, a few
-# minutes of compiling the first time) and the Python package kubernetes-validate.
+# minutes of compiling the first time) and the Python packages kubernetes-validate, pyflakes and mypy.
 # Only what is missing is installed; when all is present it changes nothing and takes a
 # second or two. Quiet when it works; on a failure it prints the tail of the tool's log
 # (apt's own reason included). It starts no service: the tests run their own engines
@@ -18,6 +18,8 @@ set -euo pipefail
 prog=${0##*/}
 rust_min=1.85
 kubernetes_validate_version=1.37.0
+# pyflakes and mypy for the VM test scripts' lint (tests/orchestrators/vm_lint.py).
+python_lint=(pyflakes==3.4.0 mypy==1.19.1)
 log_dir=${TMPDIR:-/tmp}/duet-install-deps
 # Commands the tests call, each with the Debian package that provides it.
 # A command already on PATH (whatever installed it) counts as present.
@@ -141,14 +143,24 @@ kubernetes_validate_ok() {
   [ "$(python3 -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null)" = "$kubernetes_validate_version" ]
 }
 
+python_lint_ok() {
+  local spec
+  for spec in "${python_lint[@]}"; do
+    [ "$(python3 -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "${spec%%==*}" 2>/dev/null)" = "${spec#*==}" ] || return 1
+  done
+}
+
 install_python_packages() {
   [ "$profile" = try ] && return 0
-  kubernetes_validate_ok && return 0
-  say "pip: kubernetes-validate==$kubernetes_validate_version"
-  # Debian marks its python3 externally managed; this one package with its few pure-Python
-  # dependencies goes to /usr/local, which Debian's packages do not use.
+  local wanted=()
+  kubernetes_validate_ok || wanted+=("kubernetes-validate==$kubernetes_validate_version")
+  python_lint_ok || wanted+=("${python_lint[@]}")
+  [ ${#wanted[@]} -gt 0 ] || return 0
+  say "pip: ${wanted[*]}"
+  # Debian marks its python3 externally managed; these packages with their few
+  # dependencies go to /usr/local, which Debian's packages do not use.
   quietly "pip install" env PIP_BREAK_SYSTEM_PACKAGES=1 \
-    python3 -m pip install --quiet --disable-pip-version-check "kubernetes-validate==$kubernetes_validate_version"
+    python3 -m pip install --quiet --disable-pip-version-check "${wanted[@]}"
 }
 
 check_only() {
@@ -162,6 +174,10 @@ check_only() {
     command -v deadnix >/dev/null || missing+=("deadnix (cargo install --locked deadnix)")
     command -v nixfmt >/dev/null || missing+=("nixfmt (cargo install --locked nixfmt_rs)")
     kubernetes_validate_ok || missing+=("kubernetes-validate==$kubernetes_validate_version (pip)")
+    python_lint_ok || missing+=("${python_lint[*]} (pip)")
+    # kubectl renders units/kubernetes with its built-in kustomize; this machine kind ships
+    # it. Debian's kubernetes-client (1.20, kustomize v2) cannot read the kustomization.
+    command -v kubectl >/dev/null || missing+=("kubectl with kustomize v5 (not from Debian: its 1.20 is too old)")
   fi
   [ ${#missing[@]} -eq 0 ] && return 0
   printf 'missing: %s\n' "${missing[@]}"

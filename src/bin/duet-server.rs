@@ -14,10 +14,13 @@ fn main() -> ExitCode {
         return error.report(PROGRAM);
     }
     // Before the runtime starts threads: this reads and clears LISTEN_FDS/LISTEN_PID.
-    let (listener, origin) = match server::listen::open(config.listen) {
+    let (listener, origin) = match server::listen::open(config.listen, config.listen_fd) {
         Ok(opened) => opened,
         Err(error) => {
-            tracing::error!("cannot listen on {}: {error}", config.listen);
+            match config.listen_fd {
+                Some(fd) => tracing::error!("cannot serve on fd {fd}: {error}"),
+                None => tracing::error!("cannot listen on {}: {error}", config.listen),
+            }
             return ExitCode::FAILURE;
         }
     };

@@ -36,7 +36,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
     about = "HTTP server of the duet pair: / /healthz /readyz /metrics"
 )]
 pub struct ServerArgs {
-    /// Address to listen on, unless systemd passes a socket (LISTEN_FDS)
+    /// Address to listen on, unless a socket is inherited (--listen-fd) or systemd passes
+    /// one (LISTEN_FDS)
     #[arg(
         long,
         env = "DUET_LISTEN",
@@ -44,6 +45,10 @@ pub struct ServerArgs {
         value_name = "ADDR"
     )]
     pub listen: String,
+    /// Serve on the listening TCP socket inherited on this file descriptor instead of
+    /// binding --listen (supervisord's [fcgi-program:x] passes one as fd 0)
+    #[arg(long, env = "DUET_LISTEN_FD", value_name = "FD")]
+    pub listen_fd: Option<String>,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT (5, 500ms, 2s)
     #[arg(
         long,
@@ -80,6 +85,8 @@ pub struct ServerArgs {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The inherited listening socket to serve on, checked.
+    pub listen_fd: Option<std::os::fd::RawFd>,
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
     pub header_read_timeout: Duration,
@@ -92,6 +99,15 @@ impl Config {
                 text.parse::<SocketAddr>()
                     .map_err(|_| "expected IP:PORT such as 0.0.0.0:8080 or [::]:8080")
             })?,
+            listen_fd: match args.optional("listen_fd", listen::check_inherited)? {
+                Some(_) if listen::systemd_passes_sockets() => {
+                    return Err(args.invalid(
+                        "listen_fd",
+                        "systemd passes a socket too (LISTEN_FDS); use one of the two",
+                    ));
+                }
+                fd => fd,
+            },
             drain_timeout: args.value("drain_timeout", crate::duration::parse)?,
             shutdown_delay: args.value("shutdown_delay", crate::duration::parse)?,
             header_read_timeout: args
@@ -175,10 +191,7 @@ async fn supervise(
         info!("feeding the systemd watchdog every {period:?}");
         tokio::spawn(notify::keep_watchdog_fed(period));
     }
-    let socket = match origin {
-        listen::Origin::Passed => "passed",
-        listen::Origin::Bound => "bound",
-    };
+    let socket = origin.as_str();
     info!(
         "listening address={address} socket={socket} workers={workers} version={}",
         env!("CARGO_PKG_VERSION")

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # CI stage "orchestrators": the separate approach beyond `units/run.sh`.
-#   schema   every manifest under units/kubernetes/ passes `kubernetes-validate --strict`
-#            for Kubernetes 1.29 and the newest version it ships; broken copies do not
-#   policy   manifests and units/compose.yaml agree with units/images.json and the server,
-#            hardened to the restricted profile, grace > delay + drain, selectors match
-#   compose  `docker-compose up` of units/compose.yaml: healthy, 200 by service name,
-#            `stop` exits 0 after the server's drain
-#   swarm    `docker stack deploy` of the same file on a single-node swarm, then
-#            `docker service update --force` of the server under a stream of requests: 0 lost
+#   schema   `kubectl kustomize units/kubernetes` and its registry overlay, as rendered,
+#            pass `kubernetes-validate --strict` for Kubernetes 1.29 and the newest
+#            version it ships; broken copies do not
+#   policy   the rendered manifests and the Compose files agree with units/pair.json,
+#            the crate version and the server: tags, labels, probes, scrape path, the
+#            restricted profile, grace > delay + drain, a PDB that cannot block a drain,
+#            the spread, the NetworkPolicy, the overlay changing only the images
+#   vm-lint  the k3s VM test scripts, put together as k3s.nix does: pyflakes, mypy against
+#            a typed stub of the NixOS test driver, no `grep -q`
+#   compose  `docker-compose up` of units/compose.yaml: healthy, memory limits and log
+#            rotation applied, 200 by service name, `stop` exits 0 after the drain
+#   swarm    `docker stack deploy` of the same file plus units/compose.dnsrr.yaml (no IPVS
+#            here) on a single-node swarm, then `docker service update --force` of the
+#            server under a stream of requests: 0 lost
 # Kubernetes itself cannot run here: the NixOS VM tests vm-k3s and vm-k3s-multinode
 # (nix/vm-tests/k3s.nix) apply the same manifests to k3s.
 #
@@ -25,6 +31,8 @@ cd "$(dirname "$0")/../.."
 need_python_modules() {
   python3 -c 'import yaml, kubernetes_validate' 2>/dev/null \
     || fail "python3 lacks PyYAML or kubernetes_validate (pip install kubernetes-validate==1.37.0)"
+  python3 -c 'import pyflakes, mypy' 2>/dev/null \
+    || fail "python3 lacks pyflakes or mypy (tests/install-deps.sh installs them)"
 }
 
 # Outside any private engine: build, then run this script again inside one.
@@ -38,7 +46,7 @@ run_in_private_engines() {
 }
 
 main() {
-  need python3 kubernetes-validate docker docker-compose shellcheck
+  need python3 kubectl kubernetes-validate docker docker-compose shellcheck
   need_python_modules
   [ -n "${DOCKER_HOST:-}" ] || run_in_private_engines
   docker info >/dev/null 2>&1 || fail "docker engine not reachable (DOCKER_HOST=$DOCKER_HOST)"
@@ -54,6 +62,9 @@ main() {
 
   echo "-- policy"
   python3 tests/orchestrators/policy.py --bin-dir target/release
+
+  echo "-- vm-lint"
+  python3 tests/orchestrators/vm_lint.py
 
   echo "-- compose (docker-compose $(docker-compose version --short))"
   python3 tests/orchestrators/compose_up.py

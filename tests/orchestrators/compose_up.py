@@ -1,6 +1,8 @@
 """Compose: units/compose.yaml (with units/compose.publish.yaml) up on the engine that
 DOCKER_HOST names: every container hardened as the file says (two servers: Compose honours
-deploy.replicas), the servers healthy by their own probe, the client getting 200s from
+deploy.replicas), the memory limits and log rotation of the file applied (read back from
+the engine and from `docker stats`, which reads the cgroup), the servers healthy by their
+own probe, the client getting 200s from
 `duet-server` by service name, a one-off container reaching it by name and the host
 through the published ports; then `docker-compose stop` ends all with exit 0 and each
 server's drain in its log.
@@ -22,7 +24,7 @@ PUBLISHED = [8080, 8081]
 
 
 def compose(project, *args, **kwargs):
-    files = ["-f", str(m.COMPOSE), "-f", str(m.COMPOSE.with_name("compose.publish.yaml"))]
+    files = ["-f", str(m.COMPOSE), "-f", str(m.COMPOSE_PUBLISH)]
     return e.run("docker-compose", "-p", project, *files, *args, **kwargs)[1]
 
 
@@ -58,6 +60,32 @@ def check_hardening(cid, service):
     print(f"compose: {service} runs as {seen['user']}, read-only, cap drop ALL, no-new-privileges, restart unless-stopped")
 
 
+def mebibytes(text):
+    """`docker stats` sizes (64MiB, 1.5GiB, 900KiB) in MiB."""
+    number, unit = re.fullmatch(r"([\d.]+)\s*([KMGT]i?B|B)", text.strip()).groups()
+    return float(number) * {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "TiB": 2**20}[unit]
+
+
+def check_limits(cid, service, spec):
+    """The service's deploy.resources and logging, as the engine applied them."""
+    want_limit = m.size_bytes(spec["deploy"]["resources"]["limits"]["memory"])
+    want_reservation = m.size_bytes(spec["deploy"]["resources"]["reservations"]["memory"])
+    memory = int(inspect(cid, "{{.HostConfig.Memory}}"))
+    reservation = int(inspect(cid, "{{.HostConfig.MemoryReservation}}"))
+    if (memory, reservation) != (want_limit, want_reservation):
+        raise e.Failure(f"{service}: memory limit {memory}, reservation {reservation}; the file says {want_limit}, {want_reservation}")
+    usage = e.docker("stats", "--no-stream", "--format", "{{.MemUsage}}", cid, quiet=True)
+    cgroup_limit = mebibytes(usage.split("/")[1])
+    if abs(cgroup_limit - want_limit / 2**20) > 0.5:
+        raise e.Failure(f"{service}: docker stats shows {usage!r}: the cgroup's limit is not {want_limit / 2**20:.0f} MiB")
+    log = inspect(cid, "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}} {{index .HostConfig.LogConfig.Config \"max-file\"}}")
+    options = spec["logging"]["options"]
+    want_log = f"{spec['logging']['driver']} {options['max-size']} {options['max-file']}"
+    if log != want_log:
+        raise e.Failure(f"{service}: log config {log!r}, the file says {want_log!r}")
+    print(f"compose: {service}: memory limit {memory // 2**20} MiB (cgroup: {usage.split('/')[1].strip()}), reservation {reservation // 2**20} MiB, logs {log}")
+
+
 def test(project):
     e.check_engine()
     e.need("docker-compose")
@@ -68,8 +96,10 @@ def test(project):
         servers = containers(project, "duet-server", SERVER_REPLICAS)
         (client,) = containers(project, "duet-client", 1)
         every = [(cid, "duet-server") for cid in servers] + [(client, "duet-client")]
+        spec = m.load_compose(m.COMPOSE)["services"]
         for cid, service in every:
             check_hardening(cid, service)
+            check_limits(cid, service, spec[service])
 
         for cid in servers:
             e.wait_until("duet-server healthy by its health check", lambda: inspect(cid, "{{.State.Health.Status}}") == "healthy", 90)
@@ -82,7 +112,7 @@ def test(project):
         print("compose: duet-client gets 200 from duet-server by service name")
 
         network = f"{project}_default"
-        e.run("docker", "run", "--rm", "--network", network, m.image_ref(m.load_images(), "client"),
+        e.run("docker", "run", "--rm", "--network", network, m.image_ref(m.load_images(), "client", m.crate_version()),
               "--probe", "--host", "duet-server", "--port", "8080")
         print(f"compose: a one-off container on {network} reaches duet-server by name")
 

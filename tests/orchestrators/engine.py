@@ -63,14 +63,16 @@ def check_engine():
 
 
 def check_images():
-    """The stand-in (or Nix) images are loaded, and the server image carries its probe."""
+    """The stand-in (or Nix) images are loaded under the crate version, the tag the Compose
+    file names, and the server image carries its probe."""
     images = m.load_images()
+    version = m.crate_version()
     for key in ("server", "client"):
-        ref = m.image_ref(images, key)
+        ref = m.image_ref(images, key, version)
         status, _ = run("docker", "image", "inspect", ref, check=False, quiet=True)
         if status != 0:
-            raise Failure(f"image {ref} is not loaded: build it (tests/standins/build.sh) first")
-    server = m.image_ref(images, "server")
+            raise Failure(f"image {ref} is not loaded: build it (tests/standins/build.sh tags the crate version) first")
+    server = m.image_ref(images, "server", version)
     status, out = run(
         "docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/duet-client", server, "--version",
         check=False, quiet=True,

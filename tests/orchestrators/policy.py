@@ -1,13 +1,19 @@
-"""Policy of the orchestrator files: the Kubernetes manifests and units/compose.yaml agree
-with units/images.json and with the server (image names, probe paths, ports, env names),
-give the server more stop time than delay + drain, carry every field of the restricted Pod
-Security Standard on every container, and have selectors that match their pods.
+"""Policy of the orchestrator files: the Kubernetes manifests as kustomize renders them
+(`kubectl kustomize units/kubernetes` and its registry overlay) and the Compose files agree
+with units/pair.json, the crate's version and the server (image names and tags, probe
+and scrape paths, ports, env names), give the server more stop time than delay + drain,
+carry every field of the restricted Pod Security Standard on every container, have
+selectors that match their pods and hold no label that changes between versions, a
+disruption budget that cannot block a drain, a spread that counts only nodes the pods may
+use, and network policies that deny by default and allow only client -> server (plus a
+monitoring namespace) and the client's DNS.
 
 usage: python3 tests/orchestrators/policy.py [--bin-dir target/release]
 
 The server and client binaries are asked for the env names they read (`--help`), and a
-server started on a free loopback port answers the probe paths and the Compose health
-check. Then each of a set of broken copies must be caught, so the checks can fail.
+server started on a free loopback port answers the probe paths, the scrape path and the
+Compose health check. Then each of a set of broken copies must be caught, so the checks can
+fail.
 """
 
 import argparse
@@ -26,12 +32,25 @@ SERVER = "duet-server"
 CLIENT = "duet-client"
 PORT = 8080
 UID = 65534
-# The paths and the env names are written here, not read from the files under test.
+# The paths, env names and labels are written here, not read from the files under test.
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 SERVER_ENV = {"DUET_SHUTDOWN_DELAY", "DUET_DRAIN_TIMEOUT"}
 CLIENT_ENV = {"SERVER_HOST", "SERVER_PORT", "POLL_INTERVAL"}
 PROBE_BINARY = "/bin/duet-client"
+NAME = "app.kubernetes.io/name"
+# Recommended labels that must never be in a selector: they change between versions or
+# installs, and a Deployment's selector cannot change.
+NOT_IN_SELECTORS = {
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+}
+MONITORING_NAMESPACE_LABELS = {"duet-scrape": "true"}
+LOG_OPTIONS = {"max-size", "max-file"}
 
 
 def env_of(container):
@@ -48,6 +67,11 @@ def containers(spec):
 
 def matches(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def pod_labels(objects, name):
+    d = objects.get(("Deployment", name))
+    return d["spec"]["template"]["metadata"].get("labels", {}) if d else {}
 
 
 # --- Kubernetes ---------------------------------------------------------------------------
@@ -68,7 +92,7 @@ def check_namespace(objects, kustomization, files, bad):
         bad.append(f"kustomization namespace is not {NAMESPACE}")
     listed = sorted(kustomization.get("resources", []))
     if listed != sorted(files):
-        bad.append(f"kustomization resources {listed} != manifest files {sorted(files)}")
+        bad.append(f"base kustomization resources {listed} != manifest files {sorted(files)}")
 
 
 def check_restricted(kind_name, spec, bad):
@@ -116,21 +140,106 @@ def check_restricted(kind_name, spec, bad):
             bad.append(f"{cw}: imagePullPolicy {c.get('imagePullPolicy')} would pull from a registry")
 
 
-def check_deployment_basics(objects, images, bad):
+def check_images(objects, images, version, where, registry_prefix=None):
+    """Every container names its image by the crate version, never latest or untagged;
+    registry_prefix (the overlay's) replaces localhost/."""
+    bad = []
     for name, key in ((SERVER, "server"), (CLIENT, "client")):
+        d = objects.get(("Deployment", name))
+        if d is None:
+            continue
+        want = m.image_ref(images, key, version)
+        if registry_prefix:
+            want = f"{registry_prefix}/{images['images'][key]['name']}:{version}"
+        for c in containers(pod_spec(d)):
+            if c["image"] != want:
+                bad.append(f"{where} Deployment {name} container {c['name']}: image {c['image']} != {want}")
+    return bad
+
+
+def check_base_sources(raw_images, kustomization, images, version, bad):
+    """The base's object files name the images untagged; the tag is set once, in the
+    kustomization's images:, to the crate version."""
+    for ref in raw_images:
+        if ":" in ref.rsplit("/", 1)[-1] or "@" in ref:
+            bad.append(f"base object file names image {ref} with a tag: the tag belongs in kustomization.yaml's images:")
+    entries = {e.get("name"): e for e in kustomization.get("images", [])}
+    for key in ("server", "client"):
+        entry = entries.get(m.image_name(images, key))
+        if entry is None:
+            bad.append(f"base kustomization images: has no entry for {m.image_name(images, key)}")
+        elif entry.get("newTag") != version or "newName" in entry or "digest" in entry:
+            bad.append(f"base kustomization images: {entry} is not just newTag {version} (Cargo.toml)")
+
+
+def check_labels(objects, version, bad):
+    for (kind, name), obj in objects.items():
+        labels = obj["metadata"].get("labels", {})
+        wanted = {"app.kubernetes.io/part-of": "duet", "app.kubernetes.io/instance": "duet", "app.kubernetes.io/version": version}
+        for key, value in wanted.items():
+            if labels.get(key) != value:
+                bad.append(f"{kind}/{name}: label {key} is {labels.get(key)!r}, not {value!r}")
+    for name, component in ((SERVER, "server"), (CLIENT, "client")):
+        labels = pod_labels(objects, name)
+        for key, value in ((NAME, name), ("app.kubernetes.io/component", component), ("app.kubernetes.io/version", version), ("app.kubernetes.io/instance", "duet")):
+            if labels.get(key) != value:
+                bad.append(f"Deployment {name} pods: label {key} is {labels.get(key)!r}, not {value!r}")
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("selector", "podSelector", "labelSelector") and isinstance(value, dict):
+                    chosen = value.get("matchLabels", value if key == "selector" else {})
+                    for label in set(chosen) & NOT_IN_SELECTORS:
+                        bad.append(f"{path}.{key}: selects on {label}, which changes between versions")
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+
+    for (kind, name), obj in objects.items():
+        walk(obj.get("spec", {}), f"{kind}/{name}")
+
+
+def check_deployment_basics(objects, bad):
+    for name in (SERVER, CLIENT):
         d = objects.get(("Deployment", name))
         if d is None:
             bad.append(f"no Deployment {name}")
             continue
-        labels = d["spec"]["template"]["metadata"].get("labels", {})
+        labels = pod_labels(objects, name)
         if not matches(d["spec"]["selector"].get("matchLabels"), labels):
             bad.append(f"Deployment {name}: selector does not match its template labels")
-        spec = pod_spec(d)
-        check_restricted(f"Deployment {name}", spec, bad)
-        image = m.image_ref(images, key)
-        for c in containers(spec):
-            if c["image"] != image:
-                bad.append(f"Deployment {name} container {c['name']}: image {c['image']} != {image}")
+        min_ready = d["spec"].get("minReadySeconds", 0)
+        deadline = d["spec"].get("progressDeadlineSeconds")
+        if min_ready <= 0:
+            bad.append(f"Deployment {name}: no minReadySeconds: a pod Ready for an instant counts as available")
+        if deadline is None or deadline <= min_ready:
+            bad.append(f"Deployment {name}: progressDeadlineSeconds {deadline} is not set above minReadySeconds {min_ready}")
+        check_restricted(f"Deployment {name}", pod_spec(d), bad)
+
+
+def check_spread(objects, bad):
+    d = objects.get(("Deployment", SERVER))
+    if d is None:
+        return
+    labels = pod_labels(objects, SERVER)
+    pod = pod_spec(d)
+    spread = [
+        t
+        for t in pod.get("topologySpreadConstraints", [])
+        if t.get("topologyKey") == "kubernetes.io/hostname"
+        and matches(t.get("labelSelector", {}).get("matchLabels"), labels)
+    ]
+    if not spread:
+        bad.append(f"Deployment {SERVER}: no topologySpreadConstraints on kubernetes.io/hostname matching its labels")
+    for t in spread:
+        if t.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule" and t.get("nodeTaintsPolicy") != "Honor":
+            bad.append(f"Deployment {SERVER}: a hard spread with nodeTaintsPolicy {t.get('nodeTaintsPolicy', 'Ignore (default)')}: a tainted or cordoned node holds a replica Pending")
+        if "pod-template-hash" not in t.get("matchLabelKeys", []):
+            bad.append(f"Deployment {SERVER}: spread without matchLabelKeys [pod-template-hash]: a rollout's surge pod counts the old pods")
+    if pod.get("affinity", {}).get("podAntiAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution"):
+        bad.append(f"Deployment {SERVER}: required pod anti-affinity strands a replica on one node")
 
 
 def check_server(objects, images, bad):
@@ -143,25 +252,11 @@ def check_server(objects, images, bad):
     strategy = spec.get("strategy", {})
     if strategy.get("type") != "RollingUpdate" or strategy.get("rollingUpdate", {}).get("maxUnavailable") != 0:
         bad.append(f"Deployment {SERVER}: not RollingUpdate with maxUnavailable 0")
-    labels = spec["template"]["metadata"]["labels"]
+    labels = pod_labels(objects, SERVER)
     pod = pod_spec(d)
-    spread = [
-        t
-        for t in pod.get("topologySpreadConstraints", [])
-        if t.get("topologyKey") == "kubernetes.io/hostname"
-        and matches(t.get("labelSelector", {}).get("matchLabels"), labels)
-    ]
-    anti = [
-        t
-        for t in pod.get("affinity", {}).get("podAntiAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
-        if t.get("topologyKey") == "kubernetes.io/hostname"
-        and matches(t.get("labelSelector", {}).get("matchLabels"), labels)
-    ]
-    if not spread and not anti:
-        bad.append(f"Deployment {SERVER}: nothing spreads its pods across nodes (matching its labels)")
     exposed = {int(p.split("/")[0]) for p in images["images"]["server"]["config"]["ExposedPorts"]}
     if exposed != {PORT}:
-        bad.append(f"units/images.json exposes {exposed}, the manifests use {PORT}")
+        bad.append(f"units/pair.json exposes {exposed}, the manifests use {PORT}")
     (c,) = pod["containers"]
     ports = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
     if ports.get("http") != PORT:
@@ -170,6 +265,11 @@ def check_server(objects, images, bad):
         get = c.get(probe, {}).get("httpGet")
         if not get or get.get("path") != path or get.get("port") not in ("http", PORT):
             bad.append(f"Deployment {SERVER}: {probe} is not httpGet {path} on port http")
+    annotations = spec["template"]["metadata"].get("annotations", {})
+    scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT), "prometheus.io/path": METRICS_PATH}
+    for key, value in scrape.items():
+        if annotations.get(key) != value:
+            bad.append(f"Deployment {SERVER} pods: annotation {key} is {annotations.get(key)!r}, not {value!r}")
     env = env_of(c)
     try:
         delay = m.seconds(env["DUET_SHUTDOWN_DELAY"])
@@ -194,20 +294,22 @@ def check_server(objects, images, bad):
             bad.append(f"Service {SERVER}: not ClusterIP")
         if not matches(svc["spec"].get("selector"), labels):
             bad.append(f"Service {SERVER}: selector does not match the server's pods")
-        client = objects.get(("Deployment", CLIENT))
-        if client and matches(svc["spec"].get("selector"), client["spec"]["template"]["metadata"]["labels"]):
+        if matches(svc["spec"].get("selector"), pod_labels(objects, CLIENT)):
             bad.append(f"Service {SERVER}: selector also matches the client's pods")
         svc_ports = svc["spec"].get("ports", [])
         if [(p.get("port"), p.get("targetPort")) for p in svc_ports] not in ([(PORT, "http")], [(PORT, PORT)]):
             bad.append(f"Service {SERVER}: ports {svc_ports}, not {PORT} -> the container's http port")
+
     pdb = objects.get(("PodDisruptionBudget", SERVER))
     if pdb is None:
         bad.append(f"no PodDisruptionBudget {SERVER}")
     else:
         if not matches(pdb["spec"].get("selector", {}).get("matchLabels"), labels):
             bad.append(f"PodDisruptionBudget {SERVER}: selector does not match the server's pods")
-        if pdb["spec"].get("minAvailable") != 1 and pdb["spec"].get("maxUnavailable") != 1:
-            bad.append(f"PodDisruptionBudget {SERVER}: neither minAvailable 1 nor maxUnavailable 1")
+        if "minAvailable" in pdb["spec"] or pdb["spec"].get("maxUnavailable") != 1:
+            bad.append(f"PodDisruptionBudget {SERVER}: not maxUnavailable 1 (minAvailable blocks a drain at 1 replica)")
+        if pdb["spec"].get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
+            bad.append(f"PodDisruptionBudget {SERVER}: unhealthyPodEvictionPolicy is not AlwaysAllow: an unready pod can block a drain")
 
 
 def check_client(objects, bad):
@@ -223,12 +325,110 @@ def check_client(objects, bad):
         bad.append(f"Deployment {CLIENT}: env {sorted(unknown)} is not one the client reads")
 
 
-def check_kubernetes(objects, kustomization, files, images):
+def _ports(rule):
+    return sorted((str(p.get("port")), p.get("protocol", "TCP")) for p in rule.get("ports", []))
+
+
+def check_network_policies(objects, bad):
+    """Default deny; server ingress only from the client's pods or a monitoring namespace,
+    on 8080; the server sends nothing; the client sends DNS and 8080 to the server only."""
+    policies = [o for (kind, _), o in objects.items() if kind == "NetworkPolicy"]
+    server, client = pod_labels(objects, SERVER), pod_labels(objects, CLIENT)
+    deny = [
+        p for p in policies
+        if p["spec"].get("podSelector") == {}
+        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress") and not p["spec"].get("egress")
+    ]
+    if not deny:
+        bad.append("NetworkPolicy: no default deny (podSelector {}, policyTypes Ingress and Egress, no rules)")
+
+    def selects(policy, labels):
+        chosen = policy["spec"].get("podSelector", {}).get("matchLabels", {})
+        return all(labels.get(k) == v for k, v in chosen.items())
+
+    def peer_is(peer, wanted):
+        if set(peer) == {"podSelector"}:
+            return wanted == "client" and peer["podSelector"] == {"matchLabels": {NAME: CLIENT}}
+        if set(peer) == {"namespaceSelector"}:
+            return wanted == "monitoring" and peer["namespaceSelector"] == {"matchLabels": MONITORING_NAMESPACE_LABELS}
+        return False
+
+    server_from = set()
+    for p in policies:
+        name = p["metadata"]["name"]
+        if not selects(p, server) and not selects(p, client):
+            continue
+        for rule in p["spec"].get("ingress", []):
+            peers = rule.get("from")
+            if not peers:
+                bad.append(f"NetworkPolicy {name}: an ingress rule with no `from` admits every source")
+                continue
+            if not selects(p, server) or p["spec"].get("podSelector") == {}:
+                bad.append(f"NetworkPolicy {name}: admits ingress to pods other than duet-server")
+            if _ports(rule) not in ([("8080", "TCP")], [("http", "TCP")]):
+                bad.append(f"NetworkPolicy {name}: server ingress on ports {_ports(rule)}, not 8080/TCP only")
+            for peer in peers:
+                kind = "client" if peer_is(peer, "client") else "monitoring" if peer_is(peer, "monitoring") else None
+                if kind is None:
+                    bad.append(f"NetworkPolicy {name}: ingress from {peer}: only duet-client pods or a namespace labelled {MONITORING_NAMESPACE_LABELS}")
+                server_from.add(kind)
+        for rule in p["spec"].get("egress", []):
+            if p["spec"].get("podSelector") == {} or not selects(p, client) or selects(p, server):
+                bad.append(f"NetworkPolicy {name}: allows egress from pods other than duet-client")
+                continue
+            peers, ports = rule.get("to"), _ports(rule)
+            if ports == [("53", "TCP"), ("53", "UDP")] and not peers:
+                server_from.add("dns")
+            elif ports == [("8080", "TCP")] and peers == [{"podSelector": {"matchLabels": {NAME: SERVER}}}]:
+                server_from.add("to-server")
+            else:
+                bad.append(f"NetworkPolicy {name}: client egress {rule} is neither DNS (53 UDP+TCP) nor duet-server:8080")
+    for want, what in (("client", "ingress to duet-server from duet-client"),
+                       ("monitoring", f"ingress to duet-server from a namespace labelled {MONITORING_NAMESPACE_LABELS}"),
+                       ("dns", "duet-client's egress to DNS"), ("to-server", "duet-client's egress to duet-server:8080")):
+        if want not in server_from:
+            bad.append(f"NetworkPolicy: nothing allows {what}")
+
+
+def check_overlay(base, overlay, images, version, bad):
+    """The registry overlay changes both images, and nothing else."""
+    prefixes = set()
+    for key, name in (("server", SERVER), ("client", CLIENT)):
+        d = overlay.get(("Deployment", name))
+        image = pod_spec(d)["containers"][0]["image"] if d else ""
+        prefix = image.rsplit("/", 1)[0]
+        if prefix in ("", images["registry"]):
+            bad.append(f"registry overlay: Deployment {name} still names {image}")
+        prefixes.add(prefix)
+    if len(prefixes) != 1:
+        bad.append(f"registry overlay: the two images name different registries {sorted(prefixes)}")
+        return
+    (prefix,) = prefixes
+    bad.extend(check_images(overlay, images, version, "registry overlay", prefix))
+    normalised = copy.deepcopy(overlay)
+    for key, name in (("server", SERVER), ("client", CLIENT)):
+        if ("Deployment", name) in normalised:
+            for c in pod_spec(normalised[("Deployment", name)])["containers"]:
+                c["image"] = m.image_ref(images, key, version)
+    if normalised != base:
+        changed = sorted(f"{k}/{n}" for (k, n) in set(base) | set(normalised) if base.get((k, n)) != normalised.get((k, n)))
+        bad.append(f"registry overlay changes more than the images: {changed}")
+
+
+def check_kubernetes(bundle, images, version):
+    objects = bundle["objects"]
     bad = []
-    check_namespace(objects, kustomization, files, bad)
-    check_deployment_basics(objects, images, bad)
+    check_namespace(objects, bundle["kustomization"], bundle["files"], bad)
+    check_base_sources(bundle["raw_images"], bundle["kustomization"], images, version, bad)
+    bad += check_images(objects, images, version, "base")
+    check_labels(objects, version, bad)
+    check_deployment_basics(objects, bad)
+    check_spread(objects, bad)
     check_server(objects, images, bad)
     check_client(objects, bad)
+    check_network_policies(objects, bad)
+    check_overlay(objects, bundle["overlay"], images, version, bad)
     return bad
 
 
@@ -242,7 +442,7 @@ def compose_env(service):
     return {k: str(v) for k, v in env.items()}
 
 
-def check_compose(compose, images):
+def check_compose(compose, dnsrr, images, version):
     bad = []
     services = compose.get("services", {})
     for name, key in ((SERVER, "server"), (CLIENT, "client")):
@@ -251,8 +451,8 @@ def check_compose(compose, images):
             bad.append(f"compose: no service {name}")
             continue
         w = f"compose {name}"
-        if s.get("image") != m.image_ref(images, key):
-            bad.append(f"{w}: image {s.get('image')} != {m.image_ref(images, key)}")
+        if s.get("image") != m.image_ref(images, key, version):
+            bad.append(f"{w}: image {s.get('image')} != {m.image_ref(images, key, version)} (the crate version)")
         if s.get("user") != f"{UID}:{UID}":
             bad.append(f"{w}: user {s.get('user')}, not {UID}:{UID}")
         if s.get("read_only") is not True:
@@ -266,12 +466,15 @@ def check_compose(compose, images):
         if s.get("restart") not in ("unless-stopped", "always"):
             bad.append(f"{w}: restart {s.get('restart')}")
         deploy = s.get("deploy", {})
-        if deploy.get("endpoint_mode") != "dnsrr":
-            bad.append(f"{w}: deploy.endpoint_mode is not dnsrr (VIP needs IPVS)")
+        if deploy.get("endpoint_mode", "vip") != "vip":
+            bad.append(f"{w}: deploy.endpoint_mode {deploy['endpoint_mode']}: the shipped file keeps Swarm's default vip (dnsrr is compose.dnsrr.yaml's)")
         if "restart_policy" in deploy:
             bad.append(f"{w}: deploy.restart_policy turns Compose's restart into `always`")
         if "memory" not in deploy.get("resources", {}).get("limits", {}):
             bad.append(f"{w}: no deploy.resources.limits.memory")
+        logging = s.get("logging", {})
+        if logging.get("driver") not in ("json-file", "local") or not LOG_OPTIONS <= set(logging.get("options", {})):
+            bad.append(f"{w}: logging {logging} does not rotate (driver json-file or local with {sorted(LOG_OPTIONS)})")
     server = services.get(SERVER, {})
     env = compose_env(server)
     try:
@@ -299,6 +502,14 @@ def check_compose(compose, images):
     unknown = set(client_env) - CLIENT_ENV
     if unknown:
         bad.append(f"compose {CLIENT}: env {sorted(unknown)} is not one the client reads")
+
+    # The override sets dnsrr on both services and nothing else.
+    want = {"services": {name: {"deploy": {"endpoint_mode": "dnsrr"}} for name in (SERVER, CLIENT)}}
+    got = {k: v for k, v in dnsrr.items() if k != "version"}
+    if got != want:
+        bad.append(f"compose.dnsrr.yaml: {got}, expected only deploy.endpoint_mode dnsrr on both services")
+    if dnsrr.get("version") != compose.get("version"):
+        bad.append(f"compose.dnsrr.yaml: version {dnsrr.get('version')} != compose.yaml's {compose.get('version')}")
     return bad
 
 
@@ -345,6 +556,15 @@ def check_binaries(bin_dir, objects, compose):
                 status = error.code
             if status != 200:
                 bad.append(f"Deployment {SERVER} {probe} {path}: the server answers {status}")
+        # The path the scrape annotation names serves Prometheus text.
+        path = objects[("Deployment", SERVER)]["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/path", METRICS_PATH)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
+                status, body = answer.status, answer.read().decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            status, body = error.code, ""
+        if status != 200 or "# TYPE " not in body:
+            bad.append(f"Deployment {SERVER} scrape path {path}: status {status}, no Prometheus text")
         # The Compose health check itself, with the binary the image carries at PROBE_BINARY.
         test = list(compose["services"][SERVER]["healthcheck"]["test"][1:])
         test[0] = f"{bin_dir}/duet-client"
@@ -362,39 +582,97 @@ def check_binaries(bin_dir, objects, compose):
 
 
 def broken_copies():
-    """(what, change to the Kubernetes objects or None, change to the Compose file or None)."""
+    """(what, change to the bundle: objects, overlay, raw_images, kustomization, compose, dnsrr)."""
 
-    def server_container(o):
-        return pod_spec(o[("Deployment", SERVER)])["containers"][0]
+    def deployment(b, name):
+        return b["objects"][("Deployment", name)]
 
-    def client_container(o):
-        return pod_spec(o[("Deployment", CLIENT)])["containers"][0]
+    def container(b, name):
+        return pod_spec(deployment(b, name))["containers"][0]
 
-    def set_env(container, name, value):
-        for e in container["env"]:
+    def set_env(c, name, value):
+        for e in c["env"]:
             if e["name"] == name:
                 e["value"] = value
 
+    def policy(b, name):
+        return b["objects"][("NetworkPolicy", name)]["spec"]
+
+    def spread(b):
+        return pod_spec(deployment(b, SERVER))["topologySpreadConstraints"][0]
+
+    def pdb(b):
+        return b["objects"][("PodDisruptionBudget", SERVER)]["spec"]
+
+    def drop_policy(b, name):
+        del b["objects"][("NetworkPolicy", name)]
+
     return [
-        ("client writable root", lambda o: client_container(o)["securityContext"].pop("readOnlyRootFilesystem"), None),
-        ("server adds NET_RAW", lambda o: server_container(o)["securityContext"]["capabilities"].update(add=["NET_RAW"]), None),
-        ("pod seccomp removed", lambda o: pod_spec(o[("Deployment", CLIENT)])["securityContext"].pop("seccompProfile"), None),
-        ("token mounted", lambda o: pod_spec(o[("Deployment", SERVER)]).update(automountServiceAccountToken=True), None),
-        ("grace too short", lambda o: pod_spec(o[("Deployment", SERVER)]).update(terminationGracePeriodSeconds=10), None),
-        ("no shutdown delay", lambda o: set_env(server_container(o), "DUET_SHUTDOWN_DELAY", "0s"), None),
-        ("selector mismatch", lambda o: o[("Deployment", SERVER)]["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/name": "other"}), None),
-        ("service selects nothing", lambda o: o[("Service", SERVER)]["spec"]["selector"].update({"app.kubernetes.io/name": "duet-srv"}), None),
-        ("readiness on /healthz", lambda o: server_container(o)["readinessProbe"]["httpGet"].update(path="/healthz"), None),
-        ("wrong image", lambda o: client_container(o).update(image="duet-client:latest"), None),
-        ("pull Always", lambda o: client_container(o).update(imagePullPolicy="Always"), None),
-        ("misnamed env", lambda o: client_container(o)["env"].append({"name": "SERVER_HOSTNAME", "value": "x"}), None),
-        ("maxUnavailable 1", lambda o: o[("Deployment", SERVER)]["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=1), None),
-        ("compose shell health check", None, lambda c: c["services"][SERVER]["healthcheck"].update(test=["CMD-SHELL", "curl -f localhost:8080"])),
-        ("compose grace short", None, lambda c: c["services"][SERVER].update(stop_grace_period="5s")),
-        ("compose caps kept", None, lambda c: c["services"][CLIENT].pop("cap_drop")),
-        ("compose VIP", None, lambda c: c["services"][SERVER]["deploy"].pop("endpoint_mode")),
-        ("compose client by IP", None, lambda c: c["services"][CLIENT]["environment"].update(SERVER_HOST="10.0.0.2")),
+        ("client writable root", lambda b: container(b, CLIENT)["securityContext"].pop("readOnlyRootFilesystem")),
+        ("server adds NET_RAW", lambda b: container(b, SERVER)["securityContext"]["capabilities"].update(add=["NET_RAW"])),
+        ("pod seccomp removed", lambda b: pod_spec(deployment(b, CLIENT))["securityContext"].pop("seccompProfile")),
+        ("token mounted", lambda b: pod_spec(deployment(b, SERVER)).update(automountServiceAccountToken=True)),
+        ("grace too short", lambda b: pod_spec(deployment(b, SERVER)).update(terminationGracePeriodSeconds=10)),
+        ("no shutdown delay", lambda b: set_env(container(b, SERVER), "DUET_SHUTDOWN_DELAY", "0s")),
+        ("selector mismatch", lambda b: deployment(b, SERVER)["spec"]["selector"]["matchLabels"].update({NAME: "other"})),
+        ("service selects nothing", lambda b: b["objects"][("Service", SERVER)]["spec"]["selector"].update({NAME: "duet-srv"})),
+        ("readiness on /healthz", lambda b: container(b, SERVER)["readinessProbe"]["httpGet"].update(path="/healthz")),
+        ("wrong image", lambda b: container(b, CLIENT).update(image="duet-client:0.1.0")),
+        ("image latest", lambda b: container(b, SERVER).update(image="localhost/duet-server:latest")),
+        ("image untagged", lambda b: container(b, CLIENT).update(image="localhost/duet-client")),
+        ("tag in an object file", lambda b: b["raw_images"].append("localhost/duet-server:0.1.0")),
+        ("kustomization tag not the crate version", lambda b: b["kustomization"]["images"][0].update(newTag="0.0.9")),
+        ("pull Always", lambda b: container(b, CLIENT).update(imagePullPolicy="Always")),
+        ("misnamed env", lambda b: container(b, CLIENT)["env"].append({"name": "SERVER_HOSTNAME", "value": "x"})),
+        ("maxUnavailable 1", lambda b: deployment(b, SERVER)["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=1)),
+        ("no minReadySeconds", lambda b: deployment(b, SERVER)["spec"].pop("minReadySeconds")),
+        ("no progressDeadlineSeconds", lambda b: deployment(b, CLIENT)["spec"].pop("progressDeadlineSeconds")),
+        ("version label in a selector", lambda b: deployment(b, CLIENT)["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/version": "0.1.0"})),
+        ("version label in the service selector", lambda b: b["objects"][("Service", SERVER)]["spec"]["selector"].update({"app.kubernetes.io/version": "0.1.0"})),
+        ("no version label", lambda b: deployment(b, SERVER)["spec"]["template"]["metadata"]["labels"].pop("app.kubernetes.io/version")),
+        ("no component label", lambda b: deployment(b, CLIENT)["spec"]["template"]["metadata"]["labels"].pop("app.kubernetes.io/component")),
+        ("spread ignores taints", lambda b: spread(b).pop("nodeTaintsPolicy")),
+        ("required anti-affinity", lambda b: pod_spec(deployment(b, SERVER)).update(affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname"}]}})),
+        ("PDB minAvailable", lambda b: (pdb(b).pop("maxUnavailable"), pdb(b).update(minAvailable=1))),
+        ("PDB unhealthy pods block", lambda b: pdb(b).pop("unhealthyPodEvictionPolicy")),
+        ("scrape port wrong", lambda b: deployment(b, SERVER)["spec"]["template"]["metadata"]["annotations"].update({"prometheus.io/port": "9090"})),
+        ("no default deny", lambda b: drop_policy(b, "default-deny")),
+        ("default deny of ingress only", lambda b: policy(b, "default-deny").update(policyTypes=["Ingress"])),
+        ("server open to every pod", lambda b: policy(b, SERVER)["ingress"][0]["from"].append({"podSelector": {}})),
+        ("server open to everything", lambda b: policy(b, SERVER)["ingress"][0].pop("from")),
+        ("server open to an address block", lambda b: policy(b, SERVER)["ingress"][0]["from"].append({"ipBlock": {"cidr": "0.0.0.0/0"}})),
+        ("server ingress on every port", lambda b: policy(b, SERVER)["ingress"][0].pop("ports")),
+        ("no monitoring namespace", lambda b: policy(b, SERVER)["ingress"][0]["from"].pop(1)),
+        ("no policy for the server", lambda b: drop_policy(b, SERVER)),
+        ("client egress anywhere", lambda b: policy(b, CLIENT)["egress"].append({})),
+        ("client without DNS", lambda b: policy(b, CLIENT)["egress"].pop(0)),
+        ("overlay leaves the client local", lambda b: pod_spec(b["overlay"][("Deployment", CLIENT)])["containers"][0].update(image="localhost/duet-client:0.1.0")),
+        ("overlay changes replicas", lambda b: b["overlay"][("Deployment", SERVER)]["spec"].update(replicas=3)),
+        ("compose shell health check", lambda b: b["compose"]["services"][SERVER]["healthcheck"].update(test=["CMD-SHELL", "curl -f localhost:8080"])),
+        ("compose grace short", lambda b: b["compose"]["services"][SERVER].update(stop_grace_period="5s")),
+        ("compose caps kept", lambda b: b["compose"]["services"][CLIENT].pop("cap_drop")),
+        ("compose dnsrr in the shipped file", lambda b: b["compose"]["services"][SERVER]["deploy"].update(endpoint_mode="dnsrr")),
+        ("compose override without the client", lambda b: b["dnsrr"]["services"].pop(CLIENT)),
+        ("compose override publishes", lambda b: b["dnsrr"]["services"][SERVER].update(ports=["8080:8080"])),
+        ("compose image latest", lambda b: b["compose"]["services"][SERVER].update(image="localhost/duet-server:latest")),
+        ("compose no log rotation", lambda b: b["compose"]["services"][CLIENT]["logging"].pop("options")),
+        ("compose no memory limit", lambda b: b["compose"]["services"][SERVER]["deploy"]["resources"].pop("limits")),
+        ("compose client by IP", lambda b: b["compose"]["services"][CLIENT]["environment"].update(SERVER_HOST="10.0.0.2")),
     ]
+
+
+def raw_images(directory=m.BASE_DIR):
+    """Every image a container names in the base's object files, before kustomize."""
+    found = []
+    for path in m.manifest_files(directory):
+        for doc in m.objects_of(path.read_text(), path.name).values():
+            if doc["kind"] == "Deployment":
+                found += [c["image"] for c in containers(pod_spec(doc))]
+    return found
+
+
+def check_all(bundle, images, version):
+    return check_kubernetes(bundle, images, version) + check_compose(bundle["compose"], bundle["dnsrr"], images, version)
 
 
 def main():
@@ -402,26 +680,36 @@ def main():
     parser.add_argument("--bin-dir", default=str(m.REPO / "target" / "release"))
     args = parser.parse_args()
 
-    objects = m.load_objects()
-    kustomization = m.load_kustomization()
-    files = [p.name for p in m.manifest_files()]
-    compose = m.load_compose()
+    try:
+        bundle = {
+            "objects": m.load_objects(m.KUBE_DIR),
+            "overlay": m.load_objects(m.REGISTRY_OVERLAY),
+            "raw_images": raw_images(),
+            "kustomization": m.load_kustomization(),
+            "files": [p.name for p in m.manifest_files()],
+            "compose": m.load_compose(m.COMPOSE),
+            "dnsrr": m.load_compose(m.COMPOSE_DNSRR),
+        }
+    except (m.RenderError, OSError, ValueError, KeyError) as error:
+        print(f"FAIL: policy: cannot read the files under test: {error}")
+        return 1
     images = m.load_images()
+    version = m.crate_version()
 
-    bad = check_kubernetes(objects, kustomization, files, images) + check_compose(compose, images)
-    bad += check_binaries(args.bin_dir, objects, compose)
+    bad = check_all(bundle, images, version)
+    bad += check_binaries(args.bin_dir, bundle["objects"], bundle["compose"])
     for line in bad:
         print(f"FAIL: {line}")
-    print(f"policy: {len(objects)} Kubernetes objects and {len(compose['services'])} Compose services: {len(bad)} violations")
+    print(
+        f"policy: {len(bundle['objects'])} Kubernetes objects (kubectl kustomize units/kubernetes; the registry"
+        f" overlay too), {len(bundle['compose']['services'])} Compose services, version {version}: {len(bad)} violations"
+    )
 
     missed = []
-    for what, change_k8s, change_compose in broken_copies():
-        o, c = copy.deepcopy(objects), copy.deepcopy(compose)
-        if change_k8s:
-            change_k8s(o)
-        if change_compose:
-            change_compose(c)
-        if not check_kubernetes(o, kustomization, files, images) + check_compose(c, images):
+    for what, change in broken_copies():
+        b = copy.deepcopy(bundle)
+        change(b)
+        if not check_all(b, images, version):
             missed.append(what)
     for what in missed:
         print(f"FAIL: the policy accepts a broken copy: {what}")

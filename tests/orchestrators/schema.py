@@ -1,7 +1,9 @@
-"""Schema of the Kubernetes manifests, offline: every object file under units/kubernetes/
-passes `kubernetes-validate --strict` for Kubernetes 1.29 and for the newest version the
-installed kubernetes-validate ships; broken copies (a misspelled field, a wrong type, an
-unknown kind) are rejected, so the check can fail.
+"""Schema of the Kubernetes manifests as they are applied, offline: `kubectl kustomize
+units/kubernetes` and `kubectl kustomize units/kubernetes/overlays/registry` each pass
+`kubernetes-validate --strict`, every object of them, for Kubernetes 1.29 (the oldest
+supported) and for the newest version the installed kubernetes-validate ships; broken
+copies of the rendered base (a misspelled field, a wrong type, an unknown kind) are
+rejected, so the check can fail.
 
 usage: python3 tests/orchestrators/schema.py
 """
@@ -15,6 +17,7 @@ import tempfile
 import manifests as m
 
 OLDEST = "1.29"
+RENDERS = [("base", m.KUBE_DIR), ("registry overlay", m.REGISTRY_OVERLAY)]
 
 
 def newest_version():
@@ -23,25 +26,29 @@ def newest_version():
     return kubernetes_validate.latest_version()
 
 
-def validate(paths, version):
-    """Runs the CLI; (ok, output). ok only if it exits 0 AND says `passed` for every file:
-    an object whose kind has no schema only gets a warning and exit 0."""
+def validate(path, version, objects):
+    """Runs the CLI on one rendered file; (ok, output). ok only if it exits 0 AND says
+    `passed` once per object: an object whose kind has no schema only gets a warning and
+    exit 0."""
     run = subprocess.run(
-        ["kubernetes-validate", "--strict", "--kubernetes-version", version, *map(str, paths)],
+        ["kubernetes-validate", "--strict", "--kubernetes-version", version, str(path)],
         capture_output=True,
         text=True,
     )
     out = run.stdout + run.stderr
-    passed = all(f"{p} passed for resource" in out for p in paths)
-    return run.returncode == 0 and passed, out.strip()
+    passed = out.count(f"{path} passed for resource")
+    return run.returncode == 0 and passed == objects, out.strip()
 
 
 BROKEN = [
-    ("misspelled field", "server-deployment.yaml", "readinessProbe:", "readinesProbe:"),
-    ("wrong type", "server-deployment.yaml", "replicas: 2", 'replicas: "two"'),
-    ("wrong type in a container", "client-deployment.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: yes please"),
-    ("misspelled field in a service", "server-service.yaml", "targetPort: http", "targetport: http"),
-    ("unknown kind", "server-pdb.yaml", "kind: PodDisruptionBudget", "kind: PodDisruptionBudgets"),
+    ("misspelled field", "readinessProbe:", "readinesProbe:"),
+    ("wrong type", "replicas: 2", 'replicas: "two"'),
+    ("wrong type in a container", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: yes please"),
+    ("misspelled field in a service", "targetPort: http", "targetport: http"),
+    ("misspelled spread policy", "nodeTaintsPolicy: Honor", "nodeTaintPolicy: Honor"),
+    ("unknown eviction policy field", "unhealthyPodEvictionPolicy:", "unhealthyEvictionPolicy:"),
+    ("unknown kind", "kind: PodDisruptionBudget", "kind: PodDisruptionBudgets"),
+    ("misspelled network policy field", "policyTypes:", "policyType:"),
 ]
 
 
@@ -51,28 +58,38 @@ def main():
         return 1
     newest = newest_version()
     versions = [OLDEST, ".".join(newest.split(".")[:2])]
-    files = m.manifest_files()
     failed = False
-    for version in versions:
-        ok, out = validate(files, version)
-        print(f"schema: {len(files)} manifests against Kubernetes {version} --strict: {'pass' if ok else 'FAIL'}")
-        if not ok:
-            print(out)
-            failed = True
-
     with tempfile.TemporaryDirectory() as tmp:
-        for what, name, old, new in BROKEN:
-            text = (m.KUBE_DIR / name).read_text()
-            if old not in text:
-                print(f"FAIL: schema: cannot break {name}: {old!r} is not in it")
+        base_text = None
+        for what, directory in RENDERS:
+            try:
+                text = m.render(directory)
+            except m.RenderError as error:
+                print(f"FAIL: schema: {error}")
+                return 1
+            base_text = base_text or text
+            count = len(m.objects_of(text, what))
+            path = pathlib.Path(tmp) / f"{what.replace(' ', '-')}.yaml"
+            path.write_text(text)
+            for version in versions:
+                ok, out = validate(path, version, count)
+                print(f"schema: {what} rendered, {count} objects, against Kubernetes {version} --strict: {'pass' if ok else 'FAIL'}")
+                if not ok:
+                    print(out)
+                    failed = True
+
+        for what, old, new in BROKEN:
+            if old not in base_text:
+                print(f"FAIL: schema: cannot break the rendered base: {old!r} is not in it")
                 failed = True
                 continue
-            broken = pathlib.Path(tmp) / name
-            broken.write_text(text.replace(old, new, 1))
+            broken = pathlib.Path(tmp) / "broken.yaml"
+            broken.write_text(base_text.replace(old, new, 1))
+            count = len(m.objects_of(base_text))
             for version in versions:
-                ok, out = validate([broken], version)
+                ok, _ = validate(broken, version, count)
                 status = "accepted: FAIL" if ok else "rejected"
-                print(f"schema: broken copy ({what}, {name}) against {version}: {status}")
+                print(f"schema: broken copy ({what}) against {version}: {status}")
                 failed |= ok
     return 1 if failed else 0
 

@@ -5,8 +5,9 @@ requests from a container on the stack's network (curl, one process and one conn
 per request, the name resolved each time). Prints requests sent and failed; any failed
 request fails the test. The replaced tasks must have exited 0 after logging their drain.
 
-This kernel has no IPVS, so the services use endpoint_mode dnsrr: the service name
-resolves to the tasks' own addresses, with no virtual IP in between.
+This kernel has no IPVS, so the stack is deployed with units/compose.dnsrr.yaml over the
+shipped file (endpoint_mode dnsrr: the service name resolves to the tasks' own addresses,
+with no virtual IP in between), as README tells hosts without IPVS to do.
 
 usage: python3 tests/orchestrators/swarm_update.py [--stack NAME] [--max-requests N]
 Run it under tests/ci/private-engines.sh; the images must be loaded.
@@ -82,7 +83,7 @@ def test(stack, max_requests):
     requester = f"{stack}-requester"
     init_swarm()
     try:
-        deploy_out = e.run("docker", "stack", "deploy", "-c", str(m.COMPOSE), stack)[1]
+        deploy_out = e.run("docker", "stack", "deploy", "-c", str(m.COMPOSE), "-c", str(m.COMPOSE_DNSRR), stack)[1]
         print(deploy_out.strip())
         mode = e.docker("service", "inspect", "-f", "{{.Spec.EndpointSpec.Mode}}", server, quiet=True)
         if mode != "dnsrr":
@@ -90,9 +91,14 @@ def test(stack, max_requests):
         e.wait_until(f"2 healthy {server} tasks", lambda: healthy_tasks(server, 2), 120)
         print(f"swarm: {server}: 2 tasks healthy, endpoint mode {mode}")
         task = service_tasks(server)[0]
-        print("swarm: a server task runs with user={} read-only={} cap-drop={} security-opt={}".format(
+        print("swarm: a server task runs with user={} read-only={} cap-drop={} security-opt={} memory={} log={}".format(
             *(e.docker("inspect", "-f", f, task, quiet=True) for f in (
-                "{{.Config.User}}", "{{.HostConfig.ReadonlyRootfs}}", "{{.HostConfig.CapDrop}}", "{{.HostConfig.SecurityOpt}}"))))
+                "{{.Config.User}}", "{{.HostConfig.ReadonlyRootfs}}", "{{.HostConfig.CapDrop}}", "{{.HostConfig.SecurityOpt}}",
+                "{{.HostConfig.Memory}}", "{{.HostConfig.LogConfig}}"))))
+        want = m.size_bytes(m.load_compose(m.COMPOSE)["services"]["duet-server"]["deploy"]["resources"]["limits"]["memory"])
+        memory = int(e.docker("inspect", "-f", "{{.HostConfig.Memory}}", task, quiet=True))
+        if memory != want:
+            raise e.Failure(f"{server} task memory limit {memory}, the file says {want}")
 
         def client_got_200():
             return "poll status=200" in e.run("docker", "service", "logs", "--raw", client, quiet=True)[1]
