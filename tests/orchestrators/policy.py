@@ -29,7 +29,7 @@ UID = 65534
 # The paths and the env names are written here, not read from the files under test.
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
-SERVER_ENV = {"DUET_SHUTDOWN_DELAY", "DUET_DRAIN_TIMEOUT"}
+SERVER_ENV = {"DUET_SHUTDOWN_DELAY", "DUET_DRAIN_TIMEOUT", "DUET_WORKERS"}
 CLIENT_ENV = {"SERVER_HOST", "SERVER_PORT", "POLL_INTERVAL"}
 PROBE_BINARY = "/bin/duet-client"
 
