@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod notify;
 pub mod process;
 pub mod route;
-pub mod routes;
+pub mod router;
 pub mod state;
 
 use crate::cli::{Args, UsageError};

@@ -1,4 +1,5 @@
-//! The router: which response each method and path gets.
+//! The router: which response each method and path gets (the paths themselves are in
+//! [`super::route`]).
 
 use super::State;
 use super::metrics::Shard;
