@@ -249,6 +249,8 @@ def main():
         parser.error(f"--workers takes whole numbers separated by commas, got {args.workers}")
     if any(count < 1 for count in worker_counts) or len(set(worker_counts)) != len(worker_counts):
         parser.error(f"--workers takes distinct counts >= 1, got {args.workers}")
+    if args.malloc_arena_max is not None and args.malloc_arena_max < 1:
+        parser.error(f"--malloc-arena-max must be >= 1, got {args.malloc_arena_max}")
     if args.baseline and not os.access(args.baseline, os.X_OK):
         parser.error(f"--baseline {args.baseline} is not an executable file")
     for tool in ("wrk",) + (("nginx",) if "nginx" in wanted else ()):
