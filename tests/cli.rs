@@ -26,7 +26,7 @@ fn assert_usage_error(output: &Output, names: &str) {
 
 #[test]
 fn bad_environment_values_exit_2_naming_the_variable() {
-    let cases: [(&str, &str, &str); 11] = [
+    let cases: [(&str, &str, &str); 14] = [
         (CLIENT, "SERVER_PORT", "eighty"),
         (CLIENT, "SERVER_PORT", "70000"),
         (CLIENT, "SERVER_HOST", "http://x/"),
@@ -39,6 +39,9 @@ fn bad_environment_values_exit_2_naming_the_variable() {
         (SERVER, "DUET_DRAIN_TIMEOUT", "soon"),
         (SERVER, "DUET_HEADER_READ_TIMEOUT", "-1"),
         (SERVER, "DUET_SHUTDOWN_DELAY", "later"),
+        (SERVER, "DUET_WORKERS", "0"),
+        (SERVER, "DUET_WORKERS", "two"),
+        (SERVER, "DUET_WORKERS", "1025"),
     ];
     for (program, name, value) in cases {
         let output = run(program, &[], &[(name, value)]);
@@ -61,6 +64,8 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         &run(SERVER, &["--shutdown-delay", "5 minutes"], &[]),
         "--shutdown-delay",
     );
+    assert_usage_error(&run(SERVER, &["--workers", "-1"], &[]), "--workers");
+    assert_usage_error(&run(SERVER, &["--workers", "2.5"], &[]), "--workers");
 }
 
 #[test]
@@ -138,4 +143,34 @@ fn rust_log_sets_the_level() {
 
     let quiet = run(SERVER, &["--listen", "nonsense"], &[("RUST_LOG", "error")]);
     assert_eq!(quiet.status.code(), Some(2));
+}
+
+#[test]
+fn workers_sets_the_number_of_serving_threads() {
+    let threads = |server: &Running| {
+        std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+            .expect("read the server's threads")
+            .count()
+    };
+    let from_env = {
+        let mut command = command(SERVER);
+        command
+            .args(["--listen", "127.0.0.1:0"])
+            .env("DUET_WORKERS", "3");
+        command
+    };
+    let (server, address) = start_server_with(from_env);
+    assert!(server.log().contains("workers=3"), "{}", server.log());
+    assert_eq!(request(address, "GET", "/metrics").status, 200);
+    // The workers and the main thread, which handles signals and systemd.
+    assert_eq!(threads(&server), 4);
+
+    let mut flag_wins = command(SERVER);
+    flag_wins
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .env("DUET_WORKERS", "bad");
+    let (server, address) = start_server_with(flag_wins);
+    assert!(server.log().contains("workers=1"), "{}", server.log());
+    assert_eq!(request(address, "GET", "/").status, 200);
+    assert_eq!(threads(&server), 2);
 }

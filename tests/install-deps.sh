@@ -29,7 +29,7 @@ commands=(
   qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils ssh:openssh-client
   ssh-keygen:openssh-client mkfs.ext4:e2fsprogs nix-instantiate:nix-bin shellcheck:shellcheck
   python3:python3 curl:curl jq:jq ip:iproute2 nsenter:util-linux setsid:util-linux
-  ps:procps git:git gzip:gzip tar:tar timeout:coreutils cc:gcc
+  ps:procps git:git gzip:gzip tar:tar timeout:coreutils cc:gcc promtool:prometheus
 )
 # The subset tests/try.sh needs (--for try).
 try_commands=(
@@ -89,6 +89,13 @@ qemu_pins() { # packages... (the ones about to be installed)
   done < <(dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version}\n' 'qemu-*' 2>/dev/null | awk '$1 == "ii" {print $2, $3}')
 }
 
+# Only promtool is wanted from Debian's prometheus package, whose install starts the
+# Prometheus server on a host booted with systemd.
+stop_prometheus_server() { # packages just installed...
+  [[ " $* " == *" prometheus "* ]] && [ -d /run/systemd/system ] || return 0
+  quietly "systemctl disable prometheus" systemctl disable --now prometheus.service
+}
+
 install_packages() {
   local packages pins
   mapfile -t packages < <(missing_packages | sort -u)
@@ -103,6 +110,7 @@ install_packages() {
   [ ${#pins[@]} -eq 0 ] || say "apt: pinning ${pins[*]} (a newer build is installed that the archive's qemu-system-x86 cannot use)"
   quietly "apt-get install" apt-get install -y --no-install-recommends --allow-downgrades \
     "${packages[@]}" "${pins[@]}"
+  stop_prometheus_server "${packages[@]}"
 }
 
 rust_version_ok() {

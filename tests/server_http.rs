@@ -253,3 +253,114 @@ fn hostile_input_never_takes_the_server_down() {
     );
     assert_eq!(request(address, "GET", "/healthz").status, 200);
 }
+
+#[test]
+fn metrics_time_requests_by_route_and_show_the_process() {
+    let (server, address) = start_server(&[]);
+    for _ in 0..4 {
+        request(address, "GET", "/readyz");
+    }
+    request(address, "GET", "/nope");
+    let histogram = "duet_http_request_duration_seconds";
+    assert_eq!(
+        metric(address, &format!("{histogram}_count{{route=\"/readyz\"}}")),
+        4.0
+    );
+    assert_eq!(
+        metric(
+            address,
+            &format!("{histogram}_bucket{{route=\"/readyz\",le=\"+Inf\"}}")
+        ),
+        4.0
+    );
+    assert_eq!(
+        metric(address, &format!("{histogram}_count{{route=\"other\"}}")),
+        1.0
+    );
+    // Earlier scrapes are timed too.
+    assert!(metric(address, &format!("{histogram}_count{{route=\"/metrics\"}}")) >= 3.0);
+    let sum = metric(address, &format!("{histogram}_sum{{route=\"/readyz\"}}"));
+    assert!(sum > 0.0 && sum < 4.0, "{sum}");
+
+    // The process metrics describe the server's process, not the test's.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let rss_kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS");
+    let rss = metric(address, "process_resident_memory_bytes") / 1024.0;
+    assert!(
+        rss > rss_kib / 2.0 && rss < rss_kib * 2.0,
+        "{rss} KiB vs VmRSS {rss_kib} KiB"
+    );
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .unwrap()
+        .count() as f64;
+    let open_fds = metric(address, "process_open_fds");
+    assert!((open_fds - fds).abs() <= 3.0, "{open_fds} vs {fds}");
+    assert!(metric(address, "process_max_fds") >= open_fds);
+    assert!(metric(address, "process_cpu_seconds_total") >= 0.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = metric(address, "process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 60.0,
+        "started {started}, now {now}"
+    );
+}
+
+/// `promtool check metrics` (Prometheus' own linter) accepts the exposition, with every
+/// kind of series present. Without promtool the test says so and passes, unless
+/// DUET_TEST_PROMTOOL=required (CI), where it fails.
+#[test]
+fn promtool_accepts_the_exposition() {
+    let required = std::env::var("DUET_TEST_PROMTOOL").as_deref() == Ok("required");
+    let promtool = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("promtool"))
+            .find(|candidate| candidate.is_file())
+    });
+    let Some(promtool) = promtool else {
+        assert!(
+            !required,
+            "DUET_TEST_PROMTOOL=required, but promtool is not on PATH (Debian package prometheus)"
+        );
+        eprintln!("promtool is not on PATH (Debian package prometheus): exposition not linted");
+        return;
+    };
+    let (_server, address) = start_server(&[]);
+    request(address, "GET", "/");
+    request(address, "GET", "/nope");
+    request(address, "DELETE", "/");
+    let held = connect(address);
+    let exposition = request(address, "GET", "/metrics").body;
+    drop(held);
+    let text = String::from_utf8_lossy(&exposition);
+    for series in [
+        "duet_http_requests_total{",
+        "duet_http_request_duration_seconds_bucket{",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(text.contains(series), "no {series} in:\n{text}");
+    }
+    let mut check = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    check.stdin.take().unwrap().write_all(&exposition).unwrap();
+    let output = check.wait_with_output().unwrap();
+    assert!(
+        output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
+        "promtool check metrics: {}\nstdout: {}\nstderr: {}\nexposition:\n{text}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+}

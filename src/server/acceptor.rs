@@ -5,7 +5,7 @@
 //! those stalled whenever that thread was preempted.)
 
 use super::drain::{self, Drain};
-use super::routes;
+use super::router;
 use super::state::State;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -51,7 +51,7 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.first_request.store(true, Ordering::Relaxed);
         let shard = self.state.metrics.thread_shard();
-        let mut response = routes::respond(&self.state, shard, &request);
+        let mut response = router::respond(&self.state, shard, &request);
         if !self.state.is_ready() {
             // A request that arrives during the shutdown delay or the drain: its client
             // should take its next request elsewhere, and in the drain, graceful shutdown

@@ -1,54 +1,54 @@
-//! Request and connection counters, kept in atomics so the hot path never locks,
-//! rendered in the Prometheus text format on demand.
+//! Request and connection counters and the request-duration histogram, kept in atomics
+//! so the hot path never locks, rendered in the Prometheus text format on demand along
+//! with the process metrics.
 
-use super::state::Phase;
+use super::process::Process;
+use super::route::{Route, STATUSES};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// The routes the server knows; everything else is `Other` (404).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    Root,
-    Healthz,
-    Readyz,
-    Metrics,
-    Other,
+/// Upper bounds of the request-duration buckets: nanoseconds, and as printed in `le`.
+/// The router answers most requests in a few microseconds; the upper buckets are for a
+/// starved CPU.
+const BUCKETS: [(u64, &str); 16] = [
+    (5_000, "0.000005"),
+    (10_000, "0.00001"),
+    (25_000, "0.000025"),
+    (50_000, "0.00005"),
+    (100_000, "0.0001"),
+    (250_000, "0.00025"),
+    (500_000, "0.0005"),
+    (1_000_000, "0.001"),
+    (2_500_000, "0.0025"),
+    (5_000_000, "0.005"),
+    (10_000_000, "0.01"),
+    (25_000_000, "0.025"),
+    (50_000_000, "0.05"),
+    (100_000_000, "0.1"),
+    (250_000_000, "0.25"),
+    (1_000_000_000, "1"),
+];
+
+/// One route's durations: a count per bucket (not cumulative; the last is +Inf) and
+/// their sum in nanoseconds.
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
 }
 
-impl Route {
-    const ALL: [Route; 5] = [
-        Route::Root,
-        Route::Healthz,
-        Route::Readyz,
-        Route::Metrics,
-        Route::Other,
-    ];
-
-    pub fn of(path: &str) -> Route {
-        match path {
-            "/" => Route::Root,
-            "/healthz" => Route::Healthz,
-            "/readyz" => Route::Readyz,
-            "/metrics" => Route::Metrics,
-            _ => Route::Other,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Route::Root => "/",
-            Route::Healthz => "/healthz",
-            Route::Readyz => "/readyz",
-            Route::Metrics => "/metrics",
-            Route::Other => "other",
-        }
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = BUCKETS
+            .iter()
+            .position(|&(bound, _)| nanos <= bound)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum_nanos.fetch_add(nanos, Relaxed);
     }
 }
-
-/// Every status the router itself produces (hyper's own 400/431 replies end the
-/// connection and are counted as connection errors instead).
-const STATUSES: [u16; 4] = [200, 404, 405, 503];
 
 /// One shard of the counters, on its own cache lines so connections on different shards
 /// never contend.
@@ -56,16 +56,19 @@ const STATUSES: [u16; 4] = [200, 404, 405, 503];
 #[repr(align(128))]
 pub struct Shard {
     requests: [[AtomicU64; STATUSES.len()]; Route::ALL.len()],
+    durations: [Histogram; Route::ALL.len()],
     connections_open: AtomicU64,
     connections_total: AtomicU64,
     connection_errors: AtomicU64,
 }
 
 impl Shard {
-    pub fn record_request(&self, route: Route, status: u16) {
+    /// Counts one answered request; `elapsed` is the time the router took to answer.
+    pub fn record_request(&self, route: Route, status: u16, elapsed: Duration) {
         if let Some(column) = STATUSES.iter().position(|&known| known == status) {
             self.requests[route as usize][column].fetch_add(1, Relaxed);
         }
+        self.durations[route as usize].observe(elapsed);
     }
 
     pub fn connection_opened(&self) {
@@ -82,7 +85,16 @@ impl Shard {
     }
 }
 
-/// All counters, spread over shards (one per core); read by summing the shards.
+/// Where the server is in its life, as the gauges show it.
+#[derive(Clone, Copy, Debug)]
+pub struct Readiness {
+    /// /readyz answers 200.
+    pub ready: bool,
+    /// The listening socket is closed and open connections are finishing.
+    pub draining: bool,
+}
+
+/// All counters, spread over shards (one per worker thread); read by summing the shards.
 pub struct Metrics {
     shards: Box<[Shard]>,
 }
@@ -100,8 +112,8 @@ impl Metrics {
     }
 
     /// The calling thread's shard: each thread takes the next index on first use, so the
-    /// runtime's worker threads (one per core, as many as shards) count on separate cache
-    /// lines whichever connection they are running.
+    /// runtime's worker threads (as many as shards) count on separate cache lines
+    /// whichever connection they are running.
     pub fn thread_shard(&self) -> &Shard {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local! {
@@ -121,14 +133,28 @@ impl Metrics {
         self.sum(|shard| &shard.connections_open)
     }
 
-    pub fn render(&self, started: Instant, phase: Phase) -> String {
-        let mut out = String::with_capacity(2048);
+    /// The exposition; `process` is absent when /proc could not be read.
+    pub fn render(
+        &self,
+        started: Instant,
+        readiness: Readiness,
+        process: Option<&Process>,
+    ) -> String {
+        let mut out = String::with_capacity(8192);
         // Writing into a String cannot fail.
-        let _ = self.write_to(&mut out, started, phase);
+        let _ = self.write_to(&mut out, started, readiness);
+        if let Some(process) = process {
+            let _ = process.write_to(&mut out);
+        }
         out
     }
 
-    fn write_to(&self, out: &mut String, started: Instant, phase: Phase) -> std::fmt::Result {
+    fn write_to(
+        &self,
+        out: &mut String,
+        started: Instant,
+        readiness: Readiness,
+    ) -> std::fmt::Result {
         out.push_str(
             "# HELP duet_http_requests_total HTTP requests answered, by route and status.\n",
         );
@@ -145,6 +171,7 @@ impl Metrics {
                 }
             }
         }
+        self.write_durations(out)?;
         let gauges: [(&str, &str, &str, u64); 5] = [
             (
                 "duet_http_connections_open",
@@ -168,13 +195,13 @@ impl Metrics {
                 "duet_draining",
                 "gauge",
                 "1 while the server drains before exit.",
-                u64::from(phase == Phase::Draining),
+                u64::from(readiness.draining),
             ),
             (
                 "duet_ready",
                 "gauge",
                 "1 while /readyz answers 200; 0 from the stop signal on (shutdown delay, drain).",
-                u64::from(phase == Phase::Serving),
+                u64::from(readiness.ready),
             ),
         ];
         for (name, kind, help, value) in gauges {
@@ -194,31 +221,100 @@ impl Metrics {
             env!("CARGO_PKG_VERSION")
         )
     }
+
+    fn write_durations(&self, out: &mut String) -> std::fmt::Result {
+        const NAME: &str = "duet_http_request_duration_seconds";
+        writeln!(
+            out,
+            "# HELP {NAME} Time the router took to answer a request (from the parsed request head to the response handed back to hyper), by route.\n# TYPE {NAME} histogram"
+        )?;
+        for route in Route::ALL {
+            let label = route.label();
+            let row = route as usize;
+            let mut cumulative = 0;
+            for (bucket, (_, le)) in BUCKETS.iter().enumerate() {
+                cumulative += self.sum(|shard| &shard.durations[row].buckets[bucket]);
+                writeln!(
+                    out,
+                    "{NAME}_bucket{{route=\"{label}\",le=\"{le}\"}} {cumulative}"
+                )?;
+            }
+            cumulative += self.sum(|shard| &shard.durations[row].buckets[BUCKETS.len()]);
+            let sum = self.sum(|shard| &shard.durations[row].sum_nanos) as f64 / 1e9;
+            writeln!(
+                out,
+                "{NAME}_bucket{{route=\"{label}\",le=\"+Inf\"}} {cumulative}\n{NAME}_sum{{route=\"{label}\"}} {sum}\n{NAME}_count{{route=\"{label}\"}} {cumulative}"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Metrics, Route};
-    use crate::server::state::Phase;
-    use std::time::Instant;
+    use super::{BUCKETS, Metrics, Readiness, Route};
+    use std::time::{Duration, Instant};
+
+    const SERVING: Readiness = Readiness {
+        ready: true,
+        draining: false,
+    };
 
     #[test]
     fn renders_counters_by_route_and_status() {
         let metrics = Metrics::new(2);
-        metrics.shard(0).record_request(Route::Root, 200);
-        metrics.shard(1).record_request(Route::Root, 200);
-        metrics.shard(1).record_request(Route::Other, 404);
+        let quick = Duration::from_micros(3);
+        metrics.shard(0).record_request(Route::Root, 200, quick);
+        metrics.shard(1).record_request(Route::Root, 200, quick);
+        metrics.shard(1).record_request(Route::Other, 404, quick);
         metrics.shard(0).connection_opened();
         metrics.shard(1).connection_opened();
         metrics.shard(1).connection_closed();
-        let text = metrics.render(Instant::now(), Phase::Serving);
+        let text = metrics.render(Instant::now(), SERVING, None);
         assert!(text.contains("duet_http_requests_total{route=\"/\",status=\"200\"} 2\n"));
         assert!(text.contains("duet_http_requests_total{route=\"other\",status=\"404\"} 1\n"));
         assert!(text.contains("duet_http_connections_open 1\n"));
         assert!(text.contains("duet_draining 0\n"));
         assert!(text.contains("duet_ready 1\n"));
-        let text = metrics.render(Instant::now(), Phase::Leaving);
+        let leaving = Readiness {
+            ready: false,
+            draining: false,
+        };
+        let text = metrics.render(Instant::now(), leaving, None);
         assert!(text.contains("duet_draining 0\n"));
         assert!(text.contains("duet_ready 0\n"));
+    }
+
+    #[test]
+    fn durations_fall_into_cumulative_buckets_by_route() {
+        let metrics = Metrics::new(2);
+        for (shard, micros) in [(0, 3), (1, 5), (0, 7), (1, 300), (0, 2_000_000)] {
+            metrics
+                .shard(shard)
+                .record_request(Route::Healthz, 200, Duration::from_micros(micros));
+        }
+        let text = metrics.render(Instant::now(), SERVING, None);
+        let series = |suffix: &str| {
+            let wanted = format!("duet_http_request_duration_seconds{suffix} ");
+            text.lines()
+                .find_map(|line| line.strip_prefix(&wanted))
+                .unwrap_or_else(|| panic!("no {wanted:?} in\n{text}"))
+                .to_string()
+        };
+        let bucket = |le: &str| series(&format!("_bucket{{route=\"/healthz\",le=\"{le}\"}}"));
+        assert_eq!(bucket("0.000005"), "2", "5 µs is on the bound, so inside");
+        assert_eq!(bucket("0.00001"), "3");
+        assert_eq!(bucket("0.00025"), "3");
+        assert_eq!(bucket("0.0005"), "4");
+        assert_eq!(bucket("1"), "4");
+        assert_eq!(bucket("+Inf"), "5");
+        assert_eq!(series("_count{route=\"/healthz\"}"), "5");
+        assert_eq!(series("_sum{route=\"/healthz\"}"), "2.000315");
+        assert_eq!(series("_count{route=\"/\"}"), "0");
+        let bounds: Vec<u64> = BUCKETS.iter().map(|&(nanos, _)| nanos).collect();
+        for (nanos, le) in BUCKETS {
+            assert_eq!(le.parse::<f64>().unwrap(), nanos as f64 / 1e9, "{le}");
+        }
+        assert!(bounds.windows(2).all(|pair| pair[0] < pair[1]));
     }
 }

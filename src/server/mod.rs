@@ -7,7 +7,9 @@ pub mod host;
 pub mod listen;
 pub mod metrics;
 pub mod notify;
-pub mod routes;
+pub mod process;
+pub mod route;
+pub mod router;
 pub mod state;
 
 use crate::cli::{Args, UsageError};
@@ -26,6 +28,9 @@ use tracing::{error, info, warn};
 
 /// Request heads (request line plus headers) larger than this get 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Most worker threads `--workers` accepts.
+pub const MAX_WORKERS: usize = 1024;
 
 /// Command line of duet-server.
 #[derive(Parser, Debug)]
@@ -76,6 +81,15 @@ pub struct ServerArgs {
         value_name = "DUR"
     )]
     pub header_read_timeout: String,
+    /// Worker threads serving connections (default: one per CPU this process may use,
+    /// after CPU affinity and cgroup CPU quota)
+    #[arg(
+        long,
+        env = "DUET_WORKERS",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub workers: Option<String>,
     /// Log level or directives (default: RUST_LOG, else info)
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -90,6 +104,7 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
     pub header_read_timeout: Duration,
+    pub workers: usize,
 }
 
 impl Config {
@@ -112,16 +127,29 @@ impl Config {
             shutdown_delay: args.value("shutdown_delay", crate::duration::parse)?,
             header_read_timeout: args
                 .value("header_read_timeout", crate::cli::positive_duration)?,
+            workers: match args.optional("workers", parse_workers)? {
+                Some(workers) => workers,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
         })
+    }
+}
+
+fn parse_workers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(workers @ 1..=MAX_WORKERS) => Ok(workers),
+        _ => Err(format!(
+            "expected a whole number of threads from 1 to {MAX_WORKERS}"
+        )),
     }
 }
 
 /// Serves until SIGTERM/SIGINT, keeps serving for the shutdown delay, drains, and returns
 /// the exit status (0 after a drain).
-/// The calling thread handles signals and systemd; a multi-thread runtime with one worker
-/// thread per core serves the connections.
+/// The calling thread handles signals and systemd; a multi-thread runtime with
+/// `config.workers` worker threads serves the connections.
 pub fn run(config: Config, listener: std::net::TcpListener, origin: listen::Origin) -> ExitCode {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = config.workers;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()

@@ -1,6 +1,6 @@
 //! What all connections share.
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, Readiness};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
@@ -49,6 +49,15 @@ impl State {
 
     pub fn is_ready(&self) -> bool {
         self.phase() == Phase::Serving
+    }
+
+    /// The phase as the metrics show it.
+    pub fn readiness(&self) -> Readiness {
+        let phase = self.phase();
+        Readiness {
+            ready: phase == Phase::Serving,
+            draining: phase == Phase::Draining,
+        }
     }
 
     /// Moves on to `phase`; never back.

@@ -7,6 +7,10 @@ Prints requests/s, p50, p99, the peak RSS of each server, the idle RSS of both d
 binaries and the ratios duet/nginx, duet/bare-hyper, duet/python against the targets.
 It prints figures; it is not a timed test and asserts nothing about speed.
 
+`--workers 1,2,8,64` adds one duet-server per count (`--workers N`), loaded like the others,
+for resident memory by worker count; `--baseline BIN` adds another duet-server binary (say,
+an earlier commit's) for the ratio duet/baseline.
+
 Usage: tests/bench/crate_bench.py [--rounds N] [--duration S] [--no-build] ...
 """
 
@@ -30,6 +34,9 @@ from benchlib import (  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGETS = {"nginx": 1.0, "bare-hyper": 0.9, "python": 15.0}
+# The request rate may fall at most 5 % from the baseline's (a change's budget).
+BASELINE_TARGET = 0.95
+OTHERS = ("bare-hyper", "nginx", "python")
 IDLE_RSS_TARGET_KIB = 4_000_000 / 1024  # "under 4 MB", read strictly as 10^6 bytes
 
 
@@ -145,6 +152,16 @@ http {{
 """
 
 
+def rotation(order, round_index):
+    """The servers' order in round `round_index`: `order` rotated by one per round, except
+    that baseline stays next to duet, in turn before and after it (see report)."""
+    groups = [[name] for name in order if name != "baseline"]
+    if "baseline" in order:
+        groups[0] = ["duet", "baseline"] if round_index % 2 == 0 else ["baseline", "duet"]
+    shift = round_index % len(groups)
+    return [name for group in groups[shift:] + groups[:shift] for name in group]
+
+
 def build():
     command = ["cargo", "build", "--release", "--bin", "duet-server", "--bin", "duet-client",
                "--example", "bare-hyper"]
@@ -211,13 +228,31 @@ def main():
     parser.add_argument("--no-build", action="store_true", help="use the binaries in target/release")
     parser.add_argument("--servers", default="duet,bare-hyper,nginx,python",
                         help="comma-separated subset (ratios need duet and the other)")
+    parser.add_argument("--workers", default="", metavar="N,N,...",
+                        help="also load one duet-server per worker count (--workers N), named duet-wN")
+    parser.add_argument("--malloc-arena-max", type=int, metavar="N",
+                        help="glibc's arena limit for the duet-wN servers (GLIBC_TUNABLES); glibc "
+                             "allows 8 per core, so 512 lets 64 workers on a small host each have "
+                             "their own arena as on a 64-core node")
+    parser.add_argument("--baseline", metavar="BIN",
+                        help="also load this duet-server binary (same flags), named baseline")
     args = parser.parse_args()
     if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.threads < 1:
         parser.error("--rounds, --duration, --connections and --threads must be >= 1")
     wanted = args.servers.split(",")
-    unknown = set(wanted) - {"duet", "bare-hyper", "nginx", "python"}
+    unknown = set(wanted) - {"duet", *OTHERS}
     if unknown or "duet" not in wanted:
         parser.error(f"--servers must include duet and name only known servers, got {args.servers}")
+    try:
+        worker_counts = [int(text) for text in args.workers.split(",") if text]
+    except ValueError:
+        parser.error(f"--workers takes whole numbers separated by commas, got {args.workers}")
+    if any(count < 1 for count in worker_counts) or len(set(worker_counts)) != len(worker_counts):
+        parser.error(f"--workers takes distinct counts >= 1, got {args.workers}")
+    if args.malloc_arena_max is not None and args.malloc_arena_max < 1:
+        parser.error(f"--malloc-arena-max must be >= 1, got {args.malloc_arena_max}")
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        parser.error(f"--baseline {args.baseline} is not an executable file")
     for tool in ("wrk",) + (("nginx",) if "nginx" in wanted else ()):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} is not installed")
@@ -248,6 +283,23 @@ def main():
         time.sleep(1.0)
         idle = {"duet-server": duet.rss_kib()}
         idle["duet-client"] = idle_client_rss_kib(client_bin, port)
+        variants = [(f"duet-w{count}", [server_bin, "--workers", str(count)]) for count in worker_counts]
+        if args.baseline:
+            variants.insert(0, ("baseline", [os.path.abspath(args.baseline)]))
+        variant_env = dict(env)
+        if args.malloc_arena_max:
+            variant_env["GLIBC_TUNABLES"] = f"glibc.malloc.arena_max={args.malloc_arena_max}"
+            print(f"duet-wN servers run with GLIBC_TUNABLES={variant_env['GLIBC_TUNABLES']}")
+        for name, command in variants:
+            port = free_port()
+            servers[name] = Server(name, command + ["--listen", f"127.0.0.1:{port}"], port, scratch,
+                                   env=env if name == "baseline" else variant_env)
+        for name, _ in variants:
+            # Each one's first request, then idle as duet-server's was.
+            wait_serving(servers[name])
+        time.sleep(1.0)
+        for name, _ in variants:
+            idle[name] = servers[name].rss_kib()
         size = len(body)
         print(f"body: duet's GET / is {size} bytes; every other server serves {size} bytes")
 
@@ -278,13 +330,13 @@ def main():
         time.sleep(0.5)
         idle["bare-hyper"] = servers["bare-hyper"].rss_kib() if "bare-hyper" in servers else None
 
-        order = [name for name in ("duet", "bare-hyper", "nginx", "python") if name in servers]
+        order = ["duet"] + [name for name, _ in variants] + [name for name in OTHERS if name in servers]
         for name in order:
             run_wrk(f"http://127.0.0.1:{servers[name].port}/", args.warmup, args.connections, args.threads)
 
         runs = {name: [] for name in order}
         for round_index in range(args.rounds):
-            rotated = order[round_index % len(order):] + order[:round_index % len(order)]
+            rotated = rotation(order, round_index)
             for name in rotated:
                 server = servers[name]
                 before_load = loadavg()
@@ -308,10 +360,10 @@ def main():
             server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    report(order, runs, peak, idle, args)
+    report(order, runs, peak, idle, args, [name for name, _ in variants])
 
 
-def report(order, runs, peak, idle, args):
+def report(order, runs, peak, idle, args, variants):
     summary = {name: {key: summarize([run[key] for run in runs[name]])
                       for key in ("rps", "p50_ms", "p99_ms", "cpu_s")} for name in order}
     print()
@@ -334,6 +386,8 @@ def report(order, runs, peak, idle, args):
     print("|---|---|---|")
     for name in ("duet-server", "duet-client"):
         print(f"| {name} | {idle[name]} | {'meets' if idle[name] < IDLE_RSS_TARGET_KIB else 'MISSES'} |")
+    for name in variants:
+        print(f"| {name} (before load) | {idle[name]} | |")
     if idle.get("bare-hyper") is not None:
         print(f"| bare-hyper (reference) | {idle['bare-hyper']} | |")
     print()
@@ -346,6 +400,17 @@ def report(order, runs, peak, idle, args):
         ratio = duet_rps / summary[name]["rps"]["median"]
         verdict = "meets" if ratio >= target else "MISSES"
         print(f"| duet/{name} | {ratio:.2f}x | >= {target}x | {verdict} |")
+    if "baseline" in summary:
+        ratio = duet_rps / summary["baseline"]["rps"]["median"]
+        verdict = "meets" if ratio >= BASELINE_TARGET else "MISSES"
+        print(f"| duet/baseline | {ratio:.2f}x | >= {BASELINE_TARGET}x | {verdict} |")
+        # The two run next to each other in every round, so a round's ratio sees nearly the
+        # same machine: on a busy host it varies far less than either rate does.
+        paired = summarize([mine["rps"] / theirs["rps"]
+                            for mine, theirs in zip(runs["duet"], runs["baseline"])])
+        verdict = "meets" if paired["median"] >= BASELINE_TARGET else "MISSES"
+        print(f"| duet/baseline, median of the rounds' ratios ({paired['min']:.2f}–{paired['max']:.2f}) "
+              f"| {paired['median']:.2f}x | >= {BASELINE_TARGET}x | {verdict} |")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import xml.dom.minidom
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 import containers  # noqa: E402
+import crate_bench  # noqa: E402
 import runscript  # noqa: E402
 import svgchart  # noqa: E402
 
@@ -71,6 +72,22 @@ class Statistics(unittest.TestCase):
         self.assertEqual(benchlib.format_number(123456), "123k")
         self.assertEqual(benchlib.format_number(12345), "12.3k")
         self.assertEqual(benchlib.format_number(0.01234), "0.0123")
+
+
+class CrateBenchOrder(unittest.TestCase):
+    def test_rotation_without_a_baseline(self):
+        order = ["duet", "bare-hyper", "nginx"]
+        self.assertEqual([crate_bench.rotation(order, r) for r in range(3)],
+                         [order, ["bare-hyper", "nginx", "duet"], ["nginx", "duet", "bare-hyper"]])
+
+    def test_baseline_stays_next_to_duet_and_takes_turns_first(self):
+        order = ["duet", "baseline", "duet-w1", "nginx"]
+        for round_index in range(6):
+            rotated = crate_bench.rotation(order, round_index)
+            self.assertEqual(sorted(rotated), sorted(order))
+            first = rotated.index("duet") if round_index % 2 == 0 else rotated.index("baseline")
+            self.assertEqual(rotated[first:first + 2],
+                             ["duet", "baseline"] if round_index % 2 == 0 else ["baseline", "duet"])
 
 
 class ContainerReading(unittest.TestCase):

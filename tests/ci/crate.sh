@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI stage "crate": formatting, lints (warnings are errors), the cargo tests (which start the
 # real binaries on loopback sockets) in the debug profile as root, the same tests in the
-# release profile the way a Nix build sandbox runs them, and the release binaries.
+# release profile the way a Nix build sandbox runs them, and the release binaries. Both test
+# runs require the full journald test and `promtool check metrics` on the server's /metrics
+# (tests/server_http.rs): either missing fails the stage.
 set -euo pipefail
 
 # Where the sandboxed run builds; owned by the unprivileged user while it runs.
@@ -51,7 +53,7 @@ main() {
     sandboxed_release_tests
     return
   fi
-  need cargo rustc rustfmt cargo-clippy unshare setpriv ip
+  need cargo rustc rustfmt cargo-clippy unshare setpriv ip promtool
   [[ $(id -u) == 0 ]] || {
     echo "FAIL: crate stage runs as root (private namespaces, the full journald test)"
     exit 1
@@ -62,9 +64,9 @@ main() {
   echo "-- cargo clippy --all-targets -- -D warnings"
   cargo clippy --locked --all-targets -- -D warnings
   echo "-- cargo test (debug, as root)"
-  DUET_TEST_JOURNAL_NAMESPACE=required cargo test --locked
+  DUET_TEST_JOURNAL_NAMESPACE=required DUET_TEST_PROMTOOL=required cargo test --locked
   echo "-- cargo test --release as $SANDBOX_USER, no capabilities, loopback-only network"
-  DUET_TEST_JOURNAL_NAMESPACE=required \
+  DUET_TEST_JOURNAL_NAMESPACE=required DUET_TEST_PROMTOOL=required \
     unshare --mount --propagation private "$self" --sandboxed-release-tests
   echo "-- cargo build --release"
   cargo build --locked --release --bins

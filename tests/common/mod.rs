@@ -34,6 +34,7 @@ pub fn command(program: &str) -> Command {
         "DUET_DRAIN_TIMEOUT",
         "DUET_SHUTDOWN_DELAY",
         "DUET_HEADER_READ_TIMEOUT",
+        "DUET_WORKERS",
         "DUET_PATH",
         "SERVER_HOST",
         "SERVER_PORT",
