@@ -1,13 +1,19 @@
 //! Logging to journald's native protocol when JOURNAL_STREAM names stderr.
 //!
 //! journald's socket path is fixed (/run/systemd/journal/socket), so the server runs in a
-//! private mount namespace whose /run is a fresh tmpfs, holding a datagram socket this
-//! test reads. `unshare --mount` makes it with CAP_SYS_ADMIN (CI runs as root); without
-//! it, an unprivileged user namespace does (`unshare --user --map-root-user`). Where
-//! neither can work because there is no /run or no `unshare` (the Nix build sandbox), the
-//! server runs as it is, with no journal socket to reach: the tests that need a journal
-//! say so and return, the others still run. DUET_TEST_JOURNAL_NAMESPACE=required (CI)
-//! turns that case into a failure.
+//! private mount namespace whose /run is a directory of this test's, bind-mounted, holding
+//! a datagram socket this test reads. The test makes that directory beforehand: in a user
+//! namespace with no uid map nothing can be created. Whether such a namespace can be made
+//! here is found out once, by making one: `unshare` with each of [`WAYS`] in turn
+//! bind-mounts a directory on /run and exits. Neither `unshare` being on PATH nor the
+//! capability sets tell: user namespaces may be refused (Ubuntu's AppArmor default, a
+//! seccomp filter) or granted without the capabilities to mount, and root without
+//! capabilities may not map uid 0 (that needs CAP_SETFCAP since Linux 5.12).
+//! Where no way works (the Nix build sandbox has no /run), the server runs as it is: the
+//! test that needs a journal socket of its own, and the one that needs the fixed path
+//! free when a journald is running outside, say so and return; the others still run.
+//! DUET_TEST_JOURNAL_NAMESPACE=required (CI) turns that case into a failure that shows
+//! what each way printed.
 
 mod common;
 
@@ -17,63 +23,81 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
-/// Where the server runs: in a private mount namespace made by this `unshare` command
-/// line, or as it is when none can be made here.
+/// `unshare` options for a private mount namespace, tried in this order.
+const WAYS: &[&[&str]] = &[
+    // With CAP_SYS_ADMIN.
+    &["--mount", "--propagation", "private"],
+    // Any other user, where unprivileged user namespaces are allowed.
+    &[
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--propagation",
+        "private",
+    ],
+    // Root without CAP_SETFCAP: a user namespace with no uid map, whose capabilities
+    // unshare passes on to the command as ambient ones.
+    &[
+        "--user",
+        "--keep-caps",
+        "--mount",
+        "--propagation",
+        "private",
+    ],
+];
+
+/// Where the server runs: in a private mount namespace made by `unshare` with these
+/// options, or as it is when none can be made here.
 enum Setting {
     Namespace(&'static [&'static str]),
     AsItIs,
 }
 
-/// The capability to mount (bit 21 of the effective set in /proc/self/status).
-fn has_cap_sys_admin() -> bool {
-    const CAP_SYS_ADMIN: u32 = 21;
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|effective| effective & (1 << CAP_SYS_ADMIN) != 0)
+/// Tries `way`: Ok if `unshare` made the namespace and bind-mounted a directory on /run in
+/// it, else what went wrong.
+fn try_way(way: &[&str]) -> Result<(), String> {
+    let output = Command::new("unshare")
+        .args(way)
+        .args(["sh", "-ec", "mount --bind \"$1\" /run", "sh"])
+        .arg(std::env::temp_dir())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| format!("cannot run unshare: {error}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}; stderr: {:?}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    ))
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|directory| directory.join(program).is_file())
-    })
-}
-
-fn setting() -> Setting {
-    let required = std::env::var("DUET_TEST_JOURNAL_NAMESPACE").as_deref() == Ok("required");
-    if Path::new("/run").is_dir() && on_path("unshare") {
-        return Setting::Namespace(if has_cap_sys_admin() {
-            &["--mount", "--propagation", "private"]
-        } else {
-            &[
-                "--user",
-                "--map-root-user",
-                "--mount",
-                "--propagation",
-                "private",
-            ]
-        });
+fn find_setting() -> Setting {
+    let mut failures = Vec::new();
+    for way in WAYS {
+        match try_way(way) {
+            Ok(()) => return Setting::Namespace(way),
+            Err(failure) => failures.push(format!("unshare {}: {failure}", way.join(" "))),
+        }
     }
     assert!(
-        !required,
-        "DUET_TEST_JOURNAL_NAMESPACE=required, but a private /run cannot be made here \
-         (/run is a directory: {}, unshare on PATH: {})",
-        Path::new("/run").is_dir(),
-        on_path("unshare")
-    );
-    assert!(
-        !Path::new(JOURNAL_SOCKET).exists(),
-        "{JOURNAL_SOCKET} exists, but no private /run can be made to hide it"
+        std::env::var("DUET_TEST_JOURNAL_NAMESPACE").as_deref() != Ok("required"),
+        "DUET_TEST_JOURNAL_NAMESPACE=required, but no private /run can be made here:\n{}",
+        failures.join("\n")
     );
     Setting::AsItIs
+}
+
+fn setting() -> &'static Setting {
+    static SETTING: OnceLock<Setting> = OnceLock::new();
+    SETTING.get_or_init(find_setting)
 }
 
 /// A pipe for the child's stderr: (read end, write end).
@@ -112,8 +136,16 @@ fn run_with_journal(
         std::process::id(),
         rand_suffix()
     ));
-    std::fs::create_dir_all(&directory).unwrap();
-    let journal = UnixDatagram::bind(directory.join("socket")).expect("bind fake journal socket");
+    // What the server's /run holds; the journal socket is in it only if `with_socket`.
+    let run = directory.join("run");
+    let socket = if with_socket {
+        run.join("systemd/journal/socket")
+    } else {
+        directory.join("socket")
+    };
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(&run).unwrap();
+    let journal = UnixDatagram::bind(&socket).expect("bind fake journal socket");
     journal
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -121,20 +153,16 @@ fn run_with_journal(
     let (mut stderr_read, stderr_write) = pipe();
     let mut command = match setting {
         Setting::Namespace(unshare) => {
-            let bind = if with_socket {
-                "mkdir -p /run/systemd/journal; mount --bind \"$1\" /run/systemd/journal; "
-            } else {
-                ""
-            };
             let mut command = command("unshare");
             command
                 .args(*unshare)
-                .args(["sh", "-ec"])
-                .arg(format!(
-                    "mount -t tmpfs tmpfs /run; {bind}shift; exec \"$@\""
-                ))
-                .arg("sh")
-                .arg(&directory)
+                .args([
+                    "sh",
+                    "-ec",
+                    "mount --bind \"$1\" /run; shift; exec \"$@\"",
+                    "sh",
+                ])
+                .arg(&run)
                 .args([SERVER, "--listen", "127.0.0.1:0"]);
             command
         }
@@ -240,7 +268,7 @@ fn logs_go_to_journald_natively_when_journal_stream_is_stderr() {
         eprintln!("not run: no private /run can be made here to hold a journal socket");
         return;
     }
-    let (records, stderr) = run_with_journal(&setting, true, journal_stream_of);
+    let (records, stderr) = run_with_journal(setting, true, journal_stream_of);
     let listening = records
         .iter()
         .find(|record| {
@@ -266,7 +294,7 @@ fn logs_go_to_journald_natively_when_journal_stream_is_stderr() {
 fn a_journal_stream_naming_another_file_keeps_text_on_stderr() {
     let setting = setting();
     let with_socket = matches!(setting, Setting::Namespace(_));
-    let (records, stderr) = run_with_journal(&setting, with_socket, |_| "1:1".to_string());
+    let (records, stderr) = run_with_journal(setting, with_socket, |_| "1:1".to_string());
     assert!(records.is_empty(), "sent to journald: {records:?}");
     assert!(
         stderr.contains("listening address=127.0.0.1:"),
@@ -277,7 +305,12 @@ fn a_journal_stream_naming_another_file_keeps_text_on_stderr() {
 
 #[test]
 fn an_unreachable_journal_keeps_text_on_stderr_and_says_so() {
-    let (records, stderr) = run_with_journal(&setting(), false, journal_stream_of);
+    let setting = setting();
+    if matches!(setting, Setting::AsItIs) && Path::new(JOURNAL_SOCKET).exists() {
+        eprintln!("not run: {JOURNAL_SOCKET} exists and no private /run can be made to hide it");
+        return;
+    }
+    let (records, stderr) = run_with_journal(setting, false, journal_stream_of);
     assert!(records.is_empty(), "sent to journald: {records:?}");
     assert!(
         stderr.contains("stderr is the journal, but its socket is unreachable"),

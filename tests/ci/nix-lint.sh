@@ -39,6 +39,8 @@ main() {
 
   echo "-- nixfmt --check"
   nixfmt --check "${nix_files[@]}" || fail "nixfmt: not formatted (run: nixfmt ${nix_files[*]})"
+  python3 tests/nix/check_tool_drift.py --only nixfmt . || fail "nixfmt differs from the locked nixpkgs' (tests/nix/README.md, Tool drift)"
+  python3 tests/nix/test_check_tool_drift.py --only nixfmt . || fail "tool drift checker self-test"
 
   echo "-- path literals name tracked files"
   python3 tests/nix/check_nix_paths.py . || fail "nix path literals"
