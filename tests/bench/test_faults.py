@@ -387,18 +387,6 @@ class FromTheSpec(unittest.TestCase):
         self.assertNotRegex("INFO stopped: poll (exit status 0)", dict(stop)["server_stopped_s"])
 
 
-class SupervisedServers(unittest.TestCase):
-    def test_program_and_fcgi_program_names(self):
-        program = ("client                           RUNNING   pid 9, uptime 0:00:03\n"
-                   "server                           RUNNING   pid 7, uptime 0:00:03\n")
-        self.assertEqual(faults.supervised_servers(program), ["server"])
-        fcgi = ("client                           RUNNING   pid 9, uptime 0:00:03\n"
-                "server:server_00                 RUNNING   pid 7, uptime 0:00:03\n"
-                "server:server_01                 STARTING  \n")
-        self.assertEqual(faults.supervised_servers(fcgi), ["server:server_00", "server:server_01"])
-        self.assertEqual(faults.supervised_servers("servers   RUNNING\n"), [])
-
-
 class OomCgroup(unittest.TestCase):
     V1 = ("12:pids:/docker/abc\n9:memory:/docker/abc/system.slice/server.service\n"
           "1:name=systemd:/docker/abc/system.slice/server.service\n0::/docker/abc\n")
