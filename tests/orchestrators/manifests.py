@@ -2,7 +2,6 @@
 units/kubernetes/ as kustomize renders them, the Compose files, units/pair.json and the
 crate's version."""
 
-import json
 import sys
 import pathlib
 import re
