@@ -7,7 +7,7 @@
 # kubectl drain) runs once with its own --timeout, and every poll is a Python loop over
 # short commands. The driver runs commands under `set -euo pipefail`, so no pipe here ends
 # in a reader that quits early (`grep -q`): output is read in Python instead.
-# "Machine" annotations are strings, never evaluated when the driver runs the script: they
+# "BaseMachine" annotations are strings, never evaluated when the driver runs the script: they
 # let tests/orchestrators/vm_lint.py check every call against the driver's interface.
 import json
 import shlex
@@ -63,7 +63,7 @@ def tail(text, lines=40):
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def must(node: "Machine", what, command, timeout=60):
+def must(node: "BaseMachine", what, command, timeout=60):
     """Runs a command that ends by itself; its stdout, or a failure naming `what`."""
     status, out = node.execute(f"{command} 2>&1", timeout=timeout)
     if status != 0:
@@ -72,13 +72,13 @@ def must(node: "Machine", what, command, timeout=60):
     return out
 
 
-def look(node: "Machine", command, timeout=30):
+def look(node: "BaseMachine", command, timeout=30):
     """Output of a diagnostic command, whatever its status."""
     _, out = node.execute(f"{command} 2>&1", timeout=timeout)
     return f"$ {command}\n{tail(out, 60)}"
 
 
-def kubectl_json(node: "Machine", args, timeout=30):
+def kubectl_json(node: "BaseMachine", args, timeout=30):
     """(True, parsed JSON) or (False, kubectl's error)."""
     status, out = node.execute(
         f"kubectl {args} -o json 2>/tmp/duet-kubectl.err || {{ cat /tmp/duet-kubectl.err; exit 1; }}",
@@ -104,11 +104,11 @@ def wait_for(what, check, timeout, interval=2.0, diagnose=None):
     raise AssertionError(f"{what}: not within {timeout} s; last seen: {detail}{extra}")
 
 
-def apply_json(node: "Machine", what, obj):
+def apply_json(node: "BaseMachine", what, obj):
     must(node, what, f"echo {shlex.quote(json.dumps(obj))} | kubectl apply -f -")
 
 
-def wait_node_ready(kube: "Machine", name, timeout=300):
+def wait_node_ready(kube: "BaseMachine", name, timeout=300):
     def check():
         ok, node = kubectl_json(kube, f"get node {name}")
         if not ok:
@@ -119,7 +119,7 @@ def wait_node_ready(kube: "Machine", name, timeout=300):
     wait_for(f"node {name} Ready", check, timeout, diagnose=lambda: look(kube, "kubectl get nodes -o wide"))
 
 
-def wait_for_dns(kube: "Machine", timeout=300):
+def wait_for_dns(kube: "BaseMachine", timeout=300):
     """CoreDNS ready. It reaches the API server through the `kubernetes` Service, which
     lands on the node's 6443: a firewall that drops it keeps CoreDNS unready, and then no
     pod resolves duet-server."""
@@ -145,7 +145,7 @@ def wait_for_dns(kube: "Machine", timeout=300):
     wait_for("cluster DNS: CoreDNS ready (it needs the API server on the node's 6443)", check, timeout, diagnose=diagnose)
 
 
-def wait_for_service_account(kube: "Machine", timeout=120):
+def wait_for_service_account(kube: "BaseMachine", timeout=120):
     def check():
         ok, out = kubectl_json(kube, "get serviceaccount default")
         return ok, out if not ok else "present"
@@ -153,7 +153,7 @@ def wait_for_service_account(kube: "Machine", timeout=120):
     wait_for("service account default in namespace default", check, timeout)
 
 
-def manifest_images(kube: "Machine"):
+def manifest_images(kube: "BaseMachine"):
     """The images the manifests name once rendered (tagged with the crate version)."""
     rendered = must(kube, "kubectl kustomize of the manifests", f"kubectl kustomize {MANIFESTS}")
     names = sorted({line.split("image:", 1)[1].strip() for line in rendered.splitlines() if line.strip().startswith("image:")})
@@ -162,12 +162,12 @@ def manifest_images(kube: "Machine"):
     return names
 
 
-def containerd_images(node: "Machine"):
+def containerd_images(node: "BaseMachine"):
     status, out = node.execute("k3s ctr -n k8s.io images ls -q", timeout=30)
     return set(out.split()) if status == 0 else set()
 
 
-def wait_for_images(node: "Machine", refs, timeout=300):
+def wait_for_images(node: "BaseMachine", refs, timeout=300):
     """k3s imports what services.k3s.images linked into its images directory."""
 
     def check():
@@ -177,7 +177,7 @@ def wait_for_images(node: "Machine", refs, timeout=300):
     wait_for(f"images {refs} imported into {node.name}'s containerd", check, timeout)
 
 
-def find_busybox(node: "Machine", timeout=300):
+def find_busybox(node: "BaseMachine", timeout=300):
     def check():
         found = sorted(r for r in containerd_images(node) if "/mirrored-library-busybox:" in r)
         if found:
@@ -187,7 +187,7 @@ def find_busybox(node: "Machine", timeout=300):
     wait_for(f"busybox among k3s's airgap images on {node.name} (the request stream's shell and wget)", check, timeout)
 
 
-def check_rollout(kube: "Machine", deployment, timeout=240):
+def check_rollout(kube: "BaseMachine", deployment, timeout=240):
     """kubectl rollout status at its own bound (the Deployment's progressDeadlineSeconds
     ends it earlier when nothing moves)."""
     status, out = kube.execute(
@@ -204,7 +204,7 @@ def check_rollout(kube: "Machine", deployment, timeout=240):
         )
 
 
-def apply_manifests(kube: "Machine"):
+def apply_manifests(kube: "BaseMachine"):
     must(kube, "kubectl apply -k units/kubernetes", f"kubectl apply -k {MANIFESTS}")
     for deployment in ("duet-server", "duet-client"):
         check_rollout(kube, deployment)
@@ -212,7 +212,7 @@ def apply_manifests(kube: "Machine"):
         apply_json(kube, f"namespace {name}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
 
 
-def check_restricted(kube: "Machine"):
+def check_restricted(kube: "BaseMachine"):
     """The namespace enforces `restricted`: our pods run there, a plain pod is refused."""
     label = must(
         kube, "namespace label",
@@ -229,7 +229,7 @@ def check_restricted(kube: "Machine"):
     assert len(running) == 3, f"expected 2 server pods and 1 client pod, found {running}"
 
 
-def pods(kube: "Machine", selector, namespace=NS):
+def pods(kube: "BaseMachine", selector, namespace=NS):
     """[(name, node, pod IP)] of the running pods that match selector."""
     ok, listing = kubectl_json(kube, f"-n {namespace} get pods -l {selector} --field-selector=status.phase=Running")
     assert ok, f"kubectl get pods -l {selector}: {listing}"
@@ -237,11 +237,11 @@ def pods(kube: "Machine", selector, namespace=NS):
             if p["metadata"].get("deletionTimestamp") is None]
 
 
-def client_log(kube: "Machine", since="60s"):
+def client_log(kube: "BaseMachine", since="60s"):
     return must(kube, "duet-client's log", f"kubectl -n {NS} logs deployment/duet-client --since={since}")
 
 
-def check_client_gets_200(kube: "Machine", timeout=120):
+def check_client_gets_200(kube: "BaseMachine", timeout=120):
     """A `poll status=200` in the client's log of the last minute."""
 
     def check():
@@ -255,12 +255,12 @@ def check_client_gets_200(kube: "Machine", timeout=120):
     )
 
 
-def service_url(kube: "Machine"):
+def service_url(kube: "BaseMachine"):
     ip = must(kube, "Service address", f"kubectl -n {NS} get service duet-server -o jsonpath='{{.spec.clusterIP}}'").strip()
     return f"http://{ip}:8080/"
 
 
-def one_shot_pod(kube: "Machine", namespace, name, node_name, container, labels=None, pod_security=None, timeout=90):
+def one_shot_pod(kube: "BaseMachine", namespace, name, node_name, container, labels=None, pod_security=None, timeout=90):
     """Runs a pod to its end on node_name; (exit code, log)."""
     spec = {"restartPolicy": "Never", "nodeName": node_name, "terminationGracePeriodSeconds": 1, "containers": [container]}
     if pod_security:
@@ -288,7 +288,7 @@ def one_shot_pod(kube: "Machine", namespace, name, node_name, container, labels=
     return code, log
 
 
-def check_network_policy(kube: "Machine", node_name):
+def check_network_policy(kube: "BaseMachine", node_name):
     """From node_name: a pod in duet without the client's labels, and a pod of an unlabelled
     namespace, are refused by every server; a pod of the monitoring namespace reads
     /metrics; the client still gets its 200s."""
@@ -315,7 +315,7 @@ def check_network_policy(kube: "Machine", node_name):
     check_client_gets_200(kube)
 
 
-def watch_server_pods(kube: "Machine"):
+def watch_server_pods(kube: "BaseMachine"):
     """Records every change of the server pods, so the last status of a pod that is gone
     (its exit code) can still be read; and follows each running server's log to a file."""
     must(kube, "watch directory", "rm -rf /tmp/duet-watch && mkdir -p /tmp/duet-watch")
@@ -332,7 +332,7 @@ def watch_server_pods(kube: "Machine"):
         )
 
 
-def check_replaced(kube: "Machine", names):
+def check_replaced(kube: "BaseMachine", names):
     """Each replaced server pod is gone, logged its drain, and its container exited 0."""
     for name in names:
         def gone():
@@ -359,7 +359,7 @@ def check_replaced(kube: "Machine", names):
     print(f"replaced server pods {names}: drain logged, exit 0")
 
 
-def stream_counts(kube: "Machine"):
+def stream_counts(kube: "BaseMachine"):
     """(sent, failed, done) from the stream pod's log so far."""
     log = must(kube, "the request stream's log", f"kubectl -n {PROBE_NS} logs {STREAM_POD}")
     sent = failed = 0
@@ -372,7 +372,7 @@ def stream_counts(kube: "Machine"):
     return sent, failed, done, log
 
 
-def start_stream(kube: "Machine", url, node_name):
+def start_stream(kube: "BaseMachine", url, node_name):
     """Fresh-connection requests to url from a pod on node_name, in the monitoring
     namespace (the NetworkPolicy admits it; a node's own address would only be admitted
     to pods on that node)."""
@@ -396,7 +396,7 @@ def start_stream(kube: "Machine", url, node_name):
              diagnose=lambda: look(kube, f"kubectl -n {PROBE_NS} describe pod {STREAM_POD}"))
 
 
-def stop_stream(kube: "Machine", timeout=900):
+def stop_stream(kube: "BaseMachine", timeout=900):
     """Runs on to MIN_REQUESTS at least, stops, and fails on any failed request."""
 
     def enough():

@@ -3,7 +3,7 @@ testScript is put together as nix/vm-tests/k3s.nix does (prelude + k3s_common.py
 test's own script), with the driver's globals imported from a typed stub of its interface
 (driver_stub/nixos_test_driver.pyi), then
   - pyflakes: no undefined or unused name;
-  - mypy --check-untyped-defs: every call of the driver's Machine matches its signature
+  - mypy --check-untyped-defs: every call of the driver's BaseMachine matches its signature
     (the stub leaves out wait_until_succeeds/wait_until_fails: waits go through wait_for);
   - no `grep -q` (the driver runs commands under pipefail, where its early exit fails the
     pipe at random).
@@ -43,7 +43,7 @@ BROKEN = [
 def assemble(sources, test):
     """The testScript for test, and [(first line, source file)] to map lines back."""
     machines = TESTS[test]
-    prelude = "from nixos_test_driver import Machine, _machine, start_all, subtest\n" + "".join(
+    prelude = "from nixos_test_driver import BaseMachine, _machine, start_all, subtest\n" + "".join(
         f'{name} = _machine("{name}")\n' for name in machines
     ) + PRELUDE_VALUES
     parts = [("prelude", prelude), (COMMON, sources[COMMON]), (test, sources[test])]

@@ -7,7 +7,7 @@
 # they saw; these scripts wait through k3s_common.py's wait_for.
 from contextlib import AbstractContextManager
 
-class Machine:
+class BaseMachine:
     name: str
     def execute(
         self,
@@ -27,5 +27,5 @@ class Machine:
 def start_all() -> None: ...
 def subtest(name: str) -> AbstractContextManager[None]: ...
 
-# The driver binds one Machine per node, named after it.
-def _machine(name: str) -> Machine: ...
+# The driver binds one BaseMachine per node, named after it.
+def _machine(name: str) -> BaseMachine: ...
