@@ -255,7 +255,7 @@ fn a_killed_twin_leaves_the_other_accepting() {
     assert!(
         failures
             .iter()
-            .all(|failure| !failure.starts_with("connect")),
+            .all(|failure| !failure.starts_with("connect:")),
         "connections refused after the kill: {failures:?}"
     );
     assert!(
