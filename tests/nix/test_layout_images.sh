@@ -1,28 +1,20 @@
 #!/usr/bin/env bash
 # Boots the root filesystems that nix/images/systemd-root.sh and supervisord-root.sh build,
-# for real, without Nix, for duet's spec (units/pair.json) with the arguments nix/images/
-# derives from it (read through nix/lib/spec.nix): Debian's systemd and supervisor (and its
-# python3) stand in for nixpkgs'. The image config is `units/run/pairspec.py dockerfile`'s.
-#
-# To mimic nixpkgs' systemd, Debian's unit directory is moved out of systemd's search path
-# to /sdprefix/example/systemd/system (where nixpkgs keeps its units), and
-# /etc/systemd/system is emptied. What then boots is only what systemd-root.sh links and
-# enables: this proves the unit allow-list (nix/images/systemd-units.nix) reaches
-# `running` and that the halt chain ends `docker stop` (SIGRTMIN+3) well before the
-# SIGKILL timeout. For supervisord it proves the tree runs both programs as the users
-# that sysusers-passwd.sh creates. Debian's systemd is 252, not nixpkgs' version.
+# for real, without Nix, for duet's spec (units/pair.json): layout_image.sh builds each
+# over Debian 12, whose systemd and supervisor (and its python3) stand in for nixpkgs'.
+# This proves the unit allow-list (nix/images/systemd-units.nix) reaches `running` and
+# that the halt chain ends `docker stop` (SIGRTMIN+3) well before the SIGKILL timeout;
+# for supervisord, that the tree runs both programs as the users that sysusers-passwd.sh
+# creates. Debian 12's systemd is 252; the cgroup v2 proving ground boots the same
+# layout with Debian sid's current systemd.
 # Then the container contract (tests/contract, unchanged) runs on both images in Podman,
 # through units/run.sh, as it does for the stand-ins.
 #
 # Docker containers and images are named nixlayout-*; Podman gets a storage of its own
 # under a temporary directory, so the contract's fixed names (duet-systemd, ...) meet
 # nobody else's. Ports 28181-28183. Everything is removed on exit.
-# shellcheck disable=SC2154 # the spec_* variables come from read_spec, through eval
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-images=$repo/nix/images
-units=$repo/units
-base=$repo/units/base
 cache=$repo/.cache/nix-layout/bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,supervisor
@@ -69,29 +61,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Copies a file to the stand-in package tree (a copy, not a link: the merge below
-# replaces Debian's own file with the image's link to this copy).
-place() { # source destination
-  mkdir -p "$(dirname "$2")"
-  cp -L "$1" "$2"
-}
-
-# Debian rootfs + the tree a root script made, merged as the image layers would stack
-# (--keep-directory-symlink: Debian's /bin, /sbin are links into /usr), imported, then
-# given the image config pairspec.py derives (docker import cannot set STOPSIGNAL).
-build_image() { # key rootfs-dir layer-dir
-  local key=$1 root=$2 layer=$3 ctx=$tmp/ctx-$1
-  tar -C "$layer" -c . | tar -C "$root" -x --keep-directory-symlink
-  tar -C "$root" --numeric-owner -c . | docker import - "nixlayout-$key:base" >/dev/null
-  made_images+=("nixlayout-$key:base")
-  mkdir "$ctx"
-  { echo "FROM nixlayout-$key:base"; python3 "$repo/units/run/pairspec.py" dockerfile \
-      "$units/pair.json" "$key" 0.0.0-layout-test layout-test; } >"$ctx/Dockerfile"
-  DOCKER_BUILDKIT=0 docker build -q -t "nixlayout-$key:test" "$ctx" >/dev/null 2>"$ctx.log" \
-    || { cat "$ctx.log" >&2; fail "docker build nixlayout-$key:test"; }
-  made_images+=("nixlayout-$key:test")
-}
-
 wait_http_200() { # port
   local _
   for _ in $(seq 1 240); do
@@ -122,60 +91,10 @@ case "$(stat -fc %T /sys/fs/cgroup)" in
   *) fail "cannot tell the cgroup version of this host" ;;
 esac
 
-mapfile -t upstream < <(nix-instantiate --eval --strict --json "$images/systemd-units.nix" |
-  python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))')
-upstream_args=()
-for u in "${upstream[@]}"; do upstream_args+=(--upstream "$u"); done
-# What nix/images/default.nix passes the root scripts, from duet's spec.
-read_spec() {
-  nix-instantiate --eval --strict --json -E "
-    let s = import $repo/nix/lib/spec.nix $units/pair.json; in {
-      inherit (s) unitFiles enable exitOnFailure;
-      programsFile = toString s.programsFile;
-    }" 2>/dev/null | python3 -c '
-import json, shlex, sys
-s = json.load(sys.stdin)
-print("spec_programs_file=" + shlex.quote(s["programsFile"]))
-for key in ("unitFiles", "enable", "exitOnFailure"):
-    print(f"spec_{key}=(" + " ".join(shlex.quote(v) for v in s[key]) + ")")
-'
-}
-spec_assignments=$(read_spec) || fail "cannot read units/pair.json through nix/lib/spec.nix"
-eval "$spec_assignments"
-
 # --- duet-systemd ---
 echo "-- systemd image tree on Debian's systemd"
-root=$tmp/systemd-rootfs
-cp -a "$cache/rootfs" "$root"
-mkdir -p "$root/sdprefix/example/systemd"
-mv "$root/usr/lib/systemd/system" "$root/sdprefix/example/systemd/system"
-rm -rf "$root/etc/systemd/system"
-mkdir "$root/etc/systemd/system"
-# Debian's SysV scripts would come back as units through its sysv generator; nixpkgs'
-# systemd has no SysV compatibility.
-rm -f "$root/usr/lib/systemd/system-generators/systemd-sysv-generator"
-# The stand-in "systemd package" and "duet package", inside the rootfs at the paths the
-# image's links point to; copies, so the merge below can replace Debian's own files.
-place "$root/usr/lib/systemd/systemd" "$root/sdprefix/lib/systemd/systemd"
-for t in systemctl journalctl systemd-analyze; do place "$root/usr/bin/$t" "$root/sdprefix/bin/$t"; done
-for b in duet-server duet-client; do place "$repo/target/release/$b" "$root/duetprefix/bin/$b"; done
-sd_units=$tmp/units
-mkdir "$sd_units"
-for f in "${spec_unitFiles[@]}"; do cp "$units/$f" "$sd_units/"; done
-sd_args=()
-for u in "${spec_enable[@]}"; do sd_args+=(--enable "$u"); done
-for u in "${spec_exitOnFailure[@]}"; do sd_args+=(--exit-on-failure "$u"); done
-layer=$tmp/systemd-layer
-bash "$images/systemd-root.sh" "$layer" duet "$root/sdprefix" "$base" "$sd_units" \
-  --program "$root/duetprefix/bin/duet-server" --program "$root/duetprefix/bin/duet-client" \
-  "${sd_args[@]}" "${upstream_args[@]}"
-bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc" duet
-# The links point at $root/...; inside the container that prefix is /.
-find "$layer" -type l | while read -r link; do
-  target=$(readlink "$link")
-  case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
-done
-build_image systemd "$root" "$layer"
+made_images+=(nixlayout-systemd:test)
+"$repo/tests/nix/layout_image.sh" systemd "$cache/rootfs" nixlayout-systemd:test
 docker run -d -t --name nixlayout-systemd "${sd_flags[@]}" -p 127.0.0.1:28181:8080 nixlayout-systemd:test >/dev/null
 # Right after the start the bus can refuse for a moment: retry until systemctl answers.
 state=
@@ -199,25 +118,8 @@ stop_timed nixlayout-systemd 5000 0 130
 
 # --- duet-supervisord ---
 echo "-- supervisord image tree on Debian's supervisor"
-root=$tmp/supervisord-rootfs
-cp -a "$cache/rootfs" "$root"
-# The stand-in "python with supervisor": Debian's python3 (a relative link, so it finds its
-# own prefix) and supervisorctl.
-mkdir -p "$root/pyprefix/bin"
-ln -s ../../usr/bin/python3 "$root/pyprefix/bin/python3"
-place "$root/usr/bin/supervisorctl" "$root/pyprefix/bin/supervisorctl"
-for b in duet-server duet-client; do place "$repo/target/release/$b" "$root/duetprefix/bin/$b"; done
-layer=$tmp/supervisord-layer
-bash "$images/supervisord-root.sh" "$layer" "$root/pyprefix" "$base" "$spec_programs_file" \
-  --program "$root/duetprefix/bin/duet-server" --program "$root/duetprefix/bin/duet-client"
-bash "$images/sysusers-passwd.sh" "$units/sysusers.conf" "$layer/etc" duet
-find "$layer" -type l | while read -r link; do
-  target=$(readlink "$link")
-  case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
-done
-# The scripts' first line names the python by its path outside the container, too.
-sed -i "1s|^#!$root/|#!/|" "$layer/bin/supervisord" "$layer/bin/supervisord-exit-on-fatal"
-build_image supervisord "$root" "$layer"
+made_images+=(nixlayout-supervisord:test)
+"$repo/tests/nix/layout_image.sh" supervisord "$cache/rootfs" nixlayout-supervisord:test
 docker run -d --name nixlayout-supervisord -p 127.0.0.1:28182:8080 nixlayout-supervisord:test >/dev/null
 wait_http_200 28182 || { docker logs --tail 30 nixlayout-supervisord >&2; fail "no HTTP 200 from the supervisord container"; }
 # RUNNING once a program has stayed up for startsecs (units/supervisord-programs.conf).
