@@ -16,7 +16,8 @@
 # env:   CRANE_GIT, NIX2CONTAINER_GIT, NIXPKGS_LIB_GIT  git directories (bare or not) of
 #          github:ipetkov/crane, github:nlewo/nix2container, github:nix-community/nixpkgs.lib
 #          (default: .cache/nix-eval/git/{crane,nix2container,nixpkgs.lib}.git)
-#        NIXPKGS_LIB_REV  revision of nixpkgs.lib to use (default: its HEAD)
+#        NIXPKGS_LIB_REV  revision of nixpkgs.lib to use (default: lib_rev_default below,
+#                         the lib nixos-26.05 branched with; see tests/nix/README.md)
 #        NIX_EVAL_CACHE   where the chroot and inputs live (default: .cache/nix-eval)
 #        DEBIAN_MIRROR    for the chroot (default: http://deb.debian.org/debian)
 # Needs root (debootstrap, chroot), git, python3, debootstrap, unshare.
@@ -27,6 +28,11 @@ cache=${NIX_EVAL_CACHE:-$repo/.cache/nix-eval}
 chroot_dir=$cache/sid
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 min_nix=2.34
+# nixpkgs.lib's merge of 2026-05-24 02:28 UTC: lib/.version 26.05, and its lib is nixpkgs
+# master's at 20dd424f, the last lib commit before "26.11 is Zokor" (84c24e25, the
+# branch-off of release-26.05, which flake.lock's nixos-26.05 follows). nixpkgs.lib
+# mirrors master only, so the lib fixes backported to release-26.05 are not in it.
+lib_rev_default=2db1633d3742103a1eb856f5d479e6a0477ddc42
 
 fail() {
   echo "FAIL: $*" >&2
@@ -82,8 +88,8 @@ prepare_inputs() {
   echo "-- inputs"
   unpack_input crane "${CRANE_GIT:-$cache/git/crane.git}" "$(locked_rev crane)"
   unpack_input nix2container "${NIX2CONTAINER_GIT:-$cache/git/nix2container.git}" "$(locked_rev nix2container)"
-  lib_rev=$(git --git-dir="$lib_git" rev-parse "${NIXPKGS_LIB_REV:-HEAD}^{commit}" 2>/dev/null) ||
-    fail "no nixpkgs.lib revision ${NIXPKGS_LIB_REV:-HEAD} in $lib_git (see tests/nix/README.md)"
+  lib_rev=$(git --git-dir="$lib_git" rev-parse "${NIXPKGS_LIB_REV:-$lib_rev_default}^{commit}" 2>/dev/null) ||
+    fail "no nixpkgs.lib revision ${NIXPKGS_LIB_REV:-$lib_rev_default} in $lib_git (see tests/nix/README.md)"
   unpack_input nixpkgs-lib "$lib_git" "$lib_rev"
   rm -rf "$chroot_dir/eval/inputs/advisory-db" "$chroot_dir/eval/stub-nixpkgs"
   mkdir -p "$chroot_dir/eval/inputs/advisory-db"
