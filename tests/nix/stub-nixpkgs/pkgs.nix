@@ -3,6 +3,16 @@
 # built: its builder only exits 1. What matters is that it instantiates, takes the same
 # arguments as the real one, and that its drvPath changes when its inputs change, as the
 # real one's would. The set is a fixed point, like nixpkgs: callPackage finds every name.
+#
+# It holds only names nixpkgs has (a name it lacks fails the evaluation, "attribute ...
+# missing", as in nixpkgs), and only those the flake, crane and nix2container reach. The
+# packages were checked in nixpkgs' sources through the search index (no file there is
+# at the lock's revision): by-name packages by their pkgs/by-name/*/NAME/package.nix
+# (nixfmt, nixfmt-tree, deadnix, wrk, cargo-audit, cargo-nextest,
+# writableTmpDirAsHomeHook), docker-client in pkgs/top-level/all-packages.nix
+# ("docker-client = docker.override { clientOnly = true; }"), k3s.airgap-images as nixpkgs'
+# own k3s tests use it (nixos/tests/rancher/); the rest are nixpkgs' long-standing
+# attributes. The builders take the arguments nixpkgs' take where a comment says so.
 { lib, system }:
 let
   platform = lib.systems.elaborate system;
