@@ -5,7 +5,7 @@
 # real one's would. The set is a fixed point, like nixpkgs: callPackage finds every name.
 #
 # It holds only names nixpkgs has (a name it lacks fails the evaluation, "attribute ...
-# missing", as in nixpkgs), and only those the flake, crane and nix2container reach. The
+# missing", as in nixpkgs), for what the flake, crane and nix2container may reach. The
 # packages were checked in nixpkgs' sources through the search index (no file there is
 # at the lock's revision): by-name packages by their pkgs/by-name/*/NAME/package.nix
 # (nixfmt, nixfmt-tree, deadnix, wrk, cargo-audit, cargo-nextest,
@@ -155,11 +155,13 @@ let
     in
     valueType;
 
+  # No top-level `system` nor `stdenv.system`: nixpkgs deprecates both for
+  # stdenv.hostPlatform.system, and nothing the flake evaluates uses them.
   self = {
-    inherit lib system;
+    inherit lib;
     pkgs = self;
     stdenv = {
-      inherit mkDerivation system;
+      inherit mkDerivation;
       hostPlatform = platform;
       buildPlatform = platform;
       targetPlatform = platform;
