@@ -11,8 +11,9 @@
 # declare also fails, and is to be added here, with its source.
 #
 # Where each declaration was read: nixpkgs' sources through the search index, which holds
-# no file at the lock's revision (531670d8); each comment names the commit read. The
-# types of these options have not changed across the versions the index holds.
+# no file at the lock's revision (531670d8) and gives no dates; each comment names the
+# commit read. Where two versions read differ, the newer form is declared and the comment
+# says so (virtualisation.diskSize, docker's daemon.settings).
 {
   lib,
   pkgs,
@@ -216,7 +217,7 @@ let
         type = types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$";
         default = "nixos";
       };
-      # nixos/modules/virtualisation/qemu-vm.nix (types.str in the later versions the index holds)
+      # nixos/modules/virtualisation/qemu-vm.nix @ f7072a9e8ab196569e8e20a5a90882df804ab321
       networking.primaryIPAddress = mkOption {
         type = types.str;
         default = "";
