@@ -211,8 +211,11 @@ let
         type = types.listOf types.package;
         default = [ ];
       };
-      # nixos/modules/tasks/network-interfaces.nix @ 577cb341b4463d094b5180bd5a39c49c0b49e5f6
-      # (an RFC 1123 label, or empty)
+      # nixos/modules/tasks/network-interfaces.nix: the index holds only an old version
+      # (577cb341b4463d094b5180bd5a39c49c0b49e5f6, types.str). The pattern (an RFC 1123
+      # label, or empty) is the later declaration's, as NixOS' own type error for this
+      # option quotes it and nixpkgs' github-runner module copies it ("Same pattern as for
+      # `networking.hostName`").
       networking.hostName = mkOption {
         type = types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$";
         default = "nixos";
