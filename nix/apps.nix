@@ -7,20 +7,8 @@
   imageDir,
 }:
 let
-  scriptTools = [
-    pkgs.bash
-    pkgs.coreutils
-    pkgs.gnugrep
-    pkgs.gawk
-    pkgs.gzip
-    pkgs.gnutar
-    pkgs.python3
-  ];
-  # As in load-and-run (nix/lib/load-and-run.nix): the host's engine CLI first.
-  engineFallbackPath = lib.makeBinPath [
-    pkgs.docker-client
-    pkgs.curl
-  ];
+  # load-and-run's own tools and engine fallback (nix/lib/load-and-run.nix, its passthru).
+  inherit (loadAndRun) scriptTools engineFallbackPath;
 
   # The benchmarks read duet's spec (units/pair.json, with the files it names) through
   # units/run/pairspec.py, both found relative to tests/bench/.

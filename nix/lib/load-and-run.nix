@@ -35,6 +35,8 @@ in
 pkgs.writeShellApplication {
   name = "load-and-run";
   runtimeInputs = scriptTools;
+  # For scripts that run load-and-run with the same tools (nix/apps.nix).
+  passthru = { inherit scriptTools engineFallbackPath; };
   text = ''
     export PATH="$PATH:${engineFallbackPath}"
     export DUET_SPEC=${specPath}

@@ -4,9 +4,12 @@
 # path literals name tracked files, flake.lock matches flake.nix, the library's spec
 # reading (nix/lib/spec.nix, config.nix) derives what units/run/pairspec.py derives for
 # both pairs and refuses every spec of tests/specs/bad/ naming its field, the image root
-# scripts pass shellcheck and build correct trees for both pairs (checked against this
-# host's systemd units), and the VM test scripts compile. The trees booted
-# for real are the "image-layout" stage. Any missing tool is a failure, never a skip.
+# scripts pass shellcheck and build correct trees for both pairs on stand-in packages with
+# nixpkgs' layout (checked against this host's systemd units), the writeShellApplication
+# texts pass shellcheck as nixpkgs' build runs it, and the VM test scripts compile and the
+# contract tests' scripts pass pyflakes and mypy as the NixOS test driver's build runs them
+# (the k3s tests' scripts: the orchestrators stage). The trees booted for real are the
+# "image-layout" stage. Any missing tool is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/ci/lib.sh
@@ -61,8 +64,12 @@ main() {
   echo "-- image root scripts (nix/images/*-root.sh), both pairs"
   tests/nix/test_image_roots.sh || fail "image root scripts"
 
-  echo "-- VM test scripts compile"
+  echo "-- writeShellApplication texts through shellcheck (nix/)"
+  python3 tests/nix/shellcheck_nix_scripts.py . || fail "writeShellApplication texts"
+
+  echo "-- VM test scripts compile; the contract tests' scripts through pyflakes and mypy"
   compile_vm_test_scripts
+  python3 tests/nix/vm_lint.py || fail "VM test scripts (tests/nix/vm_lint.py)"
   echo "nix-lint: all passed"
 }
 

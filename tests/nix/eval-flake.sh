@@ -6,8 +6,14 @@
 #   3. the consumer flake tests/second-pair/flake.nix (the library on a second pair), its
 #      duet input this checkout: nix flake show and check --no-build --all-systems
 #   4. lib.mkImages on a broken spec stops the evaluation naming the field
-#   5. the drvPath of every package, check and app, before and after a commit that only
-#      changes README.md: nothing may change but the image-*-labelled outputs, which must.
+#   5. every app's program is bin/NAME of its package (tests/nix/app-programs.nix), and
+#      load-and-run's script, exactly as the stub's writeShellApplication writes it,
+#      passes shellcheck (here, outside the chroot)
+#   6. the drvPath of every package, check, app, dev shell and formatter, before and after
+#      a commit that only changes README.md: nothing may change but the image-*-labelled
+#      outputs, which must
+#   7. the broken copies of tests/nix/broken/flake-copies.json, one per class of error the
+#      stub catches, each rejected with the message expected.
 # nixpkgs is replaced by tests/nix/stub-nixpkgs (nixpkgs' real lib, stand-ins of its own
 # for packages and builders); crane and nix2container are the real ones at the revisions
 # of flake.lock; advisory-db is an empty directory. See tests/nix/README.md.
@@ -16,10 +22,11 @@
 # env:   CRANE_GIT, NIX2CONTAINER_GIT, NIXPKGS_LIB_GIT  git directories (bare or not) of
 #          github:ipetkov/crane, github:nlewo/nix2container, github:nix-community/nixpkgs.lib
 #          (default: .cache/nix-eval/git/{crane,nix2container,nixpkgs.lib}.git)
-#        NIXPKGS_LIB_REV  revision of nixpkgs.lib to use (default: its HEAD)
+#        NIXPKGS_LIB_REV  revision of nixpkgs.lib to use (default: lib_rev_default below,
+#                         the lib nixos-26.05 branched with; see tests/nix/README.md)
 #        NIX_EVAL_CACHE   where the chroot and inputs live (default: .cache/nix-eval)
 #        DEBIAN_MIRROR    for the chroot (default: http://deb.debian.org/debian)
-# Needs root (debootstrap, chroot), git, python3, debootstrap, unshare.
+# Needs root (debootstrap, chroot), git, python3, debootstrap, unshare, shellcheck.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +34,11 @@ cache=${NIX_EVAL_CACHE:-$repo/.cache/nix-eval}
 chroot_dir=$cache/sid
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 min_nix=2.34
+# nixpkgs.lib's merge of 2026-05-24 02:28 UTC: lib/.version 26.05, and its lib is nixpkgs
+# master's at 20dd424f, the last lib commit before "26.11 is Zokor" (84c24e25, the
+# branch-off of release-26.05, which flake.lock's nixos-26.05 follows). nixpkgs.lib
+# mirrors master only, so the lib fixes backported to release-26.05 are not in it.
+lib_rev_default=2db1633d3742103a1eb856f5d479e6a0477ddc42
 
 fail() {
   echo "FAIL: $*" >&2
@@ -82,13 +94,14 @@ prepare_inputs() {
   echo "-- inputs"
   unpack_input crane "${CRANE_GIT:-$cache/git/crane.git}" "$(locked_rev crane)"
   unpack_input nix2container "${NIX2CONTAINER_GIT:-$cache/git/nix2container.git}" "$(locked_rev nix2container)"
-  lib_rev=$(git --git-dir="$lib_git" rev-parse "${NIXPKGS_LIB_REV:-HEAD}^{commit}" 2>/dev/null) ||
-    fail "no nixpkgs.lib revision ${NIXPKGS_LIB_REV:-HEAD} in $lib_git (see tests/nix/README.md)"
+  lib_rev=$(git --git-dir="$lib_git" rev-parse "${NIXPKGS_LIB_REV:-$lib_rev_default}^{commit}" 2>/dev/null) ||
+    fail "no nixpkgs.lib revision ${NIXPKGS_LIB_REV:-$lib_rev_default} in $lib_git (see tests/nix/README.md)"
   unpack_input nixpkgs-lib "$lib_git" "$lib_rev"
   rm -rf "$chroot_dir/eval/inputs/advisory-db" "$chroot_dir/eval/stub-nixpkgs"
   mkdir -p "$chroot_dir/eval/inputs/advisory-db"
   echo "an empty stand-in for github:rustsec/advisory-db" >"$chroot_dir/eval/inputs/advisory-db/README"
   cp -r "$repo/tests/nix/stub-nixpkgs" "$chroot_dir/eval/stub-nixpkgs"
+  cp "$repo/tests/nix/app-programs.nix" "$chroot_dir/eval/app-programs.nix"
 }
 
 # The checkout's working tree (tracked and untracked files, without ignored ones) as the
@@ -198,13 +211,15 @@ check_bad_spec() { # out-dir
   grep -F "$want" "$out/bad-spec.txt"
 }
 
-# {kind: {system: {name: drvPath}}} for packages and checks, and the store path each app
-# runs, as JSON on stdout.
+# {kind: {system: {name: drvPath}}} for packages, checks, dev shells and the formatter, and
+# the store path each app runs, as JSON on stdout.
 drv_paths() {
   local expr='outputs: {
     packages = builtins.mapAttrs (_: builtins.mapAttrs (_: p: p.drvPath)) outputs.packages;
     checks = builtins.mapAttrs (_: builtins.mapAttrs (_: c: c.drvPath)) outputs.checks;
     apps = builtins.mapAttrs (_: builtins.mapAttrs (_: a: builtins.unsafeDiscardStringContext a.program)) outputs.apps;
+    devShells = builtins.mapAttrs (_: builtins.mapAttrs (_: d: d.drvPath)) outputs.devShells;
+    formatter = builtins.mapAttrs (_: f: { formatter = f.drvPath; }) outputs.formatter;
   }'
   chroot_nix eval --json /eval/flake#. --apply "$expr"
 }
@@ -227,9 +242,13 @@ wrong = sorted(changed - labelled)
 stuck = sorted(labelled - changed)
 images = sorted(k for k in before if ".image-" in k or k.endswith(".images") or ".vm-" in k
                 or k.startswith("apps."))
+tools = sorted(k for k in before if k.startswith(("devShells.", "formatter.")))
+if len(tools) != 4:
+    sys.exit(f"FAIL: expected a dev shell and a formatter for each of two systems, found {tools}")
 print(f"{len(before)} outputs compared: {len(before) - len(changed)} unchanged, "
       f"{len([k for k in images if k not in labelled and k not in changed])} of them image, "
-      f"VM-test and app outputs; {len(changed)} changed: "
+      f"VM-test and app outputs, {len([k for k in tools if k not in changed])} dev shell and "
+      f"formatter outputs; {len(changed)} changed: "
       f"{len(changed & labelled)} of the {len(labelled)} image-*-labelled outputs, "
       f"{len(wrong)} others")
 if wrong:
@@ -239,9 +258,83 @@ if stuck:
 PY
 }
 
+# Every app's program, of this flake and of the consumer flake, is bin/NAME of its package.
+check_app_programs() { # out-dir
+  local out=$1
+  echo "-- app programs: bin/NAME of their package (tests/nix/app-programs.nix)"
+  chroot_nix eval --impure --json /eval/flake#apps --apply 'import /eval/app-programs.nix' \
+    >"$out/apps.json" 2>"$out/apps.err" || { cat "$out/apps.err" >&2; fail "an app's program is not where its package puts it"; }
+  consumer_nix eval --impure --json "$consumer#apps" --apply 'import /eval/app-programs.nix' \
+    >"$out/consumer-apps.json" 2>"$out/consumer-apps.err" ||
+    { cat "$out/consumer-apps.err" >&2; fail "an app's program is not where its package puts it (consumer)"; }
+  python3 -c 'import json,sys; print(sum(len(a) for f in sys.argv[1:] for a in json.load(open(f)).values()), "app programs checked")' \
+    "$out/apps.json" "$out/consumer-apps.json"
+}
+
+# load-and-run's script as the stub's writeShellApplication writes it (nixpkgs' header,
+# store paths interpolated) through shellcheck, with its excludeShellChecks, as nixpkgs'
+# checkPhase runs it at build time.
+check_load_and_run_script() { # out-dir
+  local out=$1 flags
+  echo "-- shellcheck: load-and-run's script as writeShellApplication writes it"
+  # shellcheck disable=SC2016 # a Nix expression
+  chroot_nix eval --impure --raw --expr 'let duet = builtins.getFlake "git+file:///eval/flake";
+      pkgs = duet.inputs.nixpkgs.legacyPackages.x86_64-linux;
+      app = (duet.lib.mkImages { inherit pkgs; spec = /eval/flake/units/pair.json;
+        server = pkgs.bash; client = pkgs.bash; }).loadAndRun;
+    in builtins.unsafeDiscardStringContext app.text' >"$out/load-and-run.sh" ||
+    fail "reading load-and-run's script"
+  # shellcheck disable=SC2016
+  flags=$(chroot_nix eval --impure --raw --expr 'let duet = builtins.getFlake "git+file:///eval/flake";
+      pkgs = duet.inputs.nixpkgs.legacyPackages.x86_64-linux;
+    in (duet.lib.mkImages { inherit pkgs; spec = /eval/flake/units/pair.json;
+      server = pkgs.bash; client = pkgs.bash; }).loadAndRun.checkPhase') || fail "reading load-and-run's checkPhase"
+  # shellcheck disable=SC2016 # the checkPhase's own $target
+  case $flags in "shellcheck "*' "$target"') ;; *) fail "load-and-run's checkPhase is not shellcheck: $flags" ;; esac
+  flags=${flags#shellcheck }
+  flags=${flags%\"\$target\"}
+  # shellcheck disable=SC2086 # the flags as the checkPhase words them
+  shellcheck $flags "$out/load-and-run.sh" || fail "shellcheck of load-and-run's script"
+  echo "load-and-run's script: shellcheck clean"
+}
+
+# Each broken copy of tests/nix/broken/flake-copies.json in the scratch flake: the
+# evaluation must fail with the message expected. The scratch flake is reset after each.
+check_broken_copies() { # out-dir
+  local out=$1 count i probe expect log
+  local copies=$repo/tests/nix/broken/flake-copies.json
+  count=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["copies"]))' "$copies")
+  echo "-- broken copies (tests/nix/broken/flake-copies.json): each must be rejected"
+  for ((i = 0; i < count; i++)); do
+    { read -r probe; read -r expect; } < <(python3 - "$copies" "$i" "$chroot_dir/eval/flake" <<'PY'
+import json, pathlib, sys
+copy = json.load(open(sys.argv[1]))["copies"][int(sys.argv[2])]
+path = pathlib.Path(sys.argv[3]) / copy["file"]
+text = path.read_text()
+if copy["old"] not in text:
+    sys.exit(f"FAIL: broken copy ({copy['class']}): {copy['old']!r} is not in {copy['file']}")
+path.write_text(text.replace(copy["old"], copy["new"], 1))
+print(copy["probe"])
+print(copy["expect"])
+PY
+    ) || fail "cannot make broken copy $i"
+    [ -n "$expect" ] || fail "broken copy $i: no expected message"
+    log=$out/broken-$i.txt
+    case $probe in
+      drv:*) chroot_nix eval --raw "/eval/flake#${probe#drv:}.drvPath" >"$log" 2>&1 ;;
+      app:*) chroot_nix eval --impure --json "/eval/flake#${probe#app:}" --apply 'apps: import /eval/app-programs.nix { probe = apps; }' >"$log" 2>&1 ;;
+      *) fail "broken copy $i: unknown probe $probe" ;;
+    esac && { cat "$log" >&2; fail "broken copy $i evaluated: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["copies"][int(sys.argv[2])]["class"])' "$copies" "$i")"; }
+    grep -qF -- "$expect" "$log" || { cat "$log" >&2; fail "broken copy $i: no '$expect' in the error"; }
+    echo "rejected: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["copies"][int(sys.argv[2])]["class"])' "$copies" "$i"): $expect"
+    scratch_git checkout -q -- .
+  done
+  echo "broken copies: all $count rejected"
+}
+
 main() {
   [ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot)"
-  need git python3 debootstrap unshare chroot tar
+  need git python3 debootstrap unshare chroot tar shellcheck
   ensure_chroot
   local version
   version=$(NIX_CONFIG=$nix_config in_chroot nix --version | awk '{print $NF}')
@@ -266,6 +359,8 @@ main() {
 
   check_consumer "$out"
   check_bad_spec "$out"
+  check_app_programs "$out"
+  check_load_and_run_script "$out"
 
   echo "-- drvPaths across a commit that changes only README.md"
   drv_paths >"$out/before.json" || fail "drvPaths of the first commit"
@@ -273,6 +368,7 @@ main() {
   scratch_git commit -q -a -m "README only"
   drv_paths >"$out/after.json" || fail "drvPaths after the README-only commit"
   compare_drv_paths "$out/before.json" "$out/after.json"
+  check_broken_copies "$out"
   echo "eval-flake: all passed (outputs in $out)"
 }
 

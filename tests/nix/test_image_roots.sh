@@ -4,6 +4,9 @@
 # second pair's (tests/second-pair/pair.json), with the arguments nix/images/default.nix
 # derives from the spec (read here through nix/lib/spec.nix, as Nix reads it), and checks
 # the trees they make:
+#  - the stand-in packages have nixpkgs' output layout for what the scripts use
+#    (tests/nix/stub-nixpkgs/layouts.nix): every link a root makes into a package must
+#    resolve there, so a path nixpkgs does not have fails here;
 #  - systemd-root.sh with a "systemd" whose example/systemd/system is this host's real
 #    systemd unit directory (Debian's, not nixpkgs' version), so every unit name listed in
 #    nix/images/systemd-units.nix is checked against a real systemd, and this host's real
@@ -57,17 +60,50 @@ expect_link() { # path target
   [ "$(readlink "$1")" = "$2" ] || fail "${1#"$tmp"/} -> $(readlink "$1" || echo nothing), expected $2"
 }
 
-# Stand-in package trees: a "systemd", a python with supervisor, the pair's programs.
+# A stand-in tree of PACKAGE with the layout of tests/nix/stub-nixpkgs/layouts.nix: each
+# file an executable, each directory empty, except what must be real here: systemd's
+# bin/systemctl is this host's (it enables the units) and its example/systemd/system this
+# host's unit directory (the unit names are checked against it). SKIP: a path left out.
+make_tree() { # dir package [skip]
+  local dir=$1 package=$2 skip=${3:-} kind path
+  mkdir -p "$dir"
+  while read -r kind path; do
+    [ "$path" != "$skip" ] || continue
+    mkdir -p "$(dirname "$dir/$path")"
+    case $package:$kind:$path in
+      systemd:f:bin/systemctl) ln -s "$host_systemctl" "$dir/$path" ;;
+      systemd:d:example/systemd/system) ln -s "$host_units" "$dir/$path" ;;
+      *:f:*) printf '#!/bin/sh\n' > "$dir/$path"; chmod +x "$dir/$path" ;;
+      *:d:*) mkdir -p "$dir/$path" ;;
+    esac
+  done < <(python3 -c '
+import json, sys
+layout = json.loads(sys.argv[1])[sys.argv[2]]
+for f in layout["files"]: print("f", f)
+for d in layout["directories"]: print("d", d)' "$layouts" "$package")
+}
+
+# Stand-in package trees: nixpkgs' systemd and python with supervisor, by their layouts.
 make_packages() {
+  layouts=$(nix-instantiate --eval --strict --json "$repo/tests/nix/stub-nixpkgs/layouts.nix") \
+    || fail "cannot read tests/nix/stub-nixpkgs/layouts.nix"
   sd=$tmp/systemd
-  mkdir -p "$sd/lib/systemd" "$sd/bin" "$sd/example/systemd"
-  ln -s "$host_units" "$sd/example/systemd/system"
-  printf '#!/bin/sh\n' > "$sd/lib/systemd/systemd"
-  ln -s "$host_systemctl" "$sd/bin/systemctl"
-  printf '#!/bin/sh\n' > "$sd/bin/journalctl"
   python=$tmp/python
-  mkdir -p "$python/bin"
-  for b in python3 supervisorctl; do printf '#!/bin/sh\n' > "$python/bin/$b"; chmod +x "$python/bin/$b"; done
+  make_tree "$sd" systemd
+  make_tree "$python" python3-with-supervisor
+  if [ ! -L "$sd/bin/systemctl" ] || [ ! -L "$sd/example/systemd/system" ]; then
+    fail "layouts.nix: systemd lacks bin/systemctl or example/systemd/system"
+  fi
+}
+
+# Every link ROOT makes into a stand-in package must resolve: the package has that path.
+check_links_resolve() { # label root
+  local link target
+  while IFS= read -r -d '' link; do
+    target=$(readlink "$link")
+    case $target in "$tmp"/*) ;; *) continue ;; esac
+    [ -e "$target" ] || fail "$1: ${link#"$2"} -> ${target#"$tmp"/}: no such path in the package (tests/nix/stub-nixpkgs/layouts.nix)"
+  done < <(find "$2" -type l -print0)
 }
 
 check_systemd_root() { # label pkg units-dir
@@ -170,6 +206,8 @@ check_pair() { # label spec
   check_supervisord_root "$label" "$pkg"
   check_single_root "$label" "$pkg" server "${spec_single_server[@]}"
   check_single_root "$label" "$pkg" client "${spec_single_client[@]}"
+  check_links_resolve "$label systemd root" "$tmp/$label-systemd-root"
+  check_links_resolve "$label supervisord root" "$tmp/$label-supervisord-root"
 
   # A missing executable fails each build and names it.
   local err absent=$tmp/$1-absent/bin/$spec_server
@@ -209,6 +247,16 @@ main() {
     fail "systemd-root.sh succeeded without systemd-halt.service"
   fi
   grep -q 'systemd-halt.service' <<<"$err" || fail "missing-unit error does not name the unit: $err"
+
+  # A systemd whose PID 1 is not where nixpkgs puts it: the root's /sbin/init dangles, and
+  # the link check says so.
+  make_tree "$tmp/sd-no-pid1" systemd lib/systemd/systemd
+  bash "$images/systemd-root.sh" "$tmp/no-pid1-root" duet "$tmp/sd-no-pid1" "$base" "$tmp/duet-units" \
+    --program "$tmp/duet-package/bin/duet-server" "${upstream_args[@]}" || fail "systemd-root.sh failed (no-pid1 tree)"
+  if err=$( (check_links_resolve "no-pid1" "$tmp/no-pid1-root") 2>&1); then
+    fail "a root linking a path the package lacks passed the link check"
+  fi
+  grep -q 'sbin/init -> sd-no-pid1/lib/systemd/systemd' <<<"$err" || fail "link check does not name /sbin/init: $err"
 
   if bash "$images/single-root.sh" "$tmp/bad-root" "$tmp/no-such-program" 2>/dev/null; then
     fail "single-root.sh accepted a program that does not exist"

@@ -3,11 +3,22 @@
 # built: its builder only exits 1. What matters is that it instantiates, takes the same
 # arguments as the real one, and that its drvPath changes when its inputs change, as the
 # real one's would. The set is a fixed point, like nixpkgs: callPackage finds every name.
+#
+# It holds only names nixpkgs has (a name it lacks fails the evaluation, "attribute ...
+# missing", as in nixpkgs), for what the flake, crane and nix2container may reach. The
+# packages were checked in nixpkgs' sources through the search index (no file there is
+# at the lock's revision): by-name packages by their pkgs/by-name/*/NAME/package.nix
+# (nixfmt, nixfmt-tree, deadnix, wrk, cargo-audit, cargo-nextest,
+# writableTmpDirAsHomeHook), docker-client in pkgs/top-level/all-packages.nix
+# ("docker-client = docker.override { clientOnly = true; }"), k3s.airgap-images as nixpkgs'
+# own k3s tests use it (nixos/tests/rancher/); the rest are nixpkgs' long-standing
+# attributes. The builders take the arguments nixpkgs' take where a comment says so.
 { lib, system }:
 let
   platform = lib.systems.elaborate system;
 
-  # What builtins.derivation takes without structured attributes.
+  # What builtins.derivation coerces to a string without structured attributes: a set only
+  # if it has an outPath (a derivation, a flake input, a source) or __toString.
   isPlain =
     value:
     builtins.isString value
@@ -16,38 +27,49 @@ let
     || builtins.isInt value
     || builtins.isFloat value
     || value == null
-    || lib.isDerivation value
+    || (builtins.isAttrs value && (value ? outPath || value ? __toString))
     || (builtins.isList value && builtins.all isPlain value);
+
+  # nixpkgs' mkDerivation hands every argument but these to builtins.derivation
+  # (pkgs/stdenv/generic/make-derivation.nix); env goes in as environment variables.
+  notPassed = [
+    "passthru"
+    "meta"
+    "env"
+    "pos"
+  ];
+
+  # An argument builtins.derivation would refuse ("cannot coerce a set to a string"), as
+  # nixpkgs' mkDerivation does unless __structuredAttrs = true: fails naming it.
+  passed =
+    drvName: structured: name: value:
+    if structured || isPlain value then
+      value
+    else
+      throw "stub nixpkgs: derivation ${drvName}: argument `${name}' is a ${builtins.typeOf value}, which a derivation cannot take without __structuredAttrs (nixpkgs: cannot coerce a ${builtins.typeOf value} to a string)";
 
   # A derivation from mkDerivation-style arguments. The arguments stay readable on the
   # result (old.nativeBuildInputs in overrideAttrs), passthru is merged in, and `env` goes
-  # into the environment as in nixpkgs. Functions and nested sets (meta, passthru) do not
-  # reach the derivation unless __structuredAttrs asks for JSON.
+  # into the environment as in nixpkgs.
   mkDrv =
     args:
     let
       structured = args.__structuredAttrs or false;
-      skipped = [
-        "passthru"
-        "meta"
-        "env"
-        "name"
-      ];
-      keep =
-        name: value:
-        !(builtins.elem name skipped) && !builtins.isFunction value && (structured || isPlain value);
       name = args.name or "${args.pname}-${args.version}";
       drv = builtins.derivation (
         {
-          inherit system name;
+          inherit system;
           builder = "/bin/sh";
           args = [
             "-c"
             "echo 'a stand-in of tests/nix/stub-nixpkgs: it cannot be built' >&2; exit 1"
           ];
         }
-        // lib.filterAttrs (_: isPlain) (args.env or { })
-        // lib.filterAttrs keep args
+        // builtins.mapAttrs (passed name false) (args.env or { })
+        // builtins.mapAttrs (passed name structured) (removeAttrs args notPassed)
+        // {
+          inherit name;
+        }
       );
     in
     args
@@ -112,53 +134,34 @@ let
     else
       lib.mapAttrsToList (name: path: "${name}=${path}") entries;
 
-  # A NixOS VM test: each node's configuration is merged by lib.evalModules with a
-  # free-form type (no NixOS options: their names are not checked here), then written into
-  # the derivation with the test script, so the drvPath follows every store path in them.
-  # Like the NixOS test driver, modules get `pkgs` and `nodes`, and each node a host name
-  # and an address (networking.hostName, networking.primaryIPAddress).
-  runNixOSTest =
-    test:
+  # The JSON format's value type, as pkgs/pkgs-lib/formats.nix declares it.
+  jsonValue =
     let
-      names = builtins.attrNames (test.nodes or { });
-      nodeConfig =
-        index: name:
-        (lib.evalModules {
-          modules = [
-            {
-              freeformType = lib.types.lazyAttrsOf lib.types.anything;
-              _module.args = {
-                inherit nodes;
-                pkgs = self;
-              };
-              networking.hostName = lib.mkDefault name;
-              networking.primaryIPAddress = lib.mkDefault "192.168.1.${toString (index + 1)}";
-            }
-            (test.defaults or { })
-            test.nodes.${name}
-          ];
-        }).config;
-      nodes = builtins.listToAttrs (
-        lib.imap0 (index: name: lib.nameValuePair name (nodeConfig index name)) names
-      );
-      script =
-        if builtins.isFunction test.testScript then
-          test.testScript { nodes = builtins.mapAttrs (_: config: config // { inherit config; }) nodes; }
-        else
-          test.testScript;
+      valueType =
+        lib.types.nullOr (
+          lib.types.oneOf [
+            lib.types.bool
+            lib.types.int
+            lib.types.float
+            lib.types.str
+            lib.types.path
+            (lib.types.attrsOf valueType)
+            (lib.types.listOf valueType)
+          ]
+        )
+        // {
+          description = "JSON value";
+        };
     in
-    mkDrv {
-      name = "vm-test-run-${test.name}";
-      testScript = script;
-      nodes = builtins.toJSON nodes;
-      globalTimeout = test.globalTimeout or 3600;
-    };
+    valueType;
 
+  # No top-level `system` nor `stdenv.system`: nixpkgs deprecates both for
+  # stdenv.hostPlatform.system, and nothing the flake evaluates uses them.
   self = {
-    inherit lib system;
+    inherit lib;
     pkgs = self;
     stdenv = {
-      inherit mkDerivation system;
+      inherit mkDerivation;
       hostPlatform = platform;
       buildPlatform = platform;
       targetPlatform = platform;
@@ -196,24 +199,97 @@ let
         inherit name text;
         passAsFile = [ "text" ];
       };
-    writeTextFile = args: mkDrv (args // { passAsFile = [ "text" ]; });
+    # trivial-builders @ 77d57157 (above): writeTextFile's arguments.
+    writeTextFile =
+      {
+        name,
+        text,
+        executable ? false,
+        destination ? "",
+        checkPhase ? "",
+        meta ? { },
+        passthru ? { },
+        allowSubstitutes ? false,
+        preferLocalBuild ? true,
+        derivationArgs ? { },
+      }:
+      mkDrv (
+        derivationArgs
+        // {
+          inherit
+            name
+            text
+            executable
+            checkPhase
+            meta
+            passthru
+            allowSubstitutes
+            preferLocalBuild
+            destination
+            ;
+          passAsFile = [ "text" ];
+        }
+      );
+    runtimeShell = "${self.bash}/bin/bash";
     writeScript = self.writeText;
     writeShellScript = self.writeText;
     writeShellScriptBin = name: text: self.writeText name text;
+    # pkgs/build-support/trivial-builders/default.nix @ 77d57157d61d28d9f8948f4fe7c6e3c7a78d5338:
+    # exactly these arguments (an unknown one fails), passthru kept, the script written to
+    # bin/NAME as nixpkgs writes it (shebang, set -o, PATH, the text).
     writeShellApplication =
-      args:
-      mkDrv (
-        {
-          inherit (args) name text;
-          runtimeInputs = args.runtimeInputs or [ ];
-          excludeShellChecks = args.excludeShellChecks or [ ];
+      {
+        name,
+        text,
+        runtimeInputs ? [ ],
+        runtimeEnv ? null,
+        meta ? { },
+        passthru ? { },
+        checkPhase ? null,
+        excludeShellChecks ? [ ],
+        extraShellCheckFlags ? [ ],
+        bashOptions ? [
+          "errexit"
+          "nounset"
+          "pipefail"
+        ],
+        derivationArgs ? { },
+      }:
+      self.writeTextFile {
+        inherit name passthru derivationArgs;
+        meta = {
+          mainProgram = name;
         }
-        // {
-          meta = args.meta or { } // {
-            mainProgram = args.name;
-          };
-        }
-      );
+        // meta;
+        executable = true;
+        destination = "/bin/${name}";
+        text =
+          "#!${self.runtimeShell}\n"
+          + lib.concatMapStringsSep "\n" (option: "set -o ${option}") bashOptions
+          + "\n"
+          + lib.optionalString (runtimeEnv != null) (
+            lib.concatStrings (
+              lib.mapAttrsToList (name: value: "${lib.toShellVar name value}\nexport ${name}\n") runtimeEnv
+            )
+          )
+          + lib.optionalString (
+            runtimeInputs != [ ]
+          ) "\nexport PATH=\"${lib.makeBinPath runtimeInputs}:$PATH\"\n"
+          + "\n${text}\n";
+        checkPhase =
+          if checkPhase != null then
+            checkPhase
+          else
+            "shellcheck ${
+              lib.escapeShellArgs (
+                lib.optionals (excludeShellChecks != [ ]) [
+                  "--exclude"
+                  (lib.concatStringsSep "," excludeShellChecks)
+                ]
+                ++ extraShellCheckFlags
+              )
+            } \"$target\"";
+      };
     writeClosure =
       paths:
       mkDrv {
@@ -244,10 +320,22 @@ let
     fetchpatch = fixedOutput "flat";
     fetchpatch2 = fixedOutput "flat";
     buildGoModule = mkDerivation;
-    rustPlatform.buildRustPackage = mkDerivation;
-    testers.runNixOSTest = runNixOSTest;
+    # buildRustPackage consumes cargoLock (a set: the vendored dependencies it describes)
+    # and depsExtraArgs itself (pkgs/build-support/rust/build-rust-package/default.nix).
+    rustPlatform.buildRustPackage =
+      args:
+      mkDerivation (
+        removeAttrs args [
+          "cargoLock"
+          "depsExtraArgs"
+        ]
+      );
+    testers.runNixOSTest = import ./nixos-test.nix {
+      inherit lib mkDrv;
+      pkgs = self;
+    };
     formats.json = _: {
-      type = lib.types.anything;
+      type = jsonValue;
       generate = name: value: self.writeText name (builtins.toJSON value);
     };
 
