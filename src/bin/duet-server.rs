@@ -13,8 +13,10 @@ fn main() -> ExitCode {
     if let Err(error) = duet::logging::init(args.parsed.log_level.as_deref()) {
         return error.report(PROGRAM);
     }
-    // Before the runtime starts threads: this reads and clears LISTEN_FDS/LISTEN_PID.
-    let (listener, origin) = match server::listen::open(config.listen, config.listen_fd) {
+    // SAFETY: no other thread runs yet (the runtime starts in server::run), as open needs
+    // to clear LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES.
+    let opened = unsafe { server::listen::open(config.listen, config.listen_fd) };
+    let (listener, origin) = match opened {
         Ok(opened) => opened,
         Err(error) => {
             match config.listen_fd {

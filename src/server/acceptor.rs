@@ -141,8 +141,10 @@ impl Acceptor {
                 },
             }
         }
-        // Closing the socket refuses new connections (with socket activation the service
-        // manager keeps it open, and the backlog waits for the next instance).
+        // Closing this descriptor ends accepting here. A socket this process bound then
+        // refuses new connections; a passed or inherited one stays open in the service
+        // manager or supervisor (and in any twin on it), and its backlog waits for the next
+        // instance or a twin accepts it.
         drop(listener);
         drain
     }

@@ -101,14 +101,45 @@ pub fn check_inherited(text: &str) -> Result<RawFd, String> {
     Ok(fd)
 }
 
+/// What socket activation sets (sd_listen_fds(3)).
+const ACTIVATION_VARIABLES: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
+
 /// Serves on `inherited` (a descriptor [`check_inherited`] accepted) when given; else takes
 /// the first socket systemd passed if LISTEN_FDS/LISTEN_PID are for this process; else binds
-/// `address`. Reads and clears the LISTEN_* variables, so it must run before any thread starts.
-pub fn open(address: SocketAddr, inherited: Option<RawFd>) -> io::Result<(TcpListener, Origin)> {
+/// `address`. Whichever it does, it then removes LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES
+/// from the environment, as sd_listen_fds(3) does, and the socket it serves on is
+/// close-on-exec: a program this process starts neither takes the variables for its own nor
+/// holds the socket.
+///
+/// # Safety
+///
+/// It edits the environment: no other thread may be running.
+pub unsafe fn open(
+    address: SocketAddr,
+    inherited: Option<RawFd>,
+) -> io::Result<(TcpListener, Origin)> {
+    let opened = take_or_bind(address, inherited);
+    // listenfd clears only LISTEN_PID and LISTEN_FDS, and only when it reads them.
+    for name in ACTIVATION_VARIABLES {
+        // SAFETY: the caller guarantees that no other thread runs.
+        unsafe { std::env::remove_var(name) };
+    }
+    opened
+}
+
+fn take_or_bind(
+    address: SocketAddr,
+    inherited: Option<RawFd>,
+) -> io::Result<(TcpListener, Origin)> {
     if let Some(fd) = inherited {
         // SAFETY: check_inherited found a listening TCP socket on fd, which nothing else in
         // this process uses; from here the listener owns it.
         let listener = unsafe { TcpListener::from_raw_fd(fd) };
+        // A flag of this process's descriptor only, unlike O_NONBLOCK below.
+        // SAFETY: fcntl on a descriptor the listener owns.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
         // O_NONBLOCK is shared with every process holding this socket (the supervisor and
         // any twin); none of them blocks in accept, so that is harmless.
         listener.set_nonblocking(true)?;
@@ -123,6 +154,7 @@ pub fn open(address: SocketAddr, inherited: Option<RawFd>) -> io::Result<(TcpLis
         tracing::warn!("{} sockets passed; serving on the first only", passed.len());
     }
     if passed.len() > 0 {
+        // listenfd makes it close-on-exec, as std does a socket it binds.
         let listener = passed.take_tcp_listener(0)?.ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "passed socket 3 is unusable")
         })?;

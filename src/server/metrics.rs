@@ -3,7 +3,7 @@
 //! with the process metrics.
 
 use super::process::Process;
-use super::route::{Route, STATUSES};
+use super::route::{Route, Status};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ impl Histogram {
 #[derive(Default)]
 #[repr(align(128))]
 pub struct Shard {
-    requests: [[AtomicU64; STATUSES.len()]; Route::ALL.len()],
+    requests: [[AtomicU64; Status::ALL.len()]; Route::ALL.len()],
     durations: [Histogram; Route::ALL.len()],
     connections_open: AtomicU64,
     connections_total: AtomicU64,
@@ -64,10 +64,8 @@ pub struct Shard {
 
 impl Shard {
     /// Counts one answered request; `elapsed` is the time the router took to answer.
-    pub fn record_request(&self, route: Route, status: u16, elapsed: Duration) {
-        if let Some(column) = STATUSES.iter().position(|&known| known == status) {
-            self.requests[route as usize][column].fetch_add(1, Relaxed);
-        }
+    pub fn record_request(&self, route: Route, status: Status, elapsed: Duration) {
+        self.requests[route as usize][status as usize].fetch_add(1, Relaxed);
         self.durations[route as usize].observe(elapsed);
     }
 
@@ -160,13 +158,14 @@ impl Metrics {
         );
         out.push_str("# TYPE duet_http_requests_total counter\n");
         for route in Route::ALL {
-            for (column, status) in STATUSES.iter().enumerate() {
-                let count = self.sum(|shard| &shard.requests[route as usize][column]);
+            for status in Status::ALL {
+                let count = self.sum(|shard| &shard.requests[route as usize][status as usize]);
                 if count > 0 {
                     writeln!(
                         out,
-                        "duet_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}",
-                        route.label()
+                        "duet_http_requests_total{{route=\"{}\",status=\"{}\"}} {count}",
+                        route.label(),
+                        status.code().as_u16()
                     )?;
                 }
             }
@@ -252,7 +251,7 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
-    use super::{BUCKETS, Metrics, Readiness, Route};
+    use super::{BUCKETS, Metrics, Readiness, Route, Status};
     use std::time::{Duration, Instant};
 
     const SERVING: Readiness = Readiness {
@@ -264,9 +263,15 @@ mod tests {
     fn renders_counters_by_route_and_status() {
         let metrics = Metrics::new(2);
         let quick = Duration::from_micros(3);
-        metrics.shard(0).record_request(Route::Root, 200, quick);
-        metrics.shard(1).record_request(Route::Root, 200, quick);
-        metrics.shard(1).record_request(Route::Other, 404, quick);
+        metrics
+            .shard(0)
+            .record_request(Route::Root, Status::Ok, quick);
+        metrics
+            .shard(1)
+            .record_request(Route::Root, Status::Ok, quick);
+        metrics
+            .shard(1)
+            .record_request(Route::Other, Status::NotFound, quick);
         metrics.shard(0).connection_opened();
         metrics.shard(1).connection_opened();
         metrics.shard(1).connection_closed();
@@ -276,11 +281,11 @@ mod tests {
         assert!(text.contains("duet_http_connections_open 1\n"));
         assert!(text.contains("duet_draining 0\n"));
         assert!(text.contains("duet_ready 1\n"));
-        let leaving = Readiness {
+        let stopping = Readiness {
             ready: false,
             draining: false,
         };
-        let text = metrics.render(Instant::now(), leaving, None);
+        let text = metrics.render(Instant::now(), stopping, None);
         assert!(text.contains("duet_draining 0\n"));
         assert!(text.contains("duet_ready 0\n"));
     }
@@ -289,9 +294,11 @@ mod tests {
     fn durations_fall_into_cumulative_buckets_by_route() {
         let metrics = Metrics::new(2);
         for (shard, micros) in [(0, 3), (1, 5), (0, 7), (1, 300), (0, 2_000_000)] {
-            metrics
-                .shard(shard)
-                .record_request(Route::Healthz, 200, Duration::from_micros(micros));
+            metrics.shard(shard).record_request(
+                Route::Healthz,
+                Status::Ok,
+                Duration::from_micros(micros),
+            );
         }
         let text = metrics.render(Instant::now(), SERVING, None);
         let series = |suffix: &str| {

@@ -227,7 +227,7 @@ async fn supervise(
     notify::ready(&format!("serving on {address}"));
 
     let signal = signals.recv().await;
-    state.enter(Phase::Leaving);
+    state.enter(Phase::Stopping);
     if !config.shutdown_delay.is_zero() {
         let delay = config.shutdown_delay;
         info!("{signal}: not ready; serving for the shutdown delay of {delay:?}");

@@ -1,15 +1,14 @@
 //! The router: which response each method and path gets (the paths themselves are in
 //! [`super::route`]).
 
-use super::State;
 use super::metrics::Shard;
 use super::process::Process;
-use super::route::Route;
-use super::state::Phase;
+use super::route::{Route, Status};
+use super::state::{Phase, State};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use std::time::Instant;
 use tracing::debug;
 
@@ -22,28 +21,19 @@ const GET_HEAD: HeaderValue = HeaderValue::from_static("GET, HEAD");
 pub fn respond<B>(state: &State, shard: &Shard, request: &Request<B>) -> Response<Full<Bytes>> {
     let start = Instant::now();
     let route = Route::of(request.uri().path());
-    let response = match (route, request.method()) {
-        (Route::Other, _) => text(StatusCode::NOT_FOUND, Bytes::from_static(b"not found\n")),
-        (_, method) if method != Method::GET && method != Method::HEAD => {
-            let mut response = text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                Bytes::from_static(b"method not allowed\n"),
-            );
-            response.headers_mut().insert(ALLOW, GET_HEAD);
-            response
-        }
-        (Route::Root, _) => text(StatusCode::OK, state.greeting.clone()),
-        (Route::Healthz, _) => text(StatusCode::OK, Bytes::from_static(b"ok\n")),
+    let (status, content_type, body) = match (route, request.method()) {
+        (Route::Other, _) => (Status::NotFound, TEXT, Bytes::from_static(b"not found\n")),
+        (_, method) if method != Method::GET && method != Method::HEAD => (
+            Status::MethodNotAllowed,
+            TEXT,
+            Bytes::from_static(b"method not allowed\n"),
+        ),
+        (Route::Root, _) => (Status::Ok, TEXT, state.greeting.clone()),
+        (Route::Healthz, _) => (Status::Ok, TEXT, Bytes::from_static(b"ok\n")),
         (Route::Readyz, _) => match state.phase() {
-            Phase::Serving => text(StatusCode::OK, Bytes::from_static(b"ready\n")),
-            Phase::Leaving => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Bytes::from_static(b"stopping\n"),
-            ),
-            Phase::Draining => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Bytes::from_static(b"draining\n"),
-            ),
+            Phase::Serving => (Status::Ok, TEXT, Bytes::from_static(b"ready\n")),
+            Phase::Stopping => (Status::Unavailable, TEXT, Bytes::from_static(b"stopping\n")),
+            Phase::Draining => (Status::Unavailable, TEXT, Bytes::from_static(b"draining\n")),
         },
         (Route::Metrics, _) => {
             let process = Process::read()
@@ -52,28 +42,33 @@ pub fn respond<B>(state: &State, shard: &Shard, request: &Request<B>) -> Respons
             let body = state
                 .metrics
                 .render(state.started, state.readiness(), process.as_ref());
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            response.headers_mut().insert(CONTENT_TYPE, PROMETHEUS);
-            response
+            (Status::Ok, PROMETHEUS, Bytes::from(body))
         }
     };
-    shard.record_request(route, response.status().as_u16(), start.elapsed());
-    response
-}
-
-fn text(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, TEXT);
+    *response.status_mut() = status.code();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, content_type);
+    if status == Status::MethodNotAllowed {
+        headers.insert(ALLOW, GET_HEAD);
+    }
+    shard.record_request(route, status, start.elapsed());
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::respond;
-    use crate::server::route::STATUSES;
+    use crate::server::route::{Route, Status};
     use crate::server::state::{Phase, State};
     use hyper::{Method, Request};
+
+    /// The sample of the series named by `series`, 0 when absent.
+    fn sample(text: &str, series: &str) -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0, |value| value.parse().unwrap())
+    }
 
     /// Sums the samples of the series whose line starts with `prefix`.
     fn total(text: &str, prefix: &str) -> u64 {
@@ -86,7 +81,7 @@ mod tests {
     #[test]
     fn every_status_the_router_gives_is_counted() {
         let mut seen = Vec::new();
-        for phase in [Phase::Serving, Phase::Leaving, Phase::Draining] {
+        for phase in [Phase::Serving, Phase::Stopping, Phase::Draining] {
             let state = State::new("test", 1);
             state.enter(phase);
             let mut answered = 0;
@@ -104,9 +99,24 @@ mod tests {
                         .uri(path)
                         .body(())
                         .unwrap();
+                    let series = |status: u16| {
+                        let route = Route::of(path).label();
+                        format!("duet_http_requests_total{{route=\"{route}\",status=\"{status}\"}}")
+                    };
+                    let render = || state.metrics.render(state.started, state.readiness(), None);
+                    let before = render();
                     let status = respond(&state, state.metrics.shard(0), &request).status();
                     let status = status.as_u16();
-                    assert!(STATUSES.contains(&status), "{method} {path}: {status}");
+                    assert!(
+                        Status::ALL.iter().any(|known| known.code() == status),
+                        "{method} {path}: {status}"
+                    );
+                    let series = series(status);
+                    assert_eq!(
+                        sample(&render(), &series),
+                        sample(&before, &series) + 1,
+                        "{method} {path} not counted as {status}"
+                    );
                     seen.push(status);
                     answered += 1;
                 }
@@ -118,7 +128,7 @@ mod tests {
                 answered
             );
         }
-        for status in STATUSES {
+        for status in Status::ALL.map(|status| status.code().as_u16()) {
             assert!(seen.contains(&status), "no request got {status}");
         }
     }

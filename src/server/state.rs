@@ -9,12 +9,13 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Phase {
-    /// Ready: /readyz answers 200.
+    /// Ready: /readyz answers 200 `ready`.
     Serving = 0,
-    /// A stop signal came: /readyz answers 503, new connections are still served
-    /// (the shutdown delay).
-    Leaving = 1,
-    /// The listening socket is closed and open connections are finishing.
+    /// A stop signal came: /readyz answers 503 `stopping`, new connections are still
+    /// served (the shutdown delay).
+    Stopping = 1,
+    /// The listening socket is closed and open connections are finishing: /readyz
+    /// answers 503 `draining`.
     Draining = 2,
 }
 
@@ -42,7 +43,7 @@ impl State {
     pub fn phase(&self) -> Phase {
         match self.phase.load(Ordering::Relaxed) {
             0 => Phase::Serving,
-            1 => Phase::Leaving,
+            1 => Phase::Stopping,
             _ => Phase::Draining,
         }
     }
@@ -75,7 +76,7 @@ mod tests {
         let state = State::new("test", 1);
         assert!(state.is_ready());
         state.enter(Phase::Draining);
-        state.enter(Phase::Leaving);
+        state.enter(Phase::Stopping);
         assert_eq!(state.phase(), Phase::Draining);
         assert!(!state.is_ready());
     }

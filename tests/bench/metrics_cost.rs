@@ -6,7 +6,7 @@
 //! Usage: cargo run --release --example metrics-cost
 
 use duet::server::metrics::Metrics;
-use duet::server::route::Route;
+use duet::server::route::{Route, Status};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ fn timed_and_counted(metrics: &Metrics) -> Duration {
         let began = Instant::now();
         black_box(metrics).thread_shard().record_request(
             black_box(Route::Root),
-            black_box(200),
+            black_box(Status::Ok),
             began.elapsed(),
         );
     }
