@@ -17,6 +17,11 @@ usage() {
 main() {
   [ $# -ge 2 ] || usage
   local out=$1 program
+  # A new directory, as a build's $out is: never a tree that exists (such as /).
+  if [ -z "$out" ] || [ -e "$out" ]; then
+    echo "single-root.sh: OUT must be a directory that does not exist yet, got '$out'" >&2
+    exit 1
+  fi
   shift
   mkdir -p "$out/bin" "$out/etc"
   for program in "$@"; do

@@ -32,6 +32,11 @@ with_python() { # script python destination
 main() {
   [ $# -ge 4 ] || usage
   local out=$1 python=$2 base=$3 conf=$4 program tool
+  # A new directory, as a build's $out is: never a tree that exists (such as /).
+  if [ -z "$out" ] || [ -e "$out" ]; then
+    echo "supervisord-root.sh: OUT must be a directory that does not exist yet, got '$out'" >&2
+    exit 1
+  fi
   shift 4
   local programs=()
   while [ $# -gt 0 ]; do

@@ -11,6 +11,10 @@ set -euo pipefail
 
 [ $# -eq 3 ] || { echo "usage: sysusers-passwd.sh SYSUSERS_CONF ETC NAME" >&2; exit 2; }
 conf=$1 etc=$2 pair=$3
+# ETC is an image root's, never the running system's.
+case $(realpath -m "$etc") in
+  /etc | /) echo "sysusers-passwd.sh: ETC must be an image root's etc, not $etc" >&2; exit 1 ;;
+esac
 
 lineno=0
 while IFS= read -r line || [ -n "$line" ]; do
