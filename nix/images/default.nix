@@ -85,6 +85,10 @@ let
             "--exit-on-failure"
             unit
           ]) pair.exitOnFailure
+          ++ [
+            "--systemd-version"
+            pkgs.systemd.version
+          ]
         )
         + " "
         + programArgs [

@@ -7,12 +7,15 @@
 #   NAME      the pair's name (the spec's name), for /etc/os-release
 #   SYSTEMD   systemd package: lib/systemd/systemd, bin/ (systemctl), example/systemd/system/
 #   BASE      the library's base files (units/base/): journald-console.conf,
-#             exit-on-failure.conf, exit-on-failure.service
+#             exit-on-failure.conf, exit-on-failure.service, restart-direct.conf
 #   UNITS     directory of the pair's unit files (*.service, *.socket), copied byte for byte
 #   --program PATH          an executable, linked as /bin/$(basename PATH); repeatable
 #   --enable UNIT           a unit of UNITS to enable from its [Install] section; repeatable
 #   --exit-on-failure UNIT  a unit of UNITS whose failure for good ends the container with
 #                           status 1 (BASE's drop-in and exit-on-failure.service); repeatable
+#   --systemd-version V     SYSTEMD's version (e.g. 257.6): from 254 on, each such service
+#                           also gets BASE's restart-direct.conf (required with
+#                           --exit-on-failure)
 #   --upstream UNIT         a unit of SYSTEMD's example/systemd/system to link into
 #                           /etc/systemd/system; repeatable
 #
@@ -29,7 +32,7 @@ die() {
 
 usage() {
   echo "usage: systemd-root.sh OUT NAME SYSTEMD BASE UNITS [--program PATH] [--enable UNIT]" \
-    "[--exit-on-failure UNIT] [--upstream UNIT]..." >&2
+    "[--exit-on-failure UNIT] [--systemd-version V] [--upstream UNIT]..." >&2
   exit 2
 }
 
@@ -81,14 +84,20 @@ install_units() { # out systemd units-dir
 }
 
 # For each unit whose failure for good must end the container: BASE's drop-in
-# (OnFailure=exit-on-failure.service) and, once, that service.
+# (OnFailure=exit-on-failure.service), for a service under systemd >= 254 also
+# restart-direct.conf (so that restarts do not trigger OnFailure=), and, once, that service.
 install_exit_on_failure() { # out base
-  local etc=$1/etc/systemd/system base=$2 unit
+  local etc=$1/etc/systemd/system base=$2 unit major
   [ ${#exit_on_failure[@]} -gt 0 ] || return 0
+  [[ $systemd_version =~ ^[0-9]+ ]] || die "--exit-on-failure needs --systemd-version (got '$systemd_version')"
+  major=${BASH_REMATCH[0]}
   for unit in "${exit_on_failure[@]}"; do
     [ -f "$etc/$unit" ] || die "--exit-on-failure $unit: not one of the units"
     mkdir -p "$etc/$unit.d"
     cp "$base/exit-on-failure.conf" "$etc/$unit.d/exit-on-failure.conf"
+    if [[ $unit == *.service ]] && [ "$major" -ge 254 ]; then
+      cp "$base/restart-direct.conf" "$etc/$unit.d/restart-direct.conf"
+    fi
   done
   cp "$base/exit-on-failure.service" "$etc/exit-on-failure.service"
 }
@@ -120,8 +129,13 @@ write_etc() { # out name
 main() {
   [ $# -ge 5 ] || usage
   local out=$1 name=$2 systemd=$3 base=$4 units=$5
+  # A new directory, as a build's $out is: never a tree that exists (such as /).
+  if [ -z "$out" ] || [ -e "$out" ]; then
+    echo "systemd-root.sh: OUT must be a directory that does not exist yet, got '$out'" >&2
+    exit 1
+  fi
   shift 5
-  programs=() enable=() exit_on_failure=()
+  programs=() enable=() exit_on_failure=() systemd_version=
   local upstream=()
   while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || usage
@@ -129,6 +143,7 @@ main() {
       --program) programs+=("$2") ;;
       --enable) enable+=("$2") ;;
       --exit-on-failure) exit_on_failure+=("$2") ;;
+      --systemd-version) systemd_version=$2 ;;
       --upstream) upstream+=("$2") ;;
       *) usage ;;
     esac

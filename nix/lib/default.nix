@@ -64,6 +64,7 @@ let
     "journald-console.conf"
     "exit-on-failure.conf"
     "exit-on-failure.service"
+    "restart-direct.conf"
   ];
   supervisordBase = baseFiles [
     "supervisord.conf"

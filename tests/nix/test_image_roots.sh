@@ -85,6 +85,9 @@ for d in layout["directories"]: print("d", d)' "$layouts" "$package")
 
 # Stand-in package trees: nixpkgs' systemd and python with supervisor, by their layouts.
 make_packages() {
+  stub_systemd_version=$(nix-instantiate --eval --strict -E \
+    "(import $repo/tests/nix/stub-nixpkgs/layouts.nix).systemd.version" 2>/dev/null | tr -d '"') \
+    || fail "cannot read systemd.version of tests/nix/stub-nixpkgs/layouts.nix"
   layouts=$(nix-instantiate --eval --strict --json "$repo/tests/nix/stub-nixpkgs/layouts.nix") \
     || fail "cannot read tests/nix/stub-nixpkgs/layouts.nix"
   sd=$tmp/systemd
@@ -111,7 +114,17 @@ check_systemd_root() { # label pkg units-dir
   local args=("$spec_name" "$sd" "$base" "$units" --program "$pkg/bin/$spec_server" --program "$pkg/bin/$spec_client")
   for u in "${spec_enable[@]}"; do args+=(--enable "$u"); done
   for u in "${spec_exitOnFailure[@]}"; do args+=(--exit-on-failure "$u"); done
-  bash "$images/systemd-root.sh" "$out" "${args[@]}" "${upstream_args[@]}" \
+  if [ ${#spec_exitOnFailure[@]} -gt 0 ]; then
+    ! bash "$images/systemd-root.sh" "$tmp/$label-no-version" "${args[@]}" "${upstream_args[@]}" 2>/dev/null \
+      || fail "$label: systemd-root.sh accepted --exit-on-failure without --systemd-version"
+    # systemd 252 does not know RestartMode= (restart-direct.conf): it gets none.
+    bash "$images/systemd-root.sh" "$tmp/$label-252" "${args[@]}" --systemd-version 252.39 "${upstream_args[@]}" \
+      || fail "$label: systemd-root.sh failed for systemd 252"
+    [ -z "$(find "$tmp/$label-252" -name restart-direct.conf)" ] \
+      || fail "$label systemd root: restart-direct.conf for systemd 252"
+  fi
+  # The version of nixpkgs' systemd that tests/nix/stub-nixpkgs/pkgs.nix names.
+  bash "$images/systemd-root.sh" "$out" "${args[@]}" --systemd-version "$stub_systemd_version" "${upstream_args[@]}" \
     || fail "$label: systemd-root.sh failed with all units present"
   [ -z "$spec_usersFile" ] || bash "$images/sysusers-passwd.sh" "$spec_usersFile" "$out/etc" "$spec_name" \
     || fail "$label: sysusers-passwd.sh failed"
@@ -133,6 +146,10 @@ check_systemd_root() { # label pkg units-dir
   for u in "${spec_exitOnFailure[@]}"; do
     cmp -s "$base/exit-on-failure.conf" "$etc/$u.d/exit-on-failure.conf" \
       || fail "$label systemd root: no exit-on-failure drop-in for $u"
+    case $u in
+      *.service) cmp -s "$base/restart-direct.conf" "$etc/$u.d/restart-direct.conf" \
+        || fail "$label systemd root: no restart-direct drop-in for $u (systemd $stub_systemd_version)" ;;
+    esac
   done
   if [ ${#spec_exitOnFailure[@]} -gt 0 ]; then
     cmp -s "$base/exit-on-failure.service" "$etc/exit-on-failure.service" \

@@ -182,6 +182,12 @@ with_python() { # FILE
   tail -n +2 "$1"
 }
 
+# The major version of the rootfs's systemd package, from its dpkg status.
+rootfs_systemd_major() {
+  awk '/^Package: /{p=$2} p=="systemd" && /^Version: /{split($2, v, "."); print v[1]; exit}' \
+    "$cache/rootfs/var/lib/dpkg/status" | grep -E '^[0-9]+$'
+}
+
 users_lines() { # the sysusers file's COPY line (RUN is the caller's)
   [ -z "$spec_users_file" ] || echo "COPY sysusers.conf /etc/sysusers.d/$spec_name.conf"
 }
@@ -191,7 +197,10 @@ systemd_image() { # the units enabled, nothing else of Debian's running
   mkdir -p "$ctx/units"
   copy_programs "$ctx" "$spec_server" "$spec_client"
   for unit in "${spec_units[@]}"; do cp "$spec_units_dir/$unit" "$ctx/units/"; done
-  cp "$base_files/journald-console.conf" "$base_files/exit-on-failure.conf" "$base_files/exit-on-failure.service" "$ctx/"
+  cp "$base_files/journald-console.conf" "$base_files/exit-on-failure.conf" "$base_files/exit-on-failure.service" \
+    "$base_files/restart-direct.conf" "$ctx/"
+  local major
+  major=$(rootfs_systemd_major) || die "no systemd package in $cache/rootfs"
   [ -z "$spec_users_file" ] || { cp "$spec_users_file" "$ctx/sysusers.conf"; sysusers="systemd-sysusers /etc/sysusers.d/$spec_name.conf && "; }
   {
     echo "FROM $base"
@@ -199,6 +208,11 @@ systemd_image() { # the units enabled, nothing else of Debian's running
     echo "COPY units/ /etc/systemd/system/"
     for unit in "${spec_exit_on_failure[@]}"; do
       echo "COPY exit-on-failure.conf /etc/systemd/system/$unit.d/exit-on-failure.conf"
+      # systemd >= 254 (sid) would trigger OnFailure= on every restart without it;
+      # 252 (bookworm) does not know the key (units/base/restart-direct.conf).
+      if [[ $unit == *.service ]] && [ "$major" -ge 254 ]; then
+        echo "COPY restart-direct.conf /etc/systemd/system/$unit.d/restart-direct.conf"
+      fi
     done
     [ ${#spec_exit_on_failure[@]} -eq 0 ] || echo "COPY exit-on-failure.service /etc/systemd/system/"
     echo "COPY journald-console.conf /etc/systemd/journald.conf.d/duet-console.conf"

@@ -67,6 +67,7 @@ def expected_for_duet(spec):
         "config": DUET["config"],
         "programs": DUET["programs"],
         "carries": DUET["carries"],
+        "restart_direct": [u for u in DUET["exit_on_failure"] if u.endswith(".service")],
         "files": files_expected(DUET["name"], {u: os.path.join(units, u) for u in DUET["units"]},
                                 DUET["exit_on_failure"], os.path.join(units, "supervisord-programs.conf"),
                                 os.path.join(units, DUET["users"])),
@@ -85,6 +86,7 @@ def expected_derived(spec, version):
     return {
         "config": config,
         "programs": both,
+        "restart_direct": [u for u in spec.exit_on_failure if u.endswith(".service")],
         "carries": {"systemd": both, "supervisord": both, "server": tuple(spec.single_programs("server")),
                     "client": tuple(spec.single_programs("client"))},
         "files": files_expected(spec.name, {u: os.path.join(spec.units_dir, u) for u in spec.unit_files()},
@@ -164,6 +166,39 @@ def copy_out(engine, cid, path):
         return tar.extractfile(member).read() if member and member.isfile() else b""
 
 
+def systemd_major(status):
+    """The major version of the systemd package in a dpkg status file's text, or None."""
+    for paragraph in status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in paragraph.splitlines() if ": " in line)
+        if fields.get("Package") == "systemd":
+            major = fields.get("Version", "").split(".")[0]
+            return int(major) if major.isdigit() else None
+    return None
+
+
+def restart_direct_differences(engine, cid, units):
+    """restart-direct.conf for each service of systemd.exitOnFailure exactly when the
+    image's systemd is 254 or later (the builders decide so)."""
+    status = copy_out(engine, cid, "/var/lib/dpkg/status")
+    major = systemd_major(status.decode(errors="replace")) if status else None
+    if major is None:
+        return ["systemd: no systemd version in /var/lib/dpkg/status"]
+    want = read_base("restart-direct.conf") if major >= 254 else None
+    found = []
+    for unit in units:
+        path = f"/etc/systemd/system/{unit}.d/restart-direct.conf"
+        data = copy_out(engine, cid, path)
+        if data != want:
+            found.append(f"systemd: {path} " + (f"missing or differs (systemd {major})" if want
+                                                 else f"present, but systemd {major} does not know RestartMode="))
+    return found
+
+
+def read_base(name):
+    with open(os.path.join(BASE, name), "rb") as f:
+        return f.read()
+
+
 def content_differences(engine, key, ref, expect):
     """Copies files out of a created (never started) container: no tool in the image needed."""
     found = []
@@ -197,6 +232,8 @@ def content_differences(engine, key, ref, expect):
                     found.append(f"{key}: {path} starts with {first[:80]!r}, not a python's #! line")
             if data != want:
                 found.append(f"{key}: {path} differs from its source")
+        if key == "systemd" and expect["restart_direct"]:
+            found += restart_direct_differences(engine, cid, expect["restart_direct"])
         return found, len(files)
     finally:
         run(engine, "rm", "-f", cid)

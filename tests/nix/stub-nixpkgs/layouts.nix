@@ -9,6 +9,9 @@
   # example/systemd/system ("mv $out/lib/systemd/{system,user} $out/example/systemd"),
   # PID 1 stays lib/systemd/systemd, the tools are in bin/.
   systemd = {
+    # pkgs/os-specific/linux/systemd/default.nix as read (not at the lock's revision):
+    # 258.2. systemd-root.sh only asks whether it is 254 or later.
+    version = "258.2";
     files = [
       "lib/systemd/systemd"
       "bin/systemctl"

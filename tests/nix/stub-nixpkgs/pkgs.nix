@@ -360,7 +360,14 @@ let
     k3s = package "k3s" // {
       airgap-images = package "k3s-airgap-images";
     };
-    systemd = package "systemd";
+    # A version as real as the layout: nix/images passes it to systemd-root.sh, which
+    # decides by it (tests/nix/test_image_roots.sh reads it from here).
+    systemd = mkDrv {
+      pname = "systemd";
+      inherit ((import ./layouts.nix).systemd) version;
+      nativeBuildInputs = [ ];
+      buildInputs = [ ];
+    };
     writableTmpDirAsHomeHook = package "writable-tmpdir-as-home-hook";
   }
   // lib.genAttrs [
