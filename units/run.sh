@@ -333,8 +333,9 @@ print_up() { # the "is up" line and how to look inside
   case "$approach" in
     systemd)
       echo "  $engine exec $c systemctl status ${spec_socket_unit:+$spec_socket_unit }$spec_server_unit $spec_client_unit"
-      echo "  $engine exec $c journalctl -u $spec_server_unit -u $spec_client_unit -f"
-      echo "  $engine logs -f $c" ;;
+      # Not journalctl -f: an exec session still open holds systemd's shutdown at --stop.
+      echo "  $engine exec $c journalctl -u $spec_server_unit -u $spec_client_unit -n 50 --no-pager"
+      echo "  $engine logs -f $c   # the journal too, as it comes" ;;
     supervisord)
       echo "  $engine exec $c supervisorctl status $spec_server_program $spec_client_program"
       echo "  $engine logs -f $c" ;;

@@ -43,7 +43,14 @@ remove_container() { # NAME: stop (with the image's own stop signal) and remove
   # Before /healthz answered, nothing is served yet: no drain to wait for, and a PID 1
   # that has not yet installed its signal handlers would ignore the stop signal (the
   # kernel drops it) and cost the whole stop timeout.
-  [ "$serving" = 0 ] || engine_call stop -t "$spec_stop_timeout" "$1" || true
+  local why=''
+  if [ "$serving" = 1 ] && engine_call stop -t "$spec_stop_timeout" "$1" \
+    && engine_call container inspect -f '{{.State.ExitCode}}' "$1" && [ "$out" = 137 ]; then
+    # systemd's shutdown waits for every process left in the container, and cannot see
+    # the end of one an exec started (not its child): it waits out its own timeout.
+    [ "$approach" != systemd ] || why="; an exec session left open in it, such as journalctl -f, holds systemd's shutdown"
+    say "container $1 did not stop within $spec_stop_timeout s of its stop signal: $engine killed it (SIGKILL)$why"
+  fi
   engine_call rm -f "$1"
 }
 
