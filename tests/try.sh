@@ -20,7 +20,7 @@ Brings one approach up on this Debian or Ubuntu machine without Nix, as root: in
 what is missing, starts dockerd when no Docker engine answers, builds the release
 binaries and the stand-in images, then runs units/run.sh with these arguments (in the
 foreground: Ctrl-C stops and removes what it made; --detach returns once it answers).
-The first try on a fresh machine takes about 15-20 minutes (apt, Rust, compiling,
+The first try on a fresh machine takes about a quarter of an hour (apt, Rust, compiling,
 debootstrap); later ones only rebuild what changed.
   e.g. tests/$prog separate --detach; then tests/$prog separate --stop
   --engine podman     build the stand-ins in Podman and run there
