@@ -43,15 +43,20 @@ remove_container() { # NAME: stop (with the image's own stop signal) and remove
   # Before /healthz answered, nothing is served yet: no drain to wait for, and a PID 1
   # that has not yet installed its signal handlers would ignore the stop signal (the
   # kernel drops it) and cost the whole stop timeout.
-  local why=''
-  if [ "$serving" = 1 ] && engine_call stop -t "$spec_stop_timeout" "$1" \
-    && engine_call container inspect -f '{{.State.ExitCode}}' "$1" && [ "$out" = 137 ]; then
-    # systemd's shutdown waits for every process left in the container, and cannot see
-    # the end of one an exec started (not its child): it waits out its own timeout.
-    [ "$approach" != systemd ] || why="; an exec session left open in it, such as journalctl -f, holds systemd's shutdown"
-    say "container $1 did not stop within $spec_stop_timeout s of its stop signal: $engine killed it (SIGKILL)$why"
-  fi
+  [ "$serving" = 0 ] || stop_container "$1"
   engine_call rm -f "$1"
+}
+
+stop_container() { # NAME: with its stop signal; says so when the engine had to kill it
+  local running=false why=''
+  ! engine_call container inspect -f '{{.State.Running}}' "$1" || running=$out
+  engine_call stop -t "$spec_stop_timeout" "$1" || return 0
+  [ "$running" = true ] && engine_call container inspect -f '{{.State.ExitCode}}' "$1" && [ "$out" = 137 ] \
+    || return 0
+  # systemd's shutdown waits for every process left in the container, and cannot see the
+  # end of one an exec started (not its child): it waits out its own timeout.
+  [ "$approach" != systemd ] || why="; an exec session left open in it, such as journalctl -f, holds systemd's shutdown"
+  say "container $1 did not stop within $spec_stop_timeout s of its stop signal: $engine killed it (SIGKILL)$why"
 }
 
 remove_made() { # everything labelled with this run's id; says what it removed
