@@ -20,8 +20,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=run/containers.sh
 . "$here/run/containers.sh"
 
-# The state run.sh and run/*.sh share. Each is set in one place, named here; everything
-# else is local to its function.
+# The state run.sh and run/*.sh share, grouped by what sets it, each with its default;
+# everything else is local to its function.
 # shellcheck disable=SC2034  # some are read only in run/*.sh
 {
   # The arguments and the environment (parse_args):
@@ -31,10 +31,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   engine=docker              # docker or podman: also the CLI run
   project=${DUET_PROJECT:-}  # prefix of every container and network name
   port=''                    # the host port the server's port is published on
-  spec_file=${DUET_SPEC:-$here/pair.json}
+  spec_file=${DUET_SPEC:-$here/pair.json}   # the pair spec (units/pair-spec.md)
   spec_flag=''               # ` --spec FILE` as given, for the hints; else empty
   image_dir=${DUET_IMAGE_DIR:-}   # where NAME-KEY.tar.gz are loaded from, if set
-  publish_addr=${DUET_PUBLISH_ADDR:-127.0.0.1}
+  publish_addr=${DUET_PUBLISH_ADDR:-127.0.0.1}   # the host address the port is published on
   wait_secs=${DUET_WAIT_SECS:-120}  # how long to wait for the health path
   detach=0                   # 1: return once healthy (keep what was made)
   cgroup=''                  # v1, hybrid or v2: --cgroup, else the host's (main)
@@ -43,7 +43,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
   spec_name='' spec_port='' spec_stop_timeout='' spec_health_path='' spec_server_host_env=''
   spec_server_unit='' spec_client_unit='' spec_socket_unit='' spec_server_program='' spec_client_program=''
   spec_image_systemd='' spec_image_supervisord='' spec_image_server='' spec_image_client=''
-  # One run (main and run/containers.sh):
+  # One run (main, run/containers.sh):
   run_id=$$-$RANDOM$RANDOM   # the value of the label duet.run on all it creates
   workdir=''                 # its temp dir (mktemp -d), removed on exit
   out=''                     # the output of the last engine_call / tracked command
