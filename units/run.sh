@@ -20,6 +20,45 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=run/containers.sh
 . "$here/run/containers.sh"
 
+# The state run.sh and run/*.sh share, grouped by what sets it, each with its default;
+# everything else is local to its function.
+# shellcheck disable=SC2034  # some are read only in run/*.sh
+{
+  # The arguments and the environment (parse_args):
+  mode=run                   # run, stop, print-names, print-flags or help
+  check_args=0               # 1: --check-args, stop once the arguments are checked
+  approach=''                # systemd, supervisord or separate
+  engine=docker              # docker or podman: also the CLI run
+  project=${DUET_PROJECT:-}  # prefix of every container and network name
+  port=''                    # the host port the server's port is published on
+  spec_file=${DUET_SPEC:-$here/pair.json}   # the pair spec (units/pair-spec.md)
+  spec_flag=''               # ` --spec FILE` as given, for the hints; else empty
+  image_dir=${DUET_IMAGE_DIR:-}   # where NAME-KEY.tar.gz are loaded from, if set
+  publish_addr=${DUET_PUBLISH_ADDR:-127.0.0.1}   # the host address the port is published on
+  wait_secs=${DUET_WAIT_SECS:-120}  # how long to wait for the health path
+  detach=0                   # 1: return once healthy (keep what was made)
+  cgroup=''                  # v1, hybrid or v2: --cgroup, else the host's (main)
+  sd_version=''              # systemd version: --systemd-version, else the image's
+  # The spec (load_spec, from run/pairspec.py shell): also project and port, when not given.
+  spec_name='' spec_port='' spec_stop_timeout='' spec_health_path='' spec_server_host_env=''
+  spec_server_unit='' spec_client_unit='' spec_socket_unit='' spec_server_program='' spec_client_program=''
+  spec_image_systemd='' spec_image_supervisord='' spec_image_server='' spec_image_client=''
+  # One run (main, run/containers.sh):
+  run_id=$$-$RANDOM$RANDOM   # the value of the label duet.run on all it creates
+  workdir=''                 # its temp dir (mktemp -d), removed on exit
+  out=''                     # the output of the last engine_call / tracked command
+  inflight=''                # pid of the tracked command running, if any
+  inflight_creates=0         # 1: that command creates or removes (let it finish)
+  attempted=0                # 1: a create was attempted (look for labelled leftovers)
+  serving=0                  # 1: the health path answered (stop gracefully from now on)
+  keep=0                     # 1: leave what was made (--detach, --stop)
+  started=()                 # containers started, in start order
+  started_at=0               # $SECONDS when the first container was started
+  probe_addr=''              # where the health path is asked
+  followers=()               # pids of the log followers (process group leaders)
+  limit_flags=()             # --ulimit flags for Podman (run/host.sh podman_limit_flags)
+}
+
 usage() {
   cat <<EOF
 usage: $prog [APPROACH] [--spec FILE] [--engine E] [--project NAME] [--port N] [--image-dir DIR] [--detach]
@@ -44,6 +83,8 @@ logs (NAME | line) until Ctrl-C, which stops and removes what it made.
                      'KIND NAME' a line (KIND: image, container, network); needs no engine
   --print-flags      print the run flags of each container, one 'NAME ARG...' a line, for
                      --cgroup and --systemd-version as given; looks at no host or engine
+  --check-args       check the arguments as above and exit (0, or the usage error and 2);
+                     reads no spec, looks at no engine, needs bash alone
   -h, --help         this text
 env: DUET_PUBLISH_ADDR (host address to publish on, default 127.0.0.1),
      DUET_WAIT_SECS (how long to wait for the health path, default 120)
@@ -55,14 +96,7 @@ say() { echo "$prog: $*" >&2; }
 die() { say "$*"; exit 1; }
 usage_error() { say "$*; see $prog --help"; exit 2; }
 
-parse_args() { # sets the globals below
-  approach='' engine=docker port='' mode=run cgroup='' sd_version=''
-  spec_file=${DUET_SPEC:-$here/pair.json} spec_flag=''   # spec_flag: --spec as given, for the hints
-  project=${DUET_PROJECT:-}
-  image_dir=${DUET_IMAGE_DIR:-}
-  publish_addr=${DUET_PUBLISH_ADDR:-127.0.0.1}
-  wait_secs=${DUET_WAIT_SECS:-120}
-  detach=0
+parse_args() { # sets the globals of the arguments (above); a usage error exits 2
   local given_cgroup='' given_sd=''
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -71,6 +105,7 @@ parse_args() { # sets the globals below
         approach=$1; shift; continue ;;
       -h|--help) mode=help; shift; continue ;;
       --detach) detach=1; shift; continue ;;
+      --check-args) check_args=1; shift; continue ;;
       --stop|--print-names|--print-flags)
         [ "$mode" = run ] || [ "$mode" = "${1#--}" ] || usage_error "--$mode and $1 do not go together"
         mode=${1#--}; shift; continue ;;
@@ -123,12 +158,7 @@ load_spec() { # the spec's values (spec_*), and the defaults they give; touches 
   # A bad spec: pairspec's one line naming the field.
   lines=$(python3 "$here/run/pairspec.py" shell "$spec_file" 2>&1) \
     || die "$(printf '%s\n' "$lines" | tail -1 | sed 's/^pairspec: //')"
-  spec_name='' spec_port='' spec_stop_timeout='' spec_health_path='' spec_server_host_env=''
-  spec_server_unit='' spec_client_unit='' spec_server_program='' spec_client_program=''
-  spec_socket_unit=''
-  # shellcheck disable=SC2034  # read by image_ref (run/policy.sh) through ${!ref}
-  spec_image_systemd='' spec_image_supervisord='' spec_image_server='' spec_image_client=''
-  eval "$lines"   # `name=value` lines, every value shell-quoted by pairspec.py
+  eval "$lines"   # `spec_*=value` lines, every value shell-quoted by pairspec.py
   project=${project:-$spec_name}
   port=${port:-$spec_port}
 }
@@ -183,14 +213,14 @@ refuse_taken_port() { # dies naming who holds the host port, if anyone does
 }
 
 check_images() { # the tarballs given, or the images already in the engine
-  local key name hint
+  local key tarball hint
   for key in $(image_keys "$approach"); do
-    name=$spec_name-$key
+    tarball=$(image_tarball "$image_dir" "$key")
     if [ -n "$image_dir" ]; then
-      [ -f "$image_dir/$name.tar.gz" ] || die "missing image tarball $image_dir/$name.tar.gz"
+      [ -f "$tarball" ] || die "missing image tarball $tarball"
     elif ! engine_call image inspect "$(image_ref "$key")"; then
       hint="build it (the stand-in builder: tests/standins/README.md)"
-      die "image $(image_ref "$key") not in $engine; $hint or pass --image-dir DIR with DIR/$name.tar.gz"
+      die "image $(image_ref "$key") not in $engine; $hint or pass --image-dir DIR with $(image_tarball DIR "$key")"
     fi
   done
 }
@@ -200,27 +230,38 @@ check_podman() {
   if [ "$cgroup" = hybrid ]; then
     command -v runc >/dev/null || die "podman on a hybrid cgroup host needs runc (crun refuses hybrid mode)"
   fi
-  [ "$approach" = separate ] || return 0
-  local why=
-  if engine_call network inspect "$project" -f '{{.DNSEnabled}}'; then
-    [ "$out" = true ] || why="podman network $project has no DNS"
+  [ "$approach" != separate ] || check_podman_dns
+}
+
+check_podman_dns() { # separate on Podman: the client finds the server by its container name
+  # Before anything is created (the network, if there, else what the backend offers),
+  # and again once run.sh created the network (its DNSEnabled, which Podman sets from
+  # the plugins it finds, is the last word).
+  local why fix dns made_by backend
+  engine_call info --format '{{.Host.NetworkBackend}}' || out=unknown
+  backend=$out fix=$(podman_dns_fix "$out")
+  if engine_call network inspect "$project" -f '{{.DNSEnabled}} {{index .Labels "duet.run"}}'; then
+    read -r dns made_by <<<"$out"
+    [ "$dns" != true ] || return 0
+    why="podman network $project has no DNS"
+    [ "$made_by" = "$run_id" ] || fix="$fix, then remove the network (podman network rm $project) for run.sh to make it anew"
   else
-    engine_call info --format '{{.Host.NetworkBackend}}' || out=unknown
-    why=$(podman_dns_missing "$out")
+    why=$(podman_dns_missing "$backend")
+    [ -n "$why" ] || return 0
   fi
-  [ -z "$why" ] || die "$why: the client cannot find $(container_name "$project" server) by name, so separate cannot run here"
+  die "$why: the client cannot find $(container_name "$project" server) by name, so separate cannot run here; $fix"
 }
 
 refuse_systemd_version() {
   local refusal
-  refusal=$(systemd_refusal "$cgroup" "$sd_version")
+  refusal=$(systemd_refusal cgroup="$cgroup" systemd_version="$sd_version")
   [ -z "$refusal" ] || die "$refusal"
 }
 
 check_systemd_version() { # from the tarball when it tells, so that a refusal loads nothing
   [ "$approach" = systemd ] && [ "$cgroup" != v2 ] || return 0
   if [ -n "$image_dir" ]; then
-    sd_version=$(archive_systemd_version "$image_dir/$spec_name-systemd.tar.gz") || sd_version=
+    sd_version=$(archive_systemd_version "$(image_tarball "$image_dir" systemd)") || sd_version=
     [ -z "$sd_version" ] || refuse_systemd_version   # else load_images asks the loaded image
   else
     probe_systemd_version
@@ -241,7 +282,7 @@ load_images() { # adds or retags images: nothing a run removes again
   local key file
   [ -n "$image_dir" ] || return 0
   for key in $(image_keys "$approach"); do
-    file=$image_dir/$spec_name-$key.tar.gz
+    file=$(image_tarball "$image_dir" "$key")
     tracked load_archive "$file" || die "$engine load of $file failed: $(last_line)"
     say "loaded $(image_ref "$key") from $file"
   done
@@ -282,22 +323,25 @@ wait_healthy() {
   done
 }
 
+stop_command() { echo "$0 $approach$spec_flag --engine $engine --project $project --stop"; }
+
 print_up() { # the "is up" line and how to look inside
-  local c=$project-$approach
+  local c key
+  c=$(container_name "$project" "$approach")   # systemd, supervisord: the one container
   echo "$spec_name $approach is up on $engine: http://$probe_addr:$port/ (healthy after $((SECONDS - started_at)) s)"
   echo "look inside:"
   case "$approach" in
     systemd)
       echo "  $engine exec $c systemctl status ${spec_socket_unit:+$spec_socket_unit }$spec_server_unit $spec_client_unit"
-      echo "  $engine exec $c journalctl -u $spec_server_unit -u $spec_client_unit -f"
-      echo "  $engine logs -f $c" ;;
+      # Not journalctl -f: an exec session still open holds systemd's shutdown at --stop.
+      echo "  $engine exec $c journalctl -u $spec_server_unit -u $spec_client_unit -n 50 --no-pager"
+      echo "  $engine logs -f $c   # the journal too, as it comes" ;;
     supervisord)
       echo "  $engine exec $c supervisorctl status $spec_server_program $spec_client_program"
       echo "  $engine logs -f $c" ;;
     separate)
       echo "  $engine ps --filter network=$project"
-      echo "  $engine logs -f $project-server"
-      echo "  $engine logs -f $project-client" ;;
+      for key in $(image_keys separate); do echo "  $engine logs -f $(container_name "$project" "$key")"; done ;;
   esac
 }
 
@@ -316,19 +360,18 @@ follow_until_stopped() { # foreground: logs until Ctrl-C, or until a container s
 }
 
 main() {
-  run_id=$$-$RANDOM$RANDOM inflight='' inflight_creates=0 attempted=0 keep=0 serving=0 workdir=''
-  started=() followers=() limit_flags=()
   trap on_exit EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   parse_args "$@"
+  [ "$check_args" = 0 ] || exit 0
   [ "$mode" = help ] || load_spec
   case "$mode" in
     help) usage; exit 0 ;;
-    print-names) print_names "$approach" "$project"; exit 0 ;;
+    print-names) print_names approach="$approach" project="$project"; exit 0 ;;
     print-flags)
       [ "$approach" != systemd ] || refuse_systemd_version
-      print_flags "$engine" "$cgroup" "$sd_version" "$approach" "$project" "$publish_addr:$port"
+      print_flags engine="$engine" cgroup="$cgroup" approach="$approach" project="$project" publish="$publish_addr:$port"
       exit 0 ;;
   esac
   workdir=$(mktemp -d "${TMPDIR:-/tmp}/$spec_name-run.XXXXXX")
@@ -339,7 +382,7 @@ main() {
   for key in $(image_keys "$approach"); do
     name=$(container_name "$project" "$key")
     ! engine_call container inspect "$name" \
-      || die "container $name already exists; remove it first: $0 $approach$spec_flag --engine $engine --project $project --stop"
+      || die "container $name already exists; remove it first: $(stop_command)"
   done
   cgroup=$(cgroup_mode) || die "cannot tell the cgroup mode: /sys/fs/cgroup is neither cgroup2fs nor tmpfs"
   refuse_taken_port
@@ -351,9 +394,7 @@ main() {
   load_images
   if [ "$approach" = separate ]; then
     create_network "$project"
-    if [ "$engine" = podman ] && { ! engine_call network inspect "$project" -f '{{.DNSEnabled}}' || [ "$out" != true ]; }; then
-      die "podman network $project has no DNS: the client cannot find $(container_name "$project" server) by name"
-    fi
+    [ "$engine" != podman ] || check_podman_dns
   fi
   started_at=$SECONDS
   for key in $(image_keys "$approach"); do start_container "$key"; done
@@ -366,7 +407,7 @@ main() {
   if [ "$detach" = 1 ]; then
     keep=1
     print_up
-    echo "remove with: $0 $approach$spec_flag --engine $engine --project $project --stop"
+    echo "remove with: $(stop_command)"
     exit 0
   fi
   follow_until_stopped

@@ -3,18 +3,13 @@ under a project name, starting it detached, stopping it, and what the spec says 
 pair (units, programs, executables, port, log lines).
 
 Every benchmark run uses a project name of its own (`run.sh --project NAME`), so its
-containers and network never collide with anyone else's on the same engine. The names come
-from `run.sh APPROACH --spec FILE --project NAME --print-names`, never from a table here;
-everything else about the pair from the spec itself (units/run/pairspec.py).
-
-A run script without `--spec`/`--project`/`--print-names` (an older units/run.sh, which
-knows duet alone) still works: the benchmarks then fall back to the names such a script
-uses (SPECNAME-systemd, SPECNAME-server, network SPECNAME, ...) and say so once; two runs on
-one engine then cannot overlap.
+containers and network never collide with anyone else's on the same engine. Whether NAME can
+be one, and what the approach's containers and network are then called, only run.sh says
+(`--check-args`, `--print-names`), never a rule or table here; everything else about the
+pair comes from the spec itself (units/run/pairspec.py).
 """
 
 import os
-import re
 import shlex
 import shutil
 import socket
@@ -28,8 +23,8 @@ sys.path.insert(0, os.path.join(REPO, "units", "run"))
 import pairspec  # noqa: E402
 
 DEFAULT_SPEC = os.path.join(REPO, "units", "pair.json")
+RUN_SH = os.path.join(REPO, "units", "run.sh")
 APPROACHES = ("systemd", "supervisord", "separate")
-KEYS = {"systemd": ("systemd",), "supervisord": ("supervisord",), "separate": ("server", "client")}
 
 
 def add_spec_argument(parser):
@@ -45,10 +40,35 @@ def load_spec(parser, path):
         parser.error(f"--spec: {error}")
 
 
-def check_project(parser, project):
-    """parser.error unless `project` can name a benchmark's run (--project)."""
-    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", project):
-        parser.error("--project: letters, digits, _ . - (at least 2 characters)")
+def project_refusal(project, run=RUN_SH):
+    """None if the run script takes `project` as --project, else its one-line reason.
+    The rule is run.sh's alone: asked with --check-args, which needs bash only."""
+    if not project:
+        return "must not be empty (a benchmark's containers carry a prefix of their own)"
+    command = shlex.split(run) if isinstance(run, str) else list(run)
+    try:
+        done = subprocess.run([*command, "--check-args", "--project", project],
+                              capture_output=True, text=True, timeout=30)
+    except OSError as error:
+        raise BenchError(f"cannot run the run script {command[0]}: {error.strerror}") from None
+    if done.returncode == 0:
+        return None
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    if done.returncode != 2 or not lines:
+        raise BenchError(f"`{shlex.join(done.args)}` exited {done.returncode}"
+                         + (f": {lines[-1]}" if lines else ""))
+    reason = lines[-1].split(": ", 1)[-1]  # without the "run.sh: " prefix
+    return reason.rsplit("; see ", 1)[0] if reason.endswith(" --help") else reason
+
+
+def check_project(parser, project, run=RUN_SH):
+    """parser.error unless the run script takes `project` as --project."""
+    try:
+        refusal = project_refusal(project, run)
+    except BenchError as error:
+        parser.error(f"--project: {error}")
+    if refusal:
+        parser.error(f"--project: {refusal}")
 
 
 def preflight(run, engine, port, tools=()):
@@ -78,13 +98,6 @@ def refuse_busy_port(port):
             sock.bind(("0.0.0.0", port))
         except OSError:
             raise BenchError(f"port {port} is in use; pick another with --port") from None
-
-
-def fixed_names(spec, approach):
-    """The names an older run.sh (no --project) uses: images, containers in start order, network."""
-    keys = KEYS[approach]
-    return ([spec.image_ref(key) for key in keys], [spec.image_name(key) for key in keys],
-            spec.name if approach == "separate" else None)
 
 
 def parse_names(text):
@@ -130,40 +143,28 @@ class RunScript:
         self.project = project
         self.spec = spec  # a pairspec.Spec
         self.tool = tool
-        self.has_project = None  # learnt from the first --print-names
 
     def _base(self, approach):
-        base = [*self.command, approach, "--engine", self.engine]
-        if self.has_project is not False:
-            base += ["--spec", self.spec.path, "--project", self.project]
-        return base
+        return [*self.command, approach, "--engine", self.engine, "--spec", self.spec.path, "--project", self.project]
 
     def names(self, approach):
         done = subprocess.run([*self.command, approach, "--spec", self.spec.path, "--project", self.project,
                                "--print-names"], capture_output=True, text=True, timeout=60)
-        if done.returncode == 0:
-            self.has_project = True
-            try:
-                found = parse_names(done.stdout)
-            except ValueError as error:
-                raise BenchError(f"{approach}: {error}") from None
-            network = found["network"][0] if found["network"] else None
-            return Names(approach, found["image"], found["container"], network)
-        if not re.search(r"unknown (argument|option): --(spec|project)", done.stderr):
+        if done.returncode != 0:
             raise BenchError(f"{approach}: `{shlex.join(done.args)}` exited {done.returncode}: "
                              f"{done.stderr.strip()[-400:]}")
-        if self.has_project is None:
-            print(f"{self.tool}: {self.command[-1]} has no --spec/--project/--print-names: using its fixed "
-                  f"names ({self.spec.name}-*); no other run may use this engine meanwhile", file=sys.stderr)
-        self.has_project = False
-        images, containers, network = fixed_names(self.spec, approach)
-        return Names(approach, images, containers, network)
+        try:
+            found = parse_names(done.stdout)
+        except ValueError as error:
+            raise BenchError(f"{approach}: {error}") from None
+        network = found["network"][0] if found["network"] else None
+        return Names(approach, found["image"], found["container"], network)
 
     def role(self, name):
         """A container's name without the project, under the spec's name: duet-server,
         duet-client (stable across runs and projects)."""
-        project = self.project if self.has_project else self.spec.name
-        return self.spec.name + name[len(project):] if name.startswith(project + "-") else name
+        prefix = self.project + "-"
+        return self.spec.name + "-" + name[len(prefix):] if name.startswith(prefix) else name
 
     def start_command(self, approach, port, image_dir=None):
         """The detached start. An empty --image-dir also overrides a DUET_IMAGE_DIR that a

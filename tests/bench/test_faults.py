@@ -239,36 +239,6 @@ class RunScriptNames(unittest.TestCase):
             with self.assertRaises(ValueError):
                 runscript.parse_names(bad)
 
-    def test_fallback_to_fixed_names_only_without_project(self):
-        script = os.path.join(self._tmp(), "run.sh")
-        for refusal in ('echo "run.sh: unknown argument: $a" >&2', 'echo "run.sh: unknown option: $a; see" >&2'):
-            with open(script, "w") as file:
-                file.write(f'#!/bin/sh\nfor a; do [ "$a" = --spec ] && {{ {refusal}; exit 2; }}; done\n')
-            os.chmod(script, 0o755)
-            for spec, name in ((DUET, "duet"), (OTHER, "tally")):
-                with contextlib.redirect_stderr(io.StringIO()) as said:
-                    run = runscript.RunScript(script, "docker", "p1", spec)
-                    names = run.names("separate")
-                self.assertIn(f"fixed names ({name}-*)", said.getvalue())
-                self.assertEqual(names.containers, [f"{name}-server", f"{name}-client"])
-                self.assertEqual(names.images, [f"localhost/{name}-server:latest", f"localhost/{name}-client:latest"])
-                self.assertEqual((names.serving, names.network), (f"{name}-server", name))
-                self.assertEqual(run.role(f"{name}-client"), f"{name}-client")
-                self.assertNotIn("--spec", run.start_command("separate", 1234))
-                self.assertNotIn("--project", run.start_command("separate", 1234))
-        with open(script, "w") as file:
-            file.write('#!/bin/sh\nwhile [ "$1" != --project ]; do shift; done; echo "container $2-supervisord"\n')
-        run = runscript.RunScript(script, "docker", "p1", OTHER)
-        self.assertEqual(run.names("supervisord").containers, ["p1-supervisord"])
-        command = run.start_command("supervisord", 1234)
-        self.assertEqual(command[command.index("--spec") + 1], OTHER.path)
-        self.assertIn("--project", command)
-        self.assertEqual(run.role("p1-supervisord"), "tally-supervisord")
-        with open(script, "w") as file:
-            file.write('#!/bin/sh\necho "engine gone" >&2; exit 1\n')
-        with self.assertRaises(benchlib.BenchError):
-            runscript.RunScript(script, "docker", "p1", DUET).names("systemd")
-
     def test_names_from_the_real_run_script(self):
         # units/run.sh --print-names needs no engine.
         run = runscript.RunScript(os.path.join(runscript.REPO, "units", "run.sh"), "docker", "p-7", OTHER)

@@ -63,6 +63,9 @@ main() {
   echo "-- run script interrupted at every point of start-up: nothing left behind"
   python3 tests/runscript/interrupt.py
 
+  echo "-- run script stops: the exec hints end by themselves; a stop the engine forced says so"
+  python3 tests/runscript/stops.py
+
   echo "-- podman: the saved images"
   load_into_podman
   python3 tests/standins/verify_images.py --engine podman

@@ -9,7 +9,10 @@ one-line usage errors with exit 2). The expected flags are written here, per cel
 Then the same for a pair that is not duet (other-pair/pair.json: another name, port,
 stop timeout and server-host variable), given by --spec and by DUET_SPEC, and the
 refusals that need no engine: a bad spec (its one line naming the field, exit 1, even
-for a run, before the engine is looked for) and python3 missing.
+for a run, before the engine is looked for) and python3 missing. Last, --check-args with
+bash alone (the same usage errors; exit 0 for good arguments, whatever the spec) and
+tests/try.sh's answers to --help and to a mistyped argument: its own usage, at once,
+before anything is installed or built.
 """
 import json
 import os
@@ -17,10 +20,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RUN = os.path.join(REPO, "units", "run.sh")
+TRY = os.path.join(REPO, "tests", "try.sh")
 OTHER = os.path.join(HERE, "other-pair", "pair.json")
 
 PUBLISH = "-p 127.0.0.1:8080:8080"
@@ -218,6 +223,7 @@ def main():
     total = len(TABLE) + 1 + 2 * len(NAMES) + 3 + len(USAGE_ERRORS)
     total += other_pair(failures)
     total += bad_specs(failures)
+    total += check_args_and_try(failures)
 
     for f in failures:
         print(f"FAIL: {f}", file=sys.stderr)
@@ -300,6 +306,66 @@ def bad_specs(failures):
         check(failures, "python3 missing", (r.returncode, r.stdout, r.stderr) == (1, "", line),
               f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
         checks += 3
+    finally:
+        shutil.rmtree(work)
+    return checks
+
+
+# try.sh's one-line complaints (then its usage), from run.sh's usage errors.
+TRY_ERRORS = {
+    ("sepaarte",): "try.sh: unknown approach: sepaarte (systemd, supervisord or separate)",
+    ("separate", "--detatch"): "try.sh: unknown option: --detatch",
+    ("--engine", "dokcer"): "try.sh: unknown engine: dokcer (docker or podman)",
+    ("--project", "My_Pair"): "try.sh: bad project name: 'My_Pair' (lowercase letters, digits and '-', 2-56 "
+                              "characters, not starting with '-')",
+}
+# A bound that tells "answered from the arguments" from "installed or built first" (minutes).
+AT_ONCE_S = 5
+
+
+def check_args_and_try(failures):
+    """run.sh --check-args and try.sh's argument answers, with a PATH of bash, dirname and cat
+    alone: no python3 (no spec read), no apt-get, cargo or engine. Returns the number of checks."""
+    checks = 0
+    work = tempfile.mkdtemp(prefix="runscript-args-")
+    try:
+        bare = os.path.join(work, "bin")
+        os.mkdir(bare)
+        for tool in ("bash", "dirname", "cat"):
+            os.symlink(shutil.which(tool), os.path.join(bare, tool))
+        env = {"PATH": bare}
+        for argv, line in USAGE_ERRORS.items():
+            r = subprocess.run([RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30)
+            check(failures, f"--check-args {' '.join(argv)}", (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
+                  f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
+            checks += 1
+        for argv in (["separate", "--engine", "podman", "--project", "p-2", "--port", "18080", "--detach"],
+                     ["--spec", "/nonexistent/pair.json", "--stop"],
+                     ["systemd", "--print-flags", "--cgroup", "v1", "--systemd-version", "252"]):
+            r = subprocess.run([RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30)
+            check(failures, f"--check-args {' '.join(argv)}", (r.returncode, r.stdout, r.stderr) == (0, "", ""),
+                  f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}")
+            checks += 1
+
+        for argv in (["--help"], ["-h"], ["separate", "--detach", "--help"]):
+            started = time.monotonic()
+            r = subprocess.run([TRY, *argv], capture_output=True, text=True, env=env, timeout=60)
+            took = time.monotonic() - started
+            check(failures, f"try.sh {' '.join(argv)}",
+                  r.returncode == 0 and r.stdout.startswith("usage: tests/try.sh") and "units/run.sh --help" in r.stdout
+                  and r.stderr == "" and took < AT_ONCE_S,
+                  f"exit {r.returncode} after {took:.1f} s, stdout starts {r.stdout[:40]!r}, stderr {r.stderr!r}")
+            checks += 1
+        for argv, line in TRY_ERRORS.items():
+            started = time.monotonic()
+            r = subprocess.run([TRY, *argv], capture_output=True, text=True, env=env, timeout=60)
+            took = time.monotonic() - started
+            said = r.stderr.splitlines()
+            check(failures, f"try.sh {' '.join(argv)}",
+                  r.returncode == 2 and r.stdout == "" and len(said) > 1 and said[0] == line
+                  and said[1].startswith("usage: tests/try.sh") and took < AT_ONCE_S,
+                  f"exit {r.returncode} after {took:.1f} s, stderr {r.stderr[:300]!r}, expected {line!r} then the usage")
+            checks += 1
     finally:
         shutil.rmtree(work)
     return checks

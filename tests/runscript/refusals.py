@@ -197,7 +197,9 @@ def main():
             problems, line, took = refuses(["separate", "--engine", "podman", "--project", "ref-f", "--port", port,
                                             "--image-dir", full],
                                            r"podman's CNI backend without the dnsname plugin: the client cannot find "
-                                           r"ref-f-server by name, so separate cannot run here")
+                                           r"ref-f-server by name, so separate cannot run here; install the dnsname "
+                                           r"CNI plugin \(Debian, Ubuntu: apt-get install "
+                                           r"golang-github-containernetworking-plugin-dnsname\)$")
             after = podman_state()
             if after != before:
                 problems.append(f"podman images or networks changed: {before} -> {after}")

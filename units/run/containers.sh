@@ -2,7 +2,7 @@
 # Making, tracking and removing what one run makes, and following its logs.
 # Everything a run creates carries the label duet.run=<run id>: what an interrupt
 # catches half made is found by that label and removed, and nothing else is touched.
-# Uses run.sh's globals (engine, project, approach, run_id, workdir, ...).
+# Uses run.sh's globals (described where run.sh declares them).
 
 engine_call() { # ARG...: "$engine" ARG..., output in $out, its exit status returned
   tracked "$engine" "$@"
@@ -43,8 +43,20 @@ remove_container() { # NAME: stop (with the image's own stop signal) and remove
   # Before /healthz answered, nothing is served yet: no drain to wait for, and a PID 1
   # that has not yet installed its signal handlers would ignore the stop signal (the
   # kernel drops it) and cost the whole stop timeout.
-  [ "$serving" = 0 ] || engine_call stop -t "$spec_stop_timeout" "$1" || true
+  [ "$serving" = 0 ] || stop_container "$1"
   engine_call rm -f "$1"
+}
+
+stop_container() { # NAME: with its stop signal; says so when the engine had to kill it
+  local running=false why=''
+  ! engine_call container inspect -f '{{.State.Running}}' "$1" || running=$out
+  engine_call stop -t "$spec_stop_timeout" "$1" || return 0
+  [ "$running" = true ] && engine_call container inspect -f '{{.State.ExitCode}}' "$1" && [ "$out" = 137 ] \
+    || return 0
+  # systemd's shutdown waits for every process left in the container, and cannot see the
+  # end of one an exec started (not its child): it waits out its own timeout.
+  [ "$approach" != systemd ] || why="; an exec session left open in it, such as journalctl -f, holds systemd's shutdown"
+  say "container $1 did not stop within $spec_stop_timeout s of its stop signal: $engine killed it (SIGKILL)$why"
 }
 
 remove_made() { # everything labelled with this run's id; says what it removed
@@ -88,7 +100,8 @@ create_network() { # NAME, unless it exists (then it is not ours to remove)
 start_container() { # KEY: one container of the approach, started detached
   local key=$1 name args tries=0 failure names=()
   name=$(container_name "$project" "$key")
-  mapfile -t args < <(container_flags "$engine" "$cgroup" "$sd_version" "$approach" "$project" "$key" "$publish_addr:$port")
+  mapfile -t args < <(container_flags engine="$engine" cgroup="$cgroup" approach="$approach" project="$project" \
+    key="$key" publish="$publish_addr:$port")
   attempted=1
   until engine_call run -d --label "duet.run=$run_id" "${limit_flags[@]}" "${args[@]}" "$(image_ref "$key")"; do
     failure=$out
@@ -116,7 +129,7 @@ probe_systemd_version() { # sets sd_version from systemctl in the engine's syste
   # `/sbin/init --version` prints nothing when it is PID 1; systemctl (on the image's
   # PATH) reports the same version. Newer systemd colours it anyway.
   local args line
-  mapfile -t args < <(engine_flags "$engine" "$cgroup")
+  mapfile -t args < <(engine_flags engine="$engine" cgroup="$cgroup")
   attempted=1
   engine_call run --rm --label "duet.run=$run_id" "${limit_flags[@]}" "${args[@]}" -e SYSTEMD_COLORS=0 \
     --entrypoint systemctl "$(image_ref systemd)" --version || true

@@ -69,6 +69,14 @@ podman_dns_missing() { # BACKEND: why a new Podman network would have no DNS, or
   esac
 }
 
+podman_dns_fix() { # BACKEND: what gives Podman's networks of that backend DNS
+  case "$1" in
+    netavark) echo "install aardvark-dns (Debian, Ubuntu: apt-get install aardvark-dns)" ;;
+    cni) echo "install the dnsname CNI plugin (Debian, Ubuntu: apt-get install golang-github-containernetworking-plugin-dnsname)" ;;
+    *) echo "use the netavark backend with aardvark-dns, or CNI with the dnsname plugin" ;;
+  esac
+}
+
 podman_limit_flags() { # one argument a line
   # Podman raises nofile/nproc above our hard limits by default; that needs
   # CAP_SYS_RESOURCE, which some hosts withhold. Ask for what we may have (for nproc
