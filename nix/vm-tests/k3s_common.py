@@ -34,6 +34,8 @@ ADMISSION_WITHIN = 60
 
 # Shell of the test's busybox pods (k3s's airgap images carry busybox).
 # tests/orchestrators/pod_scripts.py runs each with busybox against a real duet-server.
+# Each wget is bounded by `timeout`, not by wget's -T, which some busybox builds lack
+# (Debian's before 1.36.1-5 crashes on it).
 # retry WITHIN WHAT COMMAND...: COMMAND until it succeeds, for at most WITHIN s; prints
 # `ok: WHAT (after N failed tries)`, or `gave up: WHAT: ...` and fails.
 RETRY_SH = r"""
@@ -59,10 +61,10 @@ retry() {
 # that first answer count.
 STREAM_SCRIPT = RETRY_SH + r"""
 url=$1 stop=${3:-/tmp/stop}
-retry "$2" "first answer from $url" timeout 6 wget -q -O /dev/null -T 5 "$url" || exit 1
+retry "$2" "first answer from $url" timeout 6 wget -q -O /dev/null "$url" || exit 1
 sent=0 failed=0
 while [ ! -e "$stop" ]; do
-  if ! timeout 6 wget -q -O /dev/null -T 5 "$url"; then
+  if ! timeout 6 wget -q -O /dev/null "$url"; then
     failed=$((failed + 1))
     echo "failed request $((sent + 1)) at $(date +%T)"
   fi
@@ -75,7 +77,7 @@ echo "done sent=$sent failed=$failed"
 # A pod the policy admits: `admitted URL WITHIN`: URL's body, once it answers (at most
 # WITHIN s); exit 1 if it never does.
 ADMITTED_SCRIPT = RETRY_SH + r"""
-retry "$2" "answer from $1" timeout 8 wget -q -O - -T 5 "$1"
+retry "$2" "answer from $1" timeout 8 wget -q -O - "$1"
 """
 
 # A pod the policy must refuse: `refused NAME URL WITHIN [DNS]`. First its own egress is
@@ -88,7 +90,7 @@ REFUSED_SCRIPT = RETRY_SH + r"""
 name=$1 url=$2 within=$3 dns=${4:-}
 resolves() { nslookup "$name" $dns >/dev/null 2>&1; }
 retry "$within" "DNS answer for $name (this pod's egress open)" resolves || exit 2
-if timeout 8 wget -q -O /dev/null -T 5 "$url"; then
+if timeout 8 wget -q -O /dev/null "$url"; then
   echo "reached $url"
   exit 0
 fi
