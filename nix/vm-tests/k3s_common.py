@@ -363,7 +363,7 @@ def one_shot_pod(kube: "BaseMachine", namespace, name, node_name, container, lab
 def busybox(script, *args, restricted=False):
     """A container running one of the scripts above in busybox's sh."""
     container: dict = {"name": "probe", "image": Images.busybox, "imagePullPolicy": "Never",
-                 "command": ["sh", "-c", script, "probe", *map(str, args)]}
+                       "command": ["sh", "-c", script, "probe", *map(str, args)]}
     if restricted:
         container["securityContext"] = RESTRICTED_CONTAINER
     return container
