@@ -30,6 +30,7 @@ commands=(
   ssh-keygen:openssh-client mkfs.ext4:e2fsprogs nix-instantiate:nix-bin shellcheck:shellcheck
   python3:python3 curl:curl jq:jq ip:iproute2 nsenter:util-linux setsid:util-linux
   ps:procps git:git gzip:gzip tar:tar timeout:coreutils cc:gcc promtool:prometheus
+  busybox:busybox
 )
 # The subset tests/try.sh needs (--for try).
 try_commands=(

@@ -17,7 +17,7 @@ with subtest("the manifests apply and roll out under the restricted profile"):
     check_restricted(machine)
 
 with subtest("the client gets 200 from duet-server by name"):
-    check_client_gets_200(machine)
+    check_client_gets_200(machine, Moments.applied)
 
 with subtest("the NetworkPolicy refuses other pods, admits the monitoring namespace and the client"):
     check_network_policy(machine, "machine")

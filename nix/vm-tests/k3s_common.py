@@ -27,12 +27,44 @@ STREAM_POD = "duet-stream"
 # Background commands run as transient units, with the test shell's PATH (kubectl, sh).
 UNIT_ENV = "--property=Type=exec --setenv=PATH=\"$PATH\" --setenv=HOME=/root"
 
-# The request stream, in a busybox pod (k3s's airgap images carry busybox): one wget per
-# request, a fresh connection each, until /tmp/stop exists; a line every 100 requests.
-STREAM_SCRIPT = r"""
-url=$1 sent=0 failed=0
-while [ ! -e /tmp/stop ]; do
-  if ! timeout 6 wget -q -O /dev/null -T 5 "$url"; then
+# How long a new pod may wait to be admitted. The network policy controller (k3s's
+# kube-router) admits a pod a moment after it starts, when it has added the pod's address to
+# the rules it programs; until then even a policy that allows the pod drops its packets.
+ADMISSION_WITHIN = 60
+
+# Shell of the test's busybox pods (k3s's airgap images carry busybox).
+# tests/orchestrators/pod_scripts.py runs each with busybox against a real duet-server.
+# Each wget is bounded by `timeout`, not by wget's -T, which some busybox builds lack
+# (Debian's before 1.36.1-5 crashes on it).
+# retry WITHIN WHAT COMMAND...: COMMAND until it succeeds, for at most WITHIN s; prints
+# `ok: WHAT (after N failed tries)`, or `gave up: WHAT: ...` and fails.
+RETRY_SH = r"""
+retry() {
+  within=$1 what=$2
+  shift 2
+  start=$(date +%s) tries=0
+  until "$@"; do
+    tries=$((tries + 1))
+    if [ $(($(date +%s) - start)) -ge "$within" ]; then
+      echo "gave up: $what: not within $within s ($tries tries)"
+      return 1
+    fi
+    sleep 1
+  done
+  echo "ok: $what (after $tries failed tries)"
+}
+"""
+
+# The request stream: `stream URL WITHIN [STOPFILE]`. Waits for its first answer (at most
+# WITHIN s: the pod being admitted), then one wget per request, a fresh connection each,
+# until STOPFILE (/tmp/stop) exists; a line every 100 requests. Only the requests after
+# that first answer count.
+STREAM_SCRIPT = RETRY_SH + r"""
+url=$1 stop=${3:-/tmp/stop}
+retry "$2" "first answer from $url" timeout 6 wget -q -O /dev/null "$url" || exit 1
+sent=0 failed=0
+while [ ! -e "$stop" ]; do
+  if ! timeout 6 wget -q -O /dev/null "$url"; then
     failed=$((failed + 1))
     echo "failed request $((sent + 1)) at $(date +%T)"
   fi
@@ -40,6 +72,31 @@ while [ ! -e /tmp/stop ]; do
   if [ "$sent" = 1 ] || [ $((sent % 100)) = 0 ]; then echo "progress sent=$sent failed=$failed"; fi
 done
 echo "done sent=$sent failed=$failed"
+"""
+
+# A pod the policy admits: `admitted URL WITHIN`: URL's body, once it answers (at most
+# WITHIN s); exit 1 if it never does.
+ADMITTED_SCRIPT = RETRY_SH + r"""
+retry "$2" "answer from $1" timeout 8 wget -q -O - "$1"
+"""
+
+# A pod the policy must refuse: `refused NAME URL WITHIN [DNS]`. First its own egress is
+# shown open, by the cluster DNS answering NAME (retried, at most WITHIN s: the pod being
+# admitted); then one request to URL; then the DNS answers again. Exit 1: refused while its
+# own egress was open, so the refusal is the server's ingress rule; 0: URL answered;
+# 2: its egress was not open, which proves nothing. DNS names a resolver (host:port)
+# instead of the pod's own.
+REFUSED_SCRIPT = RETRY_SH + r"""
+name=$1 url=$2 within=$3 dns=${4:-}
+resolves() { nslookup "$name" $dns >/dev/null 2>&1; }
+retry "$within" "DNS answer for $name (this pod's egress open)" resolves || exit 2
+if timeout 8 wget -q -O /dev/null "$url"; then
+  echo "reached $url"
+  exit 0
+fi
+echo "refused: $url"
+retry 15 "DNS answer for $name after the refusal (egress still open)" resolves || exit 2
+exit 1
 """
 
 # The fields the restricted Pod Security Standard asks of a pod in namespace duet.
@@ -57,6 +114,12 @@ class Images:
     server = ""
     client = ""
     busybox = ""
+
+
+class Moments:
+    """Times on the server node (RFC 3339, UTC) that later steps read logs from."""
+
+    applied = ""
 
 
 def tail(text, lines=40):
@@ -102,6 +165,12 @@ def wait_for(what, check, timeout, interval=2.0, diagnose=None):
         time.sleep(interval)
     extra = f"\n{diagnose()}" if diagnose else ""
     raise AssertionError(f"{what}: not within {timeout} s; last seen: {detail}{extra}")
+
+
+def node_time(node: "BaseMachine"):
+    """Now on node, as `kubectl logs --since-time` takes it. A pod on another node logs
+    by that node's clock: the VMs' clocks differ by far less than a poll interval."""
+    return must(node, "the node's clock", "date -u +%Y-%m-%dT%H:%M:%SZ").strip()
 
 
 def apply_json(node: "BaseMachine", what, obj):
@@ -205,6 +274,7 @@ def check_rollout(kube: "BaseMachine", deployment, timeout=240):
 
 
 def apply_manifests(kube: "BaseMachine"):
+    Moments.applied = node_time(kube)
     must(kube, "kubectl apply -k units/kubernetes", f"kubectl apply -k {MANIFESTS}")
     for deployment in ("duet-server", "duet-client"):
         check_rollout(kube, deployment)
@@ -237,19 +307,21 @@ def pods(kube: "BaseMachine", selector, namespace=NS):
             if p["metadata"].get("deletionTimestamp") is None]
 
 
-def client_log(kube: "BaseMachine", since="60s"):
-    return must(kube, "duet-client's log", f"kubectl -n {NS} logs deployment/duet-client --since={since}")
+def client_log(kube: "BaseMachine", since_time):
+    """The client's log from since_time on: never a line of an earlier step."""
+    return must(kube, "duet-client's log", f"kubectl -n {NS} logs deployment/duet-client --since-time={since_time}")
 
 
-def check_client_gets_200(kube: "BaseMachine", timeout=120):
-    """A `poll status=200` in the client's log of the last minute."""
+def check_client_gets_200(kube: "BaseMachine", since_time, timeout=120):
+    """A `poll status=200` in the client's log from since_time on."""
 
     def check():
-        log = client_log(kube)
+        log = client_log(kube, since_time)
         return "poll status=200" in log, tail(log, 5) or "(no lines)"
 
     wait_for(
-        "a `poll status=200` in duet-client's log (name lookup through CoreDNS, egress and ingress policies)",
+        f"a `poll status=200` in duet-client's log since {since_time}"
+        " (name lookup through CoreDNS, egress and ingress policies)",
         check, timeout, interval=5,
         diagnose=lambda: look(kube, f"kubectl -n {NS} get pods,networkpolicies -o wide"),
     )
@@ -288,31 +360,66 @@ def one_shot_pod(kube: "BaseMachine", namespace, name, node_name, container, lab
     return code, log
 
 
+def busybox(script, *args, restricted=False):
+    """A container running one of the scripts above in busybox's sh."""
+    container: dict = {"name": "probe", "image": Images.busybox, "imagePullPolicy": "Never",
+                       "command": ["sh", "-c", script, "probe", *map(str, args)]}
+    if restricted:
+        container["securityContext"] = RESTRICTED_CONTAINER
+    return container
+
+
+# The pods that must be refused in namespace duet carry this label, and this policy opens
+# their egress: the namespace's default deny would otherwise refuse them on their own side,
+# and a refusal would not show the server's ingress rule at work.
+INTRUDER_LABELS = {"app.kubernetes.io/name": "duet-intruder"}
+INTRUDER_EGRESS_NAME = "duet-intruder-egress"
+INTRUDER_EGRESS = {
+    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "metadata": {"name": INTRUDER_EGRESS_NAME, "namespace": NS},
+    "spec": {"podSelector": {"matchLabels": INTRUDER_LABELS}, "policyTypes": ["Egress"], "egress": [{}]},
+}
+
+
+def check_refused(kube: "BaseMachine", namespace, name, node_name, url, what, labels=None, restricted=False):
+    """A pod of namespace, its own egress shown open, is refused url."""
+    pod_security = RESTRICTED_POD if restricted else None
+    code, log = one_shot_pod(
+        kube, namespace, name, node_name,
+        busybox(REFUSED_SCRIPT, f"duet-server.{NS}.svc.cluster.local", url, ADMISSION_WITHIN, restricted=restricted),
+        labels=labels, pod_security=pod_security, timeout=ADMISSION_WITHIN + 90,
+    )
+    assert code != 0, f"{what} reached {url}:\n{tail(log)}"
+    assert code == 1 and "refused: " in log, (
+        f"{what}: its own egress was not shown open (DNS), so no refusal can be told from it: exit {code}\n{tail(log)}"
+    )
+
+
 def check_network_policy(kube: "BaseMachine", node_name):
-    """From node_name: a pod in duet without the client's labels, and a pod of an unlabelled
-    namespace, are refused by every server; a pod of the monitoring namespace reads
-    /metrics; the client still gets its 200s."""
+    """From node_name, to every server: a pod of the monitoring namespace reads /metrics
+    once admitted; a pod in duet without the client's labels, and a pod of an unlabelled
+    namespace, are refused although their own egress is open; then the client still gets
+    its 200s."""
+    apply_json(kube, "the intruders' own egress allow", INTRUDER_EGRESS)
     for i, (server, server_node, ip) in enumerate(pods(kube, SERVER_PODS)):
-        code, log = one_shot_pod(
-            kube, NS, f"duet-intruder-{i}", node_name,
-            {"name": "probe", "image": Images.client, "imagePullPolicy": "Never",
-             "args": ["--probe", "--host", ip, "--port", "8080", "--timeout", "3s"],
-             "securityContext": RESTRICTED_CONTAINER},
-            pod_security=RESTRICTED_POD,
-        )
-        assert code != 0, f"a pod in {NS} without duet-client's labels reached {server} on {server_node}:\n{log}"
-        wget = ["sh", "-c", f"timeout 8 wget -q -O - -T 5 http://{ip}:8080/metrics"]
-        code, log = one_shot_pod(kube, OUTSIDER_NS, f"duet-outsider-{i}", node_name,
-                                 {"name": "probe", "image": Images.busybox, "imagePullPolicy": "Never", "command": wget})
-        assert code != 0, f"a pod of the unlabelled namespace {OUTSIDER_NS} reached {server} on {server_node}:\n{log}"
+        metrics = f"http://{ip}:8080/metrics"
         code, log = one_shot_pod(kube, PROBE_NS, f"duet-scraper-{i}", node_name,
-                                 {"name": "probe", "image": Images.busybox, "imagePullPolicy": "Never", "command": wget})
+                                 busybox(ADMITTED_SCRIPT, metrics, ADMISSION_WITHIN), timeout=ADMISSION_WITHIN + 60)
         assert code == 0 and "# TYPE " in log, (
-            f"a pod of namespace {PROBE_NS} ({MONITORING_LABEL}) did not read {server}'s /metrics: exit {code}\n{tail(log)}"
+            f"a pod of namespace {PROBE_NS} ({MONITORING_LABEL}) did not read {server}'s /metrics"
+            f" within {ADMISSION_WITHIN} s of starting: exit {code}\n{tail(log)}"
         )
-        print(f"{server} on {server_node} from {node_name}: refused to an unlabelled pod in {NS} and to namespace {OUTSIDER_NS}; /metrics to {PROBE_NS}")
-    time.sleep(6)  # one more poll interval of the client
-    check_client_gets_200(kube)
+        check_refused(kube, NS, f"duet-intruder-{i}", node_name, metrics,
+                      f"a pod in {NS} without duet-client's labels (its egress allowed by {INTRUDER_EGRESS_NAME})",
+                      labels=INTRUDER_LABELS, restricted=True)
+        check_refused(kube, OUTSIDER_NS, f"duet-outsider-{i}", node_name, metrics,
+                      f"a pod of the unlabelled namespace {OUTSIDER_NS}")
+        print(f"{server} on {server_node} from {node_name}: /metrics to {PROBE_NS}; refused to an unlabelled pod"
+              f" in {NS} and to namespace {OUTSIDER_NS}, each with its own egress open")
+    # The refusals show the policy enforced: the client's 200 must come after them.
+    enforced = node_time(kube)
+    check_client_gets_200(kube, enforced)
+    must(kube, "delete the intruders' egress allow", f"kubectl -n {NS} delete networkpolicy {INTRUDER_EGRESS_NAME}")
 
 
 def watch_server_pods(kube: "BaseMachine"):
@@ -383,16 +490,21 @@ def start_stream(kube: "BaseMachine", url, node_name):
         "spec": {
             "restartPolicy": "Never", "nodeName": node_name, "terminationGracePeriodSeconds": 1,
             "containers": [{"name": "stream", "image": Images.busybox, "imagePullPolicy": "Never",
-                            "command": ["sh", "-c", STREAM_SCRIPT, "stream", url]}],
+                            "command": ["sh", "-c", STREAM_SCRIPT, "stream", url, str(ADMISSION_WITHIN)]}],
         },
     })
-    def under_way():
-        status, _ = kube.execute(f"kubectl -n {PROBE_NS} logs {STREAM_POD} >/dev/null 2>&1", timeout=30)
+
+    def ready():
+        status, log = kube.execute(f"kubectl -n {PROBE_NS} logs {STREAM_POD} 2>&1", timeout=30)
         if status != 0:
             return False, "pod not started"
-        return stream_counts(kube)[0] > 0, "no request sent yet"
+        gave_up = [line for line in log.splitlines() if line.startswith("gave up: ")]
+        assert not gave_up, f"the request stream never started: {gave_up[0]}"
+        return "ok: first answer" in log, "no answer yet"
 
-    wait_for("the request stream under way", under_way, 90,
+    # Its requests count only after this: a failure before it is the pod not yet admitted.
+    wait_for(f"the request stream's first answer from {url} (the pod admitted by the network policy)",
+             ready, ADMISSION_WITHIN + 60,
              diagnose=lambda: look(kube, f"kubectl -n {PROBE_NS} describe pod {STREAM_POD}"))
 
 

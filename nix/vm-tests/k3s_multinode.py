@@ -26,7 +26,7 @@ with subtest("one server replica per node"):
     assert nodes == ["agent", "server"], f"server pods on {placed}"
 
 with subtest("the client reaches a server on the other node"):
-    check_client_gets_200(server)
+    check_client_gets_200(server, Moments.applied)
     (client, client_node, _), = pods(server, CLIENT_PODS)
     (_, _, remote_ip), = [p for p in pods(server, SERVER_PODS) if p[1] != client_node]
     # The client image has no shell, but its own binary has a one-request probe mode.

@@ -8,7 +8,10 @@
 #            restricted profile, grace > delay + drain, a PDB that cannot block a drain,
 #            the spread, the NetworkPolicy, the overlay changing only the images
 #   vm-lint  the k3s VM test scripts, put together as k3s.nix does: pyflakes, mypy against
-#            a typed stub of the NixOS test driver, no `grep -q`
+#            a typed stub of the NixOS test driver, no `grep -q`, no relative log window
+#   pod-scripts  the shell the VM tests' busybox pods run, run by busybox against a real
+#            duet-server: waits for admission within its bound, counts only after it,
+#            proves its own egress open before a refusal counts
 #   compose  `docker-compose up` of units/compose.yaml: healthy, memory limits and log
 #            rotation applied, 200 by service name, `stop` exits 0 after the drain
 #   swarm    `docker stack deploy` of the same file plus units/compose.dnsrr.yaml (no IPVS
@@ -46,7 +49,7 @@ run_in_private_engines() {
 }
 
 main() {
-  need python3 kubectl kubernetes-validate docker docker-compose shellcheck
+  need python3 kubectl kubernetes-validate docker docker-compose shellcheck busybox
   need_python_modules
   [ -n "${DOCKER_HOST:-}" ] || run_in_private_engines
   docker info >/dev/null 2>&1 || fail "docker engine not reachable (DOCKER_HOST=$DOCKER_HOST)"
@@ -65,6 +68,9 @@ main() {
 
   echo "-- vm-lint"
   python3 tests/orchestrators/vm_lint.py
+
+  echo "-- pod-scripts (busybox)"
+  python3 tests/orchestrators/pod_scripts.py --bin-dir target/release
 
   echo "-- compose (docker-compose $(docker-compose version --short))"
   python3 tests/orchestrators/compose_up.py

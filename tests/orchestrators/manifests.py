@@ -2,6 +2,7 @@
 units/kubernetes/ as kustomize renders them, the Compose files, units/pair.json and the
 crate's version."""
 
+import json
 import sys
 import pathlib
 import re
@@ -81,6 +82,11 @@ def _merge(into, extra):
 
 def crate_version():
     return tomllib.loads(CARGO_TOML.read_text())["package"]["version"]
+
+
+def pair_version():
+    """units/pair.json's `version` (the images' tag), or None where it leaves it out."""
+    return json.loads(PAIR_SPEC.read_text()).get("version")
 
 
 def load_images():

@@ -582,7 +582,8 @@ def check_binaries(bin_dir, objects, compose):
 
 
 def broken_copies():
-    """(what, change to the bundle: objects, overlay, raw_images, kustomization, compose, dnsrr)."""
+    """(what, change to the bundle: objects, overlay, raw_images, kustomization, compose, dnsrr,
+    pair_version)."""
 
     def deployment(b, name):
         return b["objects"][("Deployment", name)]
@@ -622,6 +623,7 @@ def broken_copies():
         ("image untagged", lambda b: container(b, CLIENT).update(image="localhost/duet-client")),
         ("tag in an object file", lambda b: b["raw_images"].append("localhost/duet-server:0.1.0")),
         ("kustomization tag not the crate version", lambda b: b["kustomization"]["images"][0].update(newTag="0.0.9")),
+        ("units/pair.json's version not the crate's", lambda b: b.update(pair_version="0.0.9")),
         ("pull Always", lambda b: container(b, CLIENT).update(imagePullPolicy="Always")),
         ("misnamed env", lambda b: container(b, CLIENT)["env"].append({"name": "SERVER_HOSTNAME", "value": "x"})),
         ("maxUnavailable 1", lambda b: deployment(b, SERVER)["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=1)),
@@ -671,8 +673,18 @@ def raw_images(directory=m.BASE_DIR):
     return found
 
 
+def check_pair_version(pair_version, version):
+    """The images carry units/pair.json's version as their tag; the manifests and Compose
+    name the crate's: the two must be one (absent, Nix takes the crate's)."""
+    if pair_version is not None and pair_version != version:
+        return [f"units/pair.json: version {pair_version} != Cargo.toml's {version}: the images would be tagged"
+                f" {pair_version} while the manifests and Compose name {version}"]
+    return []
+
+
 def check_all(bundle, images, version):
-    return check_kubernetes(bundle, images, version) + check_compose(bundle["compose"], bundle["dnsrr"], images, version)
+    return (check_pair_version(bundle["pair_version"], version) + check_kubernetes(bundle, images, version)
+            + check_compose(bundle["compose"], bundle["dnsrr"], images, version))
 
 
 def main():
@@ -689,6 +701,7 @@ def main():
             "files": [p.name for p in m.manifest_files()],
             "compose": m.load_compose(m.COMPOSE),
             "dnsrr": m.load_compose(m.COMPOSE_DNSRR),
+            "pair_version": m.pair_version(),
         }
     except (m.RenderError, OSError, ValueError, KeyError) as error:
         print(f"FAIL: policy: cannot read the files under test: {error}")

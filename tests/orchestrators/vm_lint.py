@@ -6,9 +6,12 @@ test's own script), with the driver's globals imported from a typed stub of its 
   - mypy --check-untyped-defs: every call of the driver's BaseMachine matches its signature
     (the stub leaves out wait_until_succeeds/wait_until_fails: waits go through wait_for);
   - no `grep -q` (the driver runs commands under pipefail, where its early exit fails the
-    pipe at random).
-Broken copies (a misspelled name, a wrong keyword, wait_until_succeeds, `grep -q`) must be
-caught, so the checks can fail.
+    pipe at random);
+  - no `kubectl logs --since=DURATION`: a relative window reads lines an earlier step
+    logged; a step reads from its own moment on (`--since-time`).
+Broken copies (a misspelled name, a wrong keyword, wait_until_succeeds, `grep -q`, a
+relative log window, a log read without its moment) must be caught, so the checks can fail.
+The busybox scripts the pods run are checked by running them (pod_scripts.py).
 
 usage: python3 tests/orchestrators/vm_lint.py
 """
@@ -37,6 +40,8 @@ BROKEN = [
     ("wait_until_succeeds", "k3s.py", 'machine.wait_for_unit("k3s", timeout=300)', 'machine.wait_until_succeeds("kubectl get nodes", timeout=300)', "mypy"),
     ("grep -q at the end of a pipe", COMMON, "k3s ctr -n k8s.io images ls -q", "k3s ctr -n k8s.io images ls -q | grep -q duet", "grep -q"),
     ("a machine the test does not have", "k3s.py", 'wait_node_ready(machine, "machine")', 'wait_node_ready(agent, "agent")', "pyflakes"),
+    ("the client's log over a relative window", COMMON, "--since-time={since_time}", "--since=60s", "logs --since"),
+    ("the client's 200 looked for without a moment", "k3s.py", "check_client_gets_200(machine, Moments.applied)", "check_client_gets_200(machine)", "mypy"),
 ]
 
 
@@ -87,6 +92,8 @@ def lint(sources, test, tmp):
     for number, line in enumerate(text.splitlines(), 1):
         if not line.lstrip().startswith("#") and re.search(r"\bgrep\s+(-\w*q|--quiet)", line):
             found.append(("grep -q", f"{where(spans, number)}: `grep -q` under pipefail: {line.strip()}"))
+        if not line.lstrip().startswith("#") and re.search(r"--since=", line):
+            found.append(("logs --since", f"{where(spans, number)}: a relative log window reads earlier steps' lines: {line.strip()}"))
     return found
 
 
@@ -106,7 +113,7 @@ def main():
             found = lint(sources, test, tmp)
             for tool, message in found:
                 print(f"FAIL: vm-lint {test}: {tool}: {message}")
-            print(f"vm-lint: {test} with {COMMON} against the driver stub: pyflakes, mypy, no grep -q: {'FAIL' if found else 'pass'}")
+            print(f"vm-lint: {test} with {COMMON} against the driver stub: pyflakes, mypy, no grep -q, no relative log window: {'FAIL' if found else 'pass'}")
             failed |= bool(found)
         for what, name, old, new, tool in BROKEN:
             if old not in sources[name]:
@@ -118,6 +125,7 @@ def main():
             caught = any(t == tool for t, _ in lint(broken, test, tmp))
             print(f"vm-lint: broken copy ({what}): {'caught by ' + tool if caught else 'MISSED: FAIL'}")
             failed |= not caught
+        print(f"vm-lint: {len(BROKEN)} broken copies")
     return 1 if failed else 0
 
 
