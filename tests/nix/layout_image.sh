@@ -56,6 +56,12 @@ for key in ("unitFiles", "enable", "exitOnFailure"):
 '
 }
 
+# The version of a package in the rootfs's dpkg status (nixpkgs' systemd has a version too).
+dpkg_version() { # root package
+  awk -v want="$2" '/^Package: /{p=$2} p==want && /^Version: /{print $2; exit}' "$1/var/lib/dpkg/status" \
+    | grep . || fail "no $2 package in $1"
+}
+
 # The pair's executables as the stand-in "pair package", inside the rootfs.
 place_programs() { # root
   local b
@@ -65,13 +71,33 @@ place_programs() { # root
   done
 }
 
-program_args() { # root
+program_args() {
   local b
-  for b in "${spec_programs[@]}"; do printf '%s\n' --program "$1/pairprefix/bin/$b"; done
+  for b in "${spec_programs[@]}"; do printf '%s\n' --program "/pairprefix/bin/$b"; done
 }
 
-systemd_layer() { # root layer
-  local root=$1 layer=$2 t f u
+# The root scripts run inside the rootfs (chroot), as a Nix build runs them in its sandbox:
+# with the rootfs's own bash and systemctl (a newer systemd's systemctl does not run on an
+# older host's libraries), and the links they make are the image's paths as they are.
+# Their inputs go to /layout-src, their output to /layer; both leave the rootfs after.
+stage_inputs() { # root
+  local src=$1/layout-src f
+  mkdir -p "$src/units"
+  cp "$images"/systemd-root.sh "$images"/supervisord-root.sh "$images"/sysusers-passwd.sh "$src/"
+  cp -r "$base" "$src/base"
+  for f in "${spec_unitFiles[@]}"; do cp "$units/$f" "$src/units/"; done
+  cp "$spec_programsFile" "$src/programs.conf"
+  [ -z "$spec_usersFile" ] || cp "$spec_usersFile" "$src/users.conf"
+}
+
+in_root() { # root script args...
+  local root=$1
+  shift
+  chroot "$root" /bin/bash "$@" || fail "$* (in the rootfs) failed"
+}
+
+systemd_layer() { # root
+  local root=$1 t u args=()
   mkdir -p "$root/sdprefix/example/systemd"
   mv "$root/usr/lib/systemd/system" "$root/sdprefix/example/systemd/system"
   rm -rf "$root/etc/systemd/system"
@@ -81,38 +107,27 @@ systemd_layer() { # root layer
   rm -f "$root/usr/lib/systemd/system-generators/systemd-sysv-generator"
   place "$root/usr/lib/systemd/systemd" "$root/sdprefix/lib/systemd/systemd"
   for t in systemctl journalctl systemd-analyze; do place "$root/usr/bin/$t" "$root/sdprefix/bin/$t"; done
-  local sd_units=$work/units args=()
-  mkdir "$sd_units"
-  for f in "${spec_unitFiles[@]}"; do cp "$units/$f" "$sd_units/"; done
   for u in "${spec_enable[@]}"; do args+=(--enable "$u"); done
   for u in "${spec_exitOnFailure[@]}"; do args+=(--exit-on-failure "$u"); done
+  args+=(--systemd-version "$(dpkg_version "$root" systemd)")
   mapfile -t upstream < <(nix-instantiate --eval --strict --json "$images/systemd-units.nix" |
     python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)))')
   for u in "${upstream[@]}"; do args+=(--upstream "$u"); done
-  mapfile -t programs < <(program_args "$root")
-  bash "$images/systemd-root.sh" "$layer" "$spec_name" "$root/sdprefix" "$base" "$sd_units" \
+  mapfile -t programs < <(program_args)
+  in_root "$root" /layout-src/systemd-root.sh /layer "$spec_name" /sdprefix /layout-src/base /layout-src/units \
     "${programs[@]}" "${args[@]}"
 }
 
-supervisord_layer() { # root layer
-  local root=$1 layer=$2
+supervisord_layer() { # root
+  local root=$1
   # The stand-in "python with supervisor": Debian's python3 (a relative link, so it finds
   # its own prefix) and supervisorctl.
   mkdir -p "$root/pyprefix/bin"
   ln -s ../../usr/bin/python3 "$root/pyprefix/bin/python3"
   place "$root/usr/bin/supervisorctl" "$root/pyprefix/bin/supervisorctl"
-  mapfile -t programs < <(program_args "$root")
-  bash "$images/supervisord-root.sh" "$layer" "$root/pyprefix" "$base" "$spec_programsFile" \
+  mapfile -t programs < <(program_args)
+  in_root "$root" /layout-src/supervisord-root.sh /layer /pyprefix /layout-src/base /layout-src/programs.conf \
     "${programs[@]}"
-}
-
-# The links point at $root/...; inside the container that prefix is /.
-unprefix_links() { # root layer
-  local root=$1 link target
-  find "$2" -type l | while read -r link; do
-    target=$(readlink "$link")
-    case $target in "$root"/*) ln -sfn "${target#"$root"}" "$link" ;; esac
-  done
 }
 
 # Debian rootfs + the tree the root script made, merged as the image layers would stack
@@ -134,7 +149,7 @@ main() {
   [ $# -eq 3 ] || usage
   local key=$1 rootfs=$2 tag=$3
   case $key in systemd | supervisord) ;; *) usage ;; esac
-  need docker nix-instantiate python3 tar
+  need docker nix-instantiate python3 tar chroot
   [ "$(id -u)" = 0 ] || fail "needs root (file ownership in the image)"
   [ -x "$rootfs/usr/bin/python3" ] || fail "$rootfs: no Debian root filesystem with python3"
   local assignments
@@ -145,13 +160,11 @@ main() {
   local root=$work/rootfs layer=$work/layer
   cp -a "$rootfs" "$root"
   place_programs "$root"
-  "${key}_layer" "$root" "$layer"
-  [ -z "$spec_usersFile" ] || bash "$images/sysusers-passwd.sh" "$spec_usersFile" "$layer/etc" "$spec_name"
-  unprefix_links "$root" "$layer"
-  if [ "$key" = supervisord ]; then
-    # The scripts' first line names the python by its path outside the container, too.
-    sed -i "1s|^#!$root/|#!/|" "$layer/bin/supervisord" "$layer/bin/supervisord-exit-on-fatal"
-  fi
+  stage_inputs "$root"
+  "${key}_layer" "$root"
+  [ -z "$spec_usersFile" ] || in_root "$root" /layout-src/sysusers-passwd.sh /layout-src/users.conf /layer/etc "$spec_name"
+  mv "$root/layer" "$layer"
+  rm -rf "$root/layout-src"
   build_image "$key" "$root" "$layer" "$tag"
   echo "layout_image.sh: $tag ($key layout over $rootfs)"
 }
