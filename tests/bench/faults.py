@@ -18,8 +18,8 @@ sending a request every --kept-interval. Faults (in this order each round):
                     spec's client.logLine)
   oom               the server (one of its processes, if it has several) put alone in a
                     memory cgroup made from the host with a limit below its working set
-                    under a burst of connections, so the kernel OOM-kills it (cgroup v1: a child of its memory cgroup; v2: a cgroup of
-                    its own under the root)
+                    under a burst of connections, so the kernel OOM-kills it (cgroup v1: a
+                    child of its memory cgroup; v2: a cgroup of its own under the root)
   pid1-kill         SIGKILL of PID 1 of every container of the approach, from the host
   container-restart `ENGINE restart` of every container of the approach
 
