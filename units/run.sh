@@ -337,7 +337,7 @@ print_up() { # the "is up" line and how to look inside
       echo "  $engine exec $c journalctl -u $spec_server_unit -u $spec_client_unit -n 50 --no-pager"
       echo "  $engine logs -f $c   # the journal too, as it comes" ;;
     supervisord)
-      echo "  $engine exec $c supervisorctl status $spec_server_program $spec_client_program"
+      echo "  $engine exec $c supervisorctl status '$spec_server_program:*' '$spec_client_program:*'"
       echo "  $engine logs -f $c" ;;
     separate)
       echo "  $engine ps --filter network=$project"

@@ -8,16 +8,18 @@ executables and the client's log line come from the spec; requests go to --path 
 Streams: a fresh connection per request at --rate per second, and one kept-alive connection
 sending a request every --kept-interval. Faults (in this order each round):
 
-  server-kill       SIGKILL of the server (systemctl kill / supervisorctl signal / kill of the
-                    server container's PID 1 from the host)
-  server-restart    a deploy's graceful restart (systemctl restart / supervisorctl restart /
-                    the server container replaced by a new one with the same settings)
+  server-kill       SIGKILL of the server (systemctl kill / supervisorctl signal, of its first
+                    process if the program is a group of several / kill of the server
+                    container's PID 1 from the host)
+  server-restart    a deploy's graceful restart (systemctl restart / supervisorctl restart, of
+                    each process of the program in turn / the server container replaced by a
+                    new one with the same settings)
   client-kill       SIGKILL of the client; its recovery is read from its own log (the
                     spec's client.logLine)
-  oom               the server put alone in a memory cgroup made from the host with a limit
-                    below its working set under a burst of connections, so the kernel
-                    OOM-kills it (cgroup v1: a child of its memory cgroup; v2: a cgroup of
-                    its own under the root)
+  oom               the server (one of its processes, if it has several) put alone in a
+                    memory cgroup made from the host with a limit below its working set
+                    under a burst of connections, so the kernel OOM-kills it (cgroup v1: a
+                    child of its memory cgroup; v2: a cgroup of its own under the root)
   pid1-kill         SIGKILL of PID 1 of every container of the approach, from the host
   container-restart `ENGINE restart` of every container of the approach
 
@@ -128,6 +130,19 @@ def user_network(info):
     return networks[0] if len(networks) == 1 else None
 
 
+def program_processes(status_text, program):
+    """supervisorctl's names of a program's processes in `supervisorctl status` output, in its
+    order: PROG for a [program:PROG], PROG:PROG_00, PROG:PROG_01 ... for a group of several
+    (an [fcgi-program:PROG] with numprocs). supervisorctl takes a group's bare name for no
+    process, so each is named."""
+    names = []
+    for line in status_text.splitlines():
+        fields = line.split()
+        if fields and (fields[0] == program or fields[0].startswith(program + ":")):
+            names.append(fields[0])
+    return names
+
+
 def client_back_from_log(log_text, since_epoch, client_ok):
     """Seconds from since_epoch to the first line matching client_ok (the client's logLine: a
     successful poll) in `ENGINE logs --timestamps` output, or None."""
@@ -187,13 +202,23 @@ class Approach:
             raise BenchError(f"expected one {process} in {container}, found {len(pids)}")
         return pids[0]
 
+    def processes(self, program):
+        """The program's processes, as supervisorctl names them (program_processes)."""
+        # `status` exits non-zero while any process is not RUNNING: its output still counts.
+        status = sh([self.engine, "exec", self.names.serving, "supervisorctl", "status"], check=False)
+        names = program_processes(status.stdout, program)
+        if not names:
+            raise BenchError(f"`supervisorctl status` lists no process of {program}:\n{status.stdout.strip()}")
+        return names
+
     # --- the faults: each returns extra figures (may be empty) -------------------------
 
     def server_kill(self):
         if self.kind == "systemd":
             self.exec("systemctl", "kill", "--signal=SIGKILL", self.units[0])
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "signal", "KILL", self.programs[0])
+            # One process, as a crash takes one; its twins, if any, keep serving.
+            self.exec("supervisorctl", "signal", "KILL", self.processes(self.programs[0])[0])
         else:
             os.kill(self.one_pid(self.names.serving, self.comms[0]), signal.SIGKILL)
         return {}
@@ -202,7 +227,10 @@ class Approach:
         if self.kind == "systemd":
             self.exec("systemctl", "restart", self.units[0])
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "restart", self.programs[0])
+            # One at a time, as a deploy would: one `restart` of several names stops them
+            # all before starting any.
+            for name in self.processes(self.programs[0]):
+                self.exec("supervisorctl", "restart", name)
         else:
             info = self.info(self.names.serving)
             sh([self.engine, "stop", self.names.serving])
@@ -217,7 +245,7 @@ class Approach:
         if self.kind == "systemd":
             self.exec("systemctl", "kill", "--signal=SIGKILL", self.units[1])
         elif self.kind == "supervisord":
-            self.exec("supervisorctl", "signal", "KILL", self.programs[1])
+            self.exec("supervisorctl", "signal", "KILL", *self.processes(self.programs[1]))
         else:
             os.kill(self.one_pid(self.names.client, self.comms[1]), signal.SIGKILL)
         return {"_client_killed": before}
@@ -239,7 +267,12 @@ class Approach:
         connections makes it allocate past it and the kernel OOM-kills it. cgroup v1: a child
         of its memory cgroup; cgroup v2: a cgroup under the root (oom_cgroup_dir says why)."""
         version = "v2" if containers.cgroup_version() == "v2" else "v1"
-        pid = self.one_pid(self.names.serving, self.comms[0])
+        if self.kind == "supervisord":  # one of the program's processes, if several
+            pid = min(self.host_pids(self.names.serving, self.comms[0]), default=None)
+            if pid is None:
+                raise BenchError(f"no {self.comms[0]} in {self.names.serving}")
+        else:
+            pid = self.one_pid(self.names.serving, self.comms[0])
         with open(f"/proc/{pid}/cgroup") as file:
             child = oom_cgroup_dir(version, file.read())
         if version == "v2":

@@ -357,6 +357,27 @@ class FromTheSpec(unittest.TestCase):
         self.assertNotRegex("INFO stopped: poll (exit status 0)", dict(stop)["server_stopped_s"])
 
 
+class ProgramProcesses(unittest.TestCase):
+    """supervisorctl's names of a program's processes, as supervisor 4.2 prints `status`."""
+
+    PLAIN = ("client                           RUNNING   pid 9, uptime 0:00:03\n"
+             "exit-on-fatal                    RUNNING   pid 6, uptime 0:00:04\n"
+             "server                           RUNNING   pid 7, uptime 0:00:03\n")
+    GROUP = ("client                           RUNNING   pid 9, uptime 0:00:03\n"
+             "exit-on-fatal                    RUNNING   pid 6, uptime 0:00:04\n"
+             "server:server_00                 RUNNING   pid 7, uptime 0:00:03\n"
+             "server:server_01                 STARTING  \n")
+
+    def test_a_program_and_a_group(self):
+        self.assertEqual(faults.program_processes(self.PLAIN, "server"), ["server"])
+        self.assertEqual(faults.program_processes(self.GROUP, "server"), ["server:server_00", "server:server_01"])
+        self.assertEqual(faults.program_processes(self.GROUP, "client"), ["client"])
+
+    def test_names_that_only_begin_alike(self):
+        self.assertEqual(faults.program_processes("servers   RUNNING   pid 7\nserver-2   RUNNING\n", "server"), [])
+        self.assertEqual(faults.program_processes(self.PLAIN, "web"), [])
+
+
 class OomCgroup(unittest.TestCase):
     V1 = ("12:pids:/docker/abc\n9:memory:/docker/abc/system.slice/server.service\n"
           "1:name=systemd:/docker/abc/system.slice/server.service\n0::/docker/abc\n")

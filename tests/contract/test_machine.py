@@ -149,6 +149,29 @@ class SupervisordNamesTest(unittest.TestCase):
         self.assertEqual(checks.process_name("client"), "client")
 
 
+class RefusedTest(unittest.TestCase):
+    """inherited-socket: the killed process's own request may go unanswered, nothing else."""
+
+    def setUp(self):
+        self.quiet, checks.log = checks.log, lambda line: None
+
+    def tearDown(self):
+        checks.log = self.quiet
+
+    def test_none_or_the_killed_process_own_request(self):
+        self.assertIsNone(checks.refused_message(40, {}, "a kill"))
+        self.assertIsNone(checks.refused_message(40, {"http=000/curl=52": 1}, "a kill"))
+        self.assertIsNone(checks.refused_message(40, {"http=000/curl=56": 1}, "a kill"))
+
+    def test_refusals_and_more_fail(self):
+        self.assertIn("curl 7", checks.refused_message(40, {"http=000/curl=7": 1}, "a kill"))
+        self.assertIsNotNone(checks.refused_message(40, {"http=000/curl=52": 2}, "a kill"))
+        self.assertIsNotNone(checks.refused_message(40, {"http=000/curl=52": 1, "http=000/curl=56": 1}, "a kill"))
+        self.assertIsNotNone(checks.refused_message(40, {"http=503/curl=0": 1}, "a kill"))
+        with self.assertRaises(checks.ContractError):
+            checks.refused_message(3, {}, "a kill")
+
+
 class PlanTest(unittest.TestCase):
     """The spec loads, and every ability it can declare has a check in an approach."""
 

@@ -122,19 +122,27 @@ made_images+=(nixlayout-supervisord:test)
 "$repo/tests/nix/layout_image.sh" supervisord "$cache/rootfs" nixlayout-supervisord:test
 docker run -d --name nixlayout-supervisord -p 127.0.0.1:28182:8080 nixlayout-supervisord:test >/dev/null
 wait_http_200 28182 || { docker logs --tail 30 nixlayout-supervisord >&2; fail "no HTTP 200 from the supervisord container"; }
-# RUNNING once a program has stayed up for startsecs (units/supervisord-programs.conf).
+# RUNNING once a process has stayed up for startsecs (units/supervisord-programs.conf). A
+# program is `NAME`, or `NAME:NAME_NN` for each process of a group ([fcgi-program:server]).
+all_running() {
+  grep -E '^server(:server_[0-9]+)? +RUNNING' <<<"$status" >/dev/null \
+    && grep -E '^client(:client_[0-9]+)? +RUNNING' <<<"$status" >/dev/null \
+    && ! grep -Ev '^[^ ]+ +RUNNING' <<<"$status" >/dev/null
+}
 for _ in $(seq 1 60); do
   status=$(docker exec nixlayout-supervisord supervisorctl status 2>&1 || true)
-  [ "$(grep -Ec '^(server|client) +RUNNING' <<<"$status")" = 2 ] && break
+  all_running && break
   sleep 0.5
 done
-[ "$(grep -Ec '^(server|client) +RUNNING' <<<"$status")" = 2 ] || fail "supervisorctl status: $status"
-for p in server client; do
-  pid=$(docker exec nixlayout-supervisord supervisorctl pid "$p")
+all_running || fail "supervisorctl status: $status"
+mapfile -t processes < <(awk '$1 != "exit-on-fatal" {print $1}' <<<"$status")
+for name in "${processes[@]}"; do
+  p=${name%%:*}
+  pid=$(docker exec nixlayout-supervisord supervisorctl pid "$name")
   user=$(docker exec nixlayout-supervisord stat -c %U "/proc/$pid")
-  [ "$user" = "duet-$p" ] || fail "program $p runs as $user, expected duet-$p"
+  [ "$user" = "duet-$p" ] || fail "$name runs as $user, expected duet-$p"
 done
-echo "supervisord: server and client RUNNING as duet-server/duet-client, HTTP 200"
+echo "supervisord: ${processes[*]} RUNNING as duet-server/duet-client, HTTP 200"
 stop_timed nixlayout-supervisord 5000 0
 
 # --- the contract, unchanged, on both images in Podman (private storage) ---
