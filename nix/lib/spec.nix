@@ -349,9 +349,7 @@ let
           (check (
             !elem name libraryDropIns
           ) "systemd.dropIns" "${show name} is the name of a drop-in of the library (exitOnFailure)")
-          (check (isFile (
-            unitsDir + "/${name}"
-          )) "systemd.dropIns" "no file ${name} in ${toString unitsDir}")
+          (check (isFile (unitsDir + "/${name}")) "systemd.dropIns" "no file ${name} in ${toString unitsDir}")
           (stringList "systemd.dropIns" false targets)
           (sequence (
             map (
