@@ -19,6 +19,7 @@ let
       ../units/server.service
       ../units/server.socket
       ../units/client.service
+      ../units/sandbox.conf
       ../units/supervisord-programs.conf
       ../units/sysusers.conf
       ../units/run/pairspec.py

@@ -61,7 +61,7 @@ fn count_exits_1_when_a_poll_is_not_2xx() {
 }
 
 #[test]
-fn env_variables_of_the_seed_configure_the_client() {
+fn env_variables_configure_the_client() {
     let (_server, address) = start_server(&[]);
     let mut command = command(CLIENT);
     command

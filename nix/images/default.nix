@@ -15,7 +15,7 @@
   # The packages with bin/SERVER and bin/CLIENT (the same package for both is fine).
   server,
   client,
-  # Store copies: the pair's unit files alone, and the library's base files of each image.
+  # Store copies: the pair's unit files and drop-ins alone, and the library's base files of each image.
   units,
   systemdBase,
   supervisordBase,
@@ -81,6 +81,15 @@ let
             "--enable"
             unit
           ]) pair.enable
+          ++ lib.concatLists (
+            lib.mapAttrsToList (
+              file:
+              lib.concatMap (unit: [
+                "--drop-in"
+                "${unit}.d/${file}"
+              ])
+            ) pair.dropIns
+          )
           ++ lib.concatMap (unit: [
             "--exit-on-failure"
             unit

@@ -11,6 +11,8 @@
 #   UNITS     directory of the pair's unit files (*.service, *.socket), copied byte for byte
 #   --program PATH          an executable, linked as /bin/$(basename PATH); repeatable
 #   --enable UNIT           a unit of UNITS to enable from its [Install] section; repeatable
+#   --drop-in UNIT.d/FILE   UNITS/FILE installed as /etc/systemd/system/UNIT.d/FILE, UNIT
+#                           one of UNITS (the spec's systemd.dropIns); repeatable
 #   --exit-on-failure UNIT  a unit of UNITS whose failure for good ends the container with
 #                           status 1 (BASE's drop-in and exit-on-failure.service); repeatable
 #   --systemd-version V     SYSTEMD's version (e.g. 257.6): from 254 on, each such service
@@ -32,7 +34,7 @@ die() {
 
 usage() {
   echo "usage: systemd-root.sh OUT NAME SYSTEMD BASE UNITS [--program PATH] [--enable UNIT]" \
-    "[--exit-on-failure UNIT] [--systemd-version V] [--upstream UNIT]..." >&2
+    "[--drop-in UNIT.d/FILE] [--exit-on-failure UNIT] [--systemd-version V] [--upstream UNIT]..." >&2
   exit 2
 }
 
@@ -81,6 +83,21 @@ install_units() { # out systemd units-dir
     [ -f "$out/etc/systemd/system/$unit" ] || die "--enable $unit: no $unit in $units"
   done
   [ ${#enable[@]} -eq 0 ] || "$systemd/bin/systemctl" --root="$out" --quiet enable "${enable[@]}"
+}
+
+# The owner's drop-ins (settings several units share, in one file of UNITS), each as
+# UNIT.d/FILE next to the unit it changes.
+install_drop_ins() { # out units-dir
+  local etc=$1/etc/systemd/system units=$2 drop_in unit file
+  for drop_in in "${drop_ins[@]}"; do
+    [[ $drop_in =~ ^([^/]+)\.d/([^/]+\.conf)$ ]] || die "--drop-in $drop_in: not UNIT.d/FILE.conf"
+    unit=${BASH_REMATCH[1]} file=${BASH_REMATCH[2]}
+    [ -f "$etc/$unit" ] || die "--drop-in $drop_in: $unit is not one of the units"
+    [ -f "$units/$file" ] || die "--drop-in $drop_in: no $file in $units"
+    [ ! -e "$etc/$drop_in" ] || die "--drop-in $drop_in: given twice"
+    mkdir -p "$etc/$unit.d"
+    cp "$units/$file" "$etc/$drop_in"
+  done
 }
 
 # For each unit whose failure for good must end the container: BASE's drop-in
@@ -135,13 +152,14 @@ main() {
     exit 1
   fi
   shift 5
-  programs=() enable=() exit_on_failure=() systemd_version=
+  programs=() enable=() drop_ins=() exit_on_failure=() systemd_version=
   local upstream=()
   while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || usage
     case $1 in
       --program) programs+=("$2") ;;
       --enable) enable+=("$2") ;;
+      --drop-in) drop_ins+=("$2") ;;
       --exit-on-failure) exit_on_failure+=("$2") ;;
       --systemd-version) systemd_version=$2 ;;
       --upstream) upstream+=("$2") ;;
@@ -156,6 +174,7 @@ main() {
   link_upstream_units "$out" "$systemd" "${upstream[@]}"
   enable_journald "$out" "$base"
   install_units "$out" "$systemd" "$units"
+  install_drop_ins "$out" "$units"
   install_exit_on_failure "$out" "$base"
   link_programs "$out" "$systemd"
   write_etc "$out" "$name"

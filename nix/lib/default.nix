@@ -45,12 +45,13 @@ let
   n2cPkgs =
     nix2container.packages.${system} or (throw "mkImages: nix2container builds nothing for ${system}");
 
-  # The pair's unit files alone, so an edit elsewhere in their directory (duet's is units/,
-  # with run.sh) rebuilds no image.
+  # The pair's unit files and drop-ins alone, so an edit elsewhere in their directory
+  # (duet's is units/, with run.sh) rebuilds no image.
+  unitsDirFiles = pair.unitFiles ++ builtins.attrNames pair.dropIns;
   units = builtins.path {
     name = "${pair.name}-units";
     path = pair.unitsDir;
-    filter = path: type: type == "regular" && builtins.elem (baseNameOf path) pair.unitFiles;
+    filter = path: type: type == "regular" && builtins.elem (baseNameOf path) unitsDirFiles;
   };
 
   # The library's own files, each image with only those it uses.
@@ -78,7 +79,7 @@ let
     spec
     pair.programsFile
   ]
-  ++ map (unit: pair.unitsDir + "/${unit}") pair.unitFiles
+  ++ map (file: pair.unitsDir + "/${file}") unitsDirFiles
   ++ lib.optional (pair.usersFile != null) pair.usersFile;
   specRoot =
     let

@@ -90,6 +90,7 @@ let
       "server"
       "client"
       "exitOnFailure"
+      "dropIns"
     ];
     supervisord = [
       "programs"
@@ -210,6 +211,13 @@ let
   httpPath = "a path starting with '/', without spaces or control characters";
   serviceRe = "[^/]+\\.service";
   sectionRe = "\\[(program|fcgi-program):([^]]+)][[:space:]]*";
+  dropInRe = "[A-Za-z0-9_.@-]+\\.conf";
+  # The drop-ins the library itself gives units (systemd.exitOnFailure): an owner's drop-in
+  # of the same name would replace one of them.
+  libraryDropIns = [
+    "exit-on-failure.conf"
+    "restart-direct.conf"
+  ];
 
   doc =
     if typeOf spec == null then
@@ -228,6 +236,7 @@ let
   sections = map (m: elemAt m 1) (
     filter (m: m != null) (map (match sectionRe) (lines (readFile programsFile)))
   );
+  dropIns = systemd.dropIns or { };
   socketUnit = substring 0 (stringLength systemd.server - 8) systemd.server + ".socket";
 
   valid = sequence [
@@ -326,6 +335,38 @@ let
         ) "systemd.exitOnFailure" "no unit ${unit} in ${toString unitsDir}"
       ) (systemd.exitOnFailure or [ ])
     ))
+    (check (isAttrs dropIns) "systemd.dropIns" "must be an object (drop-in file: [unit, ...])")
+    (sequence (
+      map (
+        name:
+        let
+          targets = dropIns.${name};
+        in
+        sequence [
+          (check (
+            match dropInRe name != null
+          ) "systemd.dropIns" "${show name} is not a drop-in file name (NAME.conf, without '/')")
+          (check (
+            !elem name libraryDropIns
+          ) "systemd.dropIns" "${show name} is the name of a drop-in of the library (exitOnFailure)")
+          (check (isFile (unitsDir + "/${name}")) "systemd.dropIns" "no file ${name} in ${toString unitsDir}")
+          (stringList "systemd.dropIns" false targets)
+          (sequence (
+            map (
+              unit:
+              sequence [
+                (check (
+                  match ".*/.*" unit == null && isFile (unitsDir + "/${unit}")
+                ) "systemd.dropIns" "${name}: no unit ${unit} in ${toString unitsDir}")
+                (check (
+                  length (filter (u: u == unit) targets) == 1
+                ) "systemd.dropIns" "${name}: ${unit} given twice")
+              ]
+            ) targets
+          ))
+        ]
+      ) (attrNames dropIns)
+    ))
     (file "supervisord.programs" false supervisord.programs)
     (sequence (
       map
@@ -395,6 +436,8 @@ assert valid;
   serverUnit = systemd.server;
   clientUnit = systemd.client;
   exitOnFailure = systemd.exitOnFailure or [ ];
+  # Drop-in file name (in unitsDir) -> the units that get it as UNIT.d/NAME.
+  inherit dropIns;
   # The units `systemctl enable` can enable: those with an [Install] section.
   enable = filter installable unitFiles;
   serverProgram = supervisord.server;
@@ -424,6 +467,7 @@ assert valid;
       inherit (systemd) server client;
       socket = if socketActivated then socketUnit else null;
       exitOnFailure = systemd.exitOnFailure or [ ];
+      inherit dropIns;
     };
     supervisord = {
       inherit (supervisord) server client;

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-/// Command line of duet-client. The env names are the seed's.
+/// Command line of duet-client. SERVER_HOST, SERVER_PORT, POLL_INTERVAL and DUET_PATH set
+/// what their flags set, so units and images configure the client without a command line.
 #[derive(Parser, Debug)]
 #[command(
     name = "duet-client",

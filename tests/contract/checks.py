@@ -390,14 +390,21 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
                 timeout=bounds.wait(60))
             log(f"the client's line /{spec.client_log_line}/ in the journal")
 
-        with subtest("the pair's units in the image verify clean"):
+        with subtest("the pair's units in the image verify clean"
+                     + (", their drop-ins applied" if spec.drop_ins else "")):
             # The units as they are in the image must verify, with the executables present.
             # verify exits 0 on mere warnings (an unknown key, say): its output must not
-            # mention the pair's units or executables either.
+            # mention the pair's units, drop-ins or executables either.
             units = spec.unit_files()
+            for path, _ in spec.drop_in_paths():
+                unit = path.split("/")[-2][: -len(".d")]
+                loaded = machine.succeed(f"{sx} systemctl show -p DropInPaths --value {unit}").split()
+                expect(path in loaded, f"{unit} runs without its drop-in {path} (DropInPaths: {loaded})")
+            if spec.drop_ins:
+                log("drop-ins applied: " + ", ".join(path for path, _ in spec.drop_in_paths()))
             out = machine.succeed(
                 f"{sx} systemd-analyze verify " + " ".join(f"/etc/systemd/system/{u}" for u in units) + " 2>&1")
-            names = "|".join(re.escape(n) for n in units + [spec.server, spec.client])
+            names = "|".join(re.escape(n) for n in units + list(spec.drop_ins) + [spec.server, spec.client])
             ours = [line for line in out.splitlines() if re.search(names, line)]
             expect(not ours, "systemd-analyze verify warns about the units:\n" + "\n".join(ours))
             log(f"systemd-analyze verify {' '.join(units)}: clean")

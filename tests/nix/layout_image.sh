@@ -42,7 +42,7 @@ place() { # source destination
 read_spec() {
   nix-instantiate --eval --strict --json -E "
     let s = import $repo/nix/lib/spec.nix $units/pair.json; in {
-      inherit (s) name unitFiles enable exitOnFailure server client;
+      inherit (s) name unitFiles enable exitOnFailure dropIns server client;
       programsFile = toString s.programsFile;
       usersFile = toString s.usersFile;
     }" 2>/dev/null | python3 -c '
@@ -53,6 +53,8 @@ for key in ("name", "programsFile", "usersFile"):
 print("spec_programs=(" + shlex.quote(s["server"]) + " " + shlex.quote(s["client"]) + ")")
 for key in ("unitFiles", "enable", "exitOnFailure"):
     print(f"spec_{key}=(" + " ".join(shlex.quote(v) for v in s[key]) + ")")
+print("spec_dropInFiles=(" + " ".join(shlex.quote(f) for f in s["dropIns"]) + ")")
+print("spec_dropIns=(" + " ".join(shlex.quote(f"{u}.d/{f}") for f, units in s["dropIns"].items() for u in units) + ")")
 '
 }
 
@@ -85,7 +87,7 @@ stage_inputs() { # root
   mkdir -p "$src/units"
   cp "$images"/systemd-root.sh "$images"/supervisord-root.sh "$images"/sysusers-passwd.sh "$src/"
   cp -r "$base" "$src/base"
-  for f in "${spec_unitFiles[@]}"; do cp "$units/$f" "$src/units/"; done
+  for f in "${spec_unitFiles[@]}" "${spec_dropInFiles[@]}"; do cp "$units/$f" "$src/units/"; done
   cp "$spec_programsFile" "$src/programs.conf"
   [ -z "$spec_usersFile" ] || cp "$spec_usersFile" "$src/users.conf"
 }
@@ -108,6 +110,7 @@ systemd_layer() { # root
   place "$root/usr/lib/systemd/systemd" "$root/sdprefix/lib/systemd/systemd"
   for t in systemctl journalctl systemd-analyze; do place "$root/usr/bin/$t" "$root/sdprefix/bin/$t"; done
   for u in "${spec_enable[@]}"; do args+=(--enable "$u"); done
+  for u in "${spec_dropIns[@]}"; do args+=(--drop-in "$u"); done
   for u in "${spec_exitOnFailure[@]}"; do args+=(--exit-on-failure "$u"); done
   args+=(--systemd-version "$(dpkg_version "$root" systemd)")
   mapfile -t upstream < <(nix-instantiate --eval --strict --json "$images/systemd-units.nix" |

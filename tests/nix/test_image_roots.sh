@@ -40,7 +40,7 @@ for u in "${upstream[@]}"; do upstream_args+=(--upstream "$u"); done
 spec_vars() { # spec
   nix-instantiate --eval --strict --json -E "
     let s = import $repo/nix/lib/spec.nix $1; in {
-      inherit (s) name server client unitFiles enable exitOnFailure singlePrograms;
+      inherit (s) name server client unitFiles enable exitOnFailure dropIns singlePrograms;
       unitsDir = toString s.unitsDir;
       programsFile = toString s.programsFile;
       usersFile = if s.usersFile == null then \"\" else toString s.usersFile;
@@ -51,6 +51,8 @@ for key in ("name", "server", "client", "unitsDir", "programsFile", "usersFile")
     print(f"spec_{key}={shlex.quote(s[key])}")
 for key in ("unitFiles", "enable", "exitOnFailure"):
     print(f"spec_{key}=(" + " ".join(shlex.quote(v) for v in s[key]) + ")")
+print("spec_dropInFiles=(" + " ".join(shlex.quote(f) for f in s["dropIns"]) + ")")
+print("spec_dropIns=(" + " ".join(shlex.quote(f"{u}.d/{f}") for f, units in s["dropIns"].items() for u in units) + ")")
 for key in ("server", "client"):
     print(f"spec_single_{key}=(" + " ".join(shlex.quote(v) for v in s["singlePrograms"][key]) + ")")
 '
@@ -113,6 +115,7 @@ check_systemd_root() { # label pkg units-dir
   local label=$1 pkg=$2 units=$3 out=$tmp/$1-systemd-root u f target
   local args=("$spec_name" "$sd" "$base" "$units" --program "$pkg/bin/$spec_server" --program "$pkg/bin/$spec_client")
   for u in "${spec_enable[@]}"; do args+=(--enable "$u"); done
+  for u in "${spec_dropIns[@]}"; do args+=(--drop-in "$u"); done
   for u in "${spec_exitOnFailure[@]}"; do args+=(--exit-on-failure "$u"); done
   if [ ${#spec_exitOnFailure[@]} -gt 0 ]; then
     ! bash "$images/systemd-root.sh" "$tmp/$label-no-version" "${args[@]}" "${upstream_args[@]}" 2>/dev/null \
@@ -135,6 +138,15 @@ check_systemd_root() { # label pkg units-dir
   for f in "${spec_unitFiles[@]}"; do
     cmp -s "$spec_unitsDir/$f" "$etc/$f" || fail "$label systemd root: $f differs from the spec's"
   done
+  for f in "${spec_dropIns[@]}"; do
+    cmp -s "$spec_unitsDir/${f#*.d/}" "$etc/$f" || fail "$label systemd root: drop-in $f differs from the spec's ${f#*.d/}"
+  done
+  # No other drop-in than the spec's and the library's exit-on-failure ones.
+  while read -r f; do
+    case " ${spec_dropIns[*]} " in *" ${f#"$etc"/} "*) continue ;; esac
+    case ${f##*/} in exit-on-failure.conf | restart-direct.conf) continue ;; esac
+    fail "$label systemd root: a drop-in the spec does not name: ${f#"$etc"/}"
+  done < <(find "$etc" -path '*.d/*' -type f)
   cmp -s "$base/journald-console.conf" "$out/etc/systemd/journald.conf.d/duet-console.conf" \
     || fail "$label systemd root: journald drop-in differs from units/base/journald-console.conf"
   # From the [Install] sections (WantedBy=), made by `systemctl --root enable`.
@@ -217,8 +229,8 @@ check_pair() { # label spec
   eval "$(spec_vars "$2")" || fail "$label: cannot read $2 through nix/lib/spec.nix"
   mkdir -p "$pkg/bin" "$units"
   for f in "$spec_server" "$spec_client"; do printf '#!/bin/sh\n' > "$pkg/bin/$f"; chmod +x "$pkg/bin/$f"; done
-  # What nix/lib hands over: the spec's unit files alone.
-  for f in "${spec_unitFiles[@]}"; do cp "$spec_unitsDir/$f" "$units/"; done
+  # What nix/lib hands over: the spec's unit files and drop-ins alone.
+  for f in "${spec_unitFiles[@]}" "${spec_dropInFiles[@]}"; do cp "$spec_unitsDir/$f" "$units/"; done
   check_systemd_root "$label" "$pkg" "$units"
   check_supervisord_root "$label" "$pkg"
   check_single_root "$label" "$pkg" server "${spec_single_server[@]}"
@@ -251,7 +263,11 @@ main() {
   grep -qx 'duet-server:x:801:801:duet HTTP server:/:/sbin/nologin' "$systemd_root/etc/passwd" || fail "passwd: duet-server"
   grep -qx 'duet-client:x:802:' "$systemd_root/etc/group" || fail "group: duet-client"
   [ "${spec_single_server[*]}" = "duet-server duet-client" ] || fail "duet-server's image carries ${spec_single_server[*]}"
+  for u in server.service client.service; do
+    cmp -s "$repo/units/sandbox.conf" "$etc/$u.d/sandbox.conf" || fail "$u has no sandbox drop-in (units/sandbox.conf)"
+  done
   check_pair second-pair "$repo/tests/second-pair/pair.json"
+  [ ${#spec_dropIns[@]} -eq 0 ] || fail "the second pair names drop-ins: ${spec_dropIns[*]}"
 
   # A unit missing from systemd fails the build and names the unit.
   mkdir -p "$tmp/sd-missing/example/systemd/system" "$tmp/sd-missing/bin"
@@ -264,6 +280,18 @@ main() {
     fail "systemd-root.sh succeeded without systemd-halt.service"
   fi
   grep -q 'systemd-halt.service' <<<"$err" || fail "missing-unit error does not name the unit: $err"
+
+  # A drop-in for a unit that is not one of the pair's, or whose file is not there, fails
+  # the build and names it.
+  local bad
+  for bad in absent.service.d/sandbox.conf server.service.d/absent.conf server.service.d/../sandbox.conf; do
+    if err=$(bash "$images/systemd-root.sh" "$tmp/drop-in-root" duet "$sd" "$base" "$tmp/duet-units" \
+      --program "$tmp/duet-package/bin/duet-server" --drop-in "$bad" "${upstream_args[@]}" 2>&1); then
+      fail "systemd-root.sh accepted --drop-in $bad"
+    fi
+    grep -q -- "--drop-in $bad" <<<"$err" || fail "the --drop-in error does not name $bad: $err"
+    rm -rf "$tmp/drop-in-root"
+  done
 
   # A systemd whose PID 1 is not where nixpkgs puts it: the root's /sbin/init dangles, and
   # the link check says so.

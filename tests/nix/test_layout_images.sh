@@ -113,7 +113,13 @@ active=$(docker exec nixlayout-systemd systemctl is-active server.socket server.
 wait_http_200 28181 || fail "no HTTP 200 from the systemd container"
 docker exec nixlayout-systemd systemctl show -p User --value server.service | grep -qx duet-server \
   || fail "server.service does not run as duet-server"
-echo "systemd: running, units active, HTTP 200"
+# The sandbox both units get from units/sandbox.conf, a drop-in: in effect for each.
+for u in server.service client.service; do
+  sandbox=$(docker exec nixlayout-systemd systemctl show -p ProtectSystem -p NoNewPrivileges -p UMask "$u" | sort | tr '\n' ' ')
+  [ "$sandbox" = "NoNewPrivileges=yes ProtectSystem=strict UMask=0077 " ] \
+    || fail "$u runs without units/sandbox.conf in effect: $sandbox"
+done
+echo "systemd: running, units active, HTTP 200, the sandbox drop-in in effect"
 stop_timed nixlayout-systemd 5000 0 130
 
 # --- duet-supervisord ---

@@ -33,7 +33,7 @@ GOOD = {
     "client": {"executable": "tally-poll", "logLine": "tally=\\d+", "serverHostEnv": "TALLY_UPSTREAM",
                "env": ["TALLY_EVERY=2s", "TALLY_MODE=a=b"]},
     "systemd": {"units": "units", "server": "web.service", "client": "poll.service",
-                "exitOnFailure": ["web.service"]},
+                "exitOnFailure": ["web.service"], "dropIns": {"hardening.conf": ["web.service", "poll.service"]}},
     "supervisord": {"programs": "programs.conf", "server": "web", "client": "poll"},
     "users": "users.conf",
 }
@@ -42,6 +42,7 @@ FILES = {
     "units/web.socket": "[Socket]\nListenStream=9431\n",
     "units/poll.service": "[Service]\nExecStart=/bin/tally-poll\n",
     "units/notes.txt": "not a unit\n",
+    "units/hardening.conf": "[Service]\nNoNewPrivileges=yes\n",
     "programs.conf": "[program:web]\ncommand=/bin/tally-web\n\n[fcgi-program:poll]\ncommand=/bin/tally-poll\n",
     "users.conf": "u tally 900\n",
 }
@@ -108,15 +109,20 @@ class Rules(unittest.TestCase):
         self.assertEqual(spec.abilities, ("socket-activation", "notify", "readiness"))
         self.assertEqual(spec.units_dir, os.path.join(self.where.dir, "units"))
         self.assertEqual(spec.unit_files(), ["poll.service", "web.service", "web.socket"])
+        self.assertEqual(spec.drop_ins, {"hardening.conf": ["web.service", "poll.service"]})
+        drop_in = os.path.join(self.where.dir, "units", "hardening.conf")
+        self.assertEqual(spec.drop_in_paths(), [("/etc/systemd/system/web.service.d/hardening.conf", drop_in),
+                                                ("/etc/systemd/system/poll.service.d/hardening.conf", drop_in)])
 
     def test_minimal_spec_loads(self):
         doc = copy.deepcopy(GOOD)
         for field in ("version", "users", "server.abilities", "server.readinessPath", "client.env",
-                      "systemd.exitOnFailure"):
+                      "systemd.exitOnFailure", "systemd.dropIns"):
             put(doc, field, DELETE)
         spec = pairspec.load(self.where.write(doc))
         self.assertEqual((spec.version, spec.users_file, spec.abilities, spec.readiness_path, spec.client_env,
-                          spec.exit_on_failure), (None, None, (), None, [], []))
+                          spec.exit_on_failure, spec.drop_ins, spec.drop_in_paths()),
+                         (None, None, (), None, [], [], {}, []))
 
     def test_not_an_object(self):
         self.assertEqual(self.refused_doc("[1, 2]"), "pair.json: the spec: must be an object")
@@ -270,6 +276,24 @@ class Rules(unittest.TestCase):
         self.refused({"systemd.exitOnFailure": ["../programs.conf"]}, "systemd.exitOnFailure: no unit ../programs.conf")
         self.refused({"systemd.exitOnFailure": "web.service"}, "systemd.exitOnFailure: must be a list")
 
+    def test_drop_ins(self):
+        self.refused({"systemd.dropIns": ["hardening.conf"]}, "systemd.dropIns: must be an object")
+        self.refused({"systemd.dropIns": {"../hardening.conf": ["web.service"]}},
+                     "systemd.dropIns: '../hardening.conf' is not a drop-in file name")
+        self.refused({"systemd.dropIns": {"hardening": ["web.service"]}}, "'hardening' is not a drop-in file name")
+        self.refused({"systemd.dropIns": {"restart-direct.conf": ["web.service"]}},
+                     "'restart-direct.conf' is the name of a drop-in of the library")
+        self.refused({"systemd.dropIns": {"gone.conf": ["web.service"]}},
+                     f"systemd.dropIns: no file gone.conf in {self.where.dir}/units")
+        self.refused({"systemd.dropIns": {"hardening.conf": []}}, "systemd.dropIns: must be a list of non-empty")
+        self.refused({"systemd.dropIns": {"hardening.conf": "web.service"}}, "systemd.dropIns: must be a list")
+        self.refused({"systemd.dropIns": {"hardening.conf": ["web.service", "gone.service"]}},
+                     "systemd.dropIns: hardening.conf: no unit gone.service in")
+        self.refused({"systemd.dropIns": {"hardening.conf": ["../programs.conf"]}},
+                     "systemd.dropIns: hardening.conf: no unit ../programs.conf")
+        self.refused({"systemd.dropIns": {"hardening.conf": ["web.socket", "web.socket"]}},
+                     "systemd.dropIns: hardening.conf: web.socket given twice")
+
     def test_supervisord(self):
         self.refused({"supervisord.programs": "absent.conf"},
                      f"supervisord.programs: no file {self.where.dir}/absent.conf")
@@ -339,6 +363,7 @@ class Derived(unittest.TestCase):
         derived = json.loads(json.dumps(self.spec.derived()))
         self.assertEqual(derived["images"]["supervisord"], "tally-supervisord")
         self.assertEqual(derived["systemd"]["socket"], "web.socket")
+        self.assertEqual(derived["systemd"]["dropIns"], {"hardening.conf": ["web.service", "poll.service"]})
         self.assertEqual(derived["readinessPath"], "/ready")
 
 

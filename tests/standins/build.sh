@@ -8,7 +8,7 @@
 # units/run/pairspec.py derives from the spec.
 #
 #   NAME-systemd      both executables; the spec's units (*.service, *.socket) enabled;
-#                     the exit-on-failure drop-in for each unit of systemd.exitOnFailure
+#                     its drop-ins (systemd.dropIns) as UNIT.d/FILE; the exit-on-failure drop-in for each unit of systemd.exitOnFailure
 #                     and exit-on-failure.service, which it starts;
 #                     journald to the console; the spec's users (/etc/sysusers.d/NAME.conf)
 #   NAME-supervisord  both executables; /etc/supervisord.conf = units/base/supervisord.conf
@@ -79,6 +79,8 @@ var("spec_units_dir", s.units_dir)
 arr("spec_units", s.unit_files())
 arr("spec_enable", [u for u in s.unit_files() if installable(u)])
 arr("spec_exit_on_failure", derived["systemd"]["exitOnFailure"])
+arr("spec_drop_in_files", s.drop_ins)
+arr("spec_drop_ins", [f"{unit}.d/{name}" for name, units in s.drop_ins.items() for unit in units])
 var("spec_programs_file", s.programs_file)
 var("spec_users_file", s.users_file)
 EOF
@@ -193,10 +195,11 @@ users_lines() { # the sysusers file's COPY line (RUN is the caller's)
 }
 
 systemd_image() { # the units enabled, nothing else of Debian's running
-  local ctx=$work/systemd unit sysusers=
-  mkdir -p "$ctx/units"
+  local ctx=$work/systemd unit sysusers="" drop_in
+  mkdir -p "$ctx/units" "$ctx/drop-ins"
   copy_programs "$ctx" "$spec_server" "$spec_client"
   for unit in "${spec_units[@]}"; do cp "$spec_units_dir/$unit" "$ctx/units/"; done
+  for drop_in in "${spec_drop_in_files[@]}"; do cp "$spec_units_dir/$drop_in" "$ctx/drop-ins/"; done
   cp "$base_files/journald-console.conf" "$base_files/exit-on-failure.conf" "$base_files/exit-on-failure.service" \
     "$base_files/restart-direct.conf" "$ctx/"
   local major
@@ -206,6 +209,9 @@ systemd_image() { # the units enabled, nothing else of Debian's running
     echo "FROM $base"
     echo "COPY bin/ /bin/"
     echo "COPY units/ /etc/systemd/system/"
+    for drop_in in "${spec_drop_ins[@]}"; do
+      echo "COPY drop-ins/${drop_in#*.d/} /etc/systemd/system/$drop_in"
+    done
     for unit in "${spec_exit_on_failure[@]}"; do
       echo "COPY exit-on-failure.conf /etc/systemd/system/$unit.d/exit-on-failure.conf"
       # systemd >= 254 (sid) would trigger OnFailure= on every restart without it;
@@ -306,6 +312,7 @@ main() {
   # Set by spec_vars:
   spec_name='' spec_version='' spec_server='' spec_client='' spec_units_dir='' spec_programs_file='' spec_users_file=''
   spec_programs_server=() spec_programs_client=() spec_units=() spec_enable=() spec_exit_on_failure=()
+  spec_drop_in_files=() spec_drop_ins=()
   vars=$(spec_vars "$spec") || exit 1
   eval "$vars"
   version=${version:-$spec_version}

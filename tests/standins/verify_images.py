@@ -5,7 +5,7 @@ engine):
 
 - the image config: Entrypoint, User, StopSignal, ExposedPorts, Env, the OCI labels (title,
   description, version); the tags `latest` and the version name the same image;
-- the files at their in-image paths, byte for byte: the spec's units, the library's drop-in,
+- the files at their in-image paths, byte for byte: the spec's units and drop-ins, the library's drop-in,
   exit-on-failure.service and journald file (systemd image); units/base/supervisord.conf +
   the spec's programs file, /bin/supervisord and /bin/supervisord-exit-on-fatal (the
   library's scripts; their first line, the python, may differ by builder); the spec's users;
@@ -57,6 +57,7 @@ DUET = {
                 "server": ("duet-server", "duet-client"), "client": ("duet-client",)},
     "units": ("client.service", "server.service", "server.socket"),
     "exit_on_failure": ("server.service", "client.service"),
+    "drop_ins": {"server.service.d/sandbox.conf": "sandbox.conf", "client.service.d/sandbox.conf": "sandbox.conf"},
     "users": "sysusers.conf",
 }
 
@@ -69,6 +70,8 @@ def expected_for_duet(spec):
         "carries": DUET["carries"],
         "restart_direct": [u for u in DUET["exit_on_failure"] if u.endswith(".service")],
         "files": files_expected(DUET["name"], {u: os.path.join(units, u) for u in DUET["units"]},
+                                {f"/etc/systemd/system/{path}": os.path.join(units, name)
+                                 for path, name in DUET["drop_ins"].items()},
                                 DUET["exit_on_failure"], os.path.join(units, "supervisord-programs.conf"),
                                 os.path.join(units, DUET["users"])),
     }
@@ -90,11 +93,11 @@ def expected_derived(spec, version):
         "carries": {"systemd": both, "supervisord": both, "server": tuple(spec.single_programs("server")),
                     "client": tuple(spec.single_programs("client"))},
         "files": files_expected(spec.name, {u: os.path.join(spec.units_dir, u) for u in spec.unit_files()},
-                                spec.exit_on_failure, spec.programs_file, spec.users_file),
+                                dict(spec.drop_in_paths()), spec.exit_on_failure, spec.programs_file, spec.users_file),
     }
 
 
-def files_expected(name, units, exit_on_failure, programs_file, users_file):
+def files_expected(name, units, drop_ins, exit_on_failure, programs_file, users_file):
     """In-image path -> (bytes, skip_first_line) per image key."""
     def read(*paths):
         data = b""
@@ -103,6 +106,7 @@ def files_expected(name, units, exit_on_failure, programs_file, users_file):
                 data += f.read()
         return data
     systemd = {f"/etc/systemd/system/{unit}": (read(path), False) for unit, path in units.items()}
+    systemd.update({in_image: (read(path), False) for in_image, path in drop_ins.items()})
     for unit in exit_on_failure:
         systemd[f"/etc/systemd/system/{unit}.d/exit-on-failure.conf"] = (read(os.path.join(BASE, "exit-on-failure.conf")), False)
     if exit_on_failure:

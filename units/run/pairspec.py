@@ -31,6 +31,10 @@ ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HTTP_PATH_RE = re.compile(r"^/[!-~]*$")
 HTTP_PATH = "a path starting with '/', without spaces or control characters"
 SECTION_RE = re.compile(r"^\[(program|fcgi-program):([^\]]+)\]\s*$", re.M)
+DROP_IN_RE = re.compile(r"^[A-Za-z0-9_.@-]+\.conf$")
+# The drop-ins the library itself gives units (systemd.exitOnFailure): an owner's drop-in of
+# the same name would replace one of them.
+LIBRARY_DROP_INS = ("exit-on-failure.conf", "restart-direct.conf")
 
 FIELDS = {
     "": {"name", "description", "version", "port", "stopTimeoutSec", "health", "server",
@@ -38,7 +42,7 @@ FIELDS = {
     "health": {"path", "command"},
     "server": {"executable", "logLine", "abilities", "readinessPath"},
     "client": {"executable", "logLine", "serverHostEnv", "env"},
-    "systemd": {"units", "server", "client", "exitOnFailure"},
+    "systemd": {"units", "server", "client", "exitOnFailure", "dropIns"},
     "supervisord": {"programs", "server", "client"},
 }
 REQUIRED = {
@@ -83,6 +87,8 @@ class Spec:
         self.server_unit = doc["systemd"]["server"]
         self.client_unit = doc["systemd"]["client"]
         self.exit_on_failure = list(doc["systemd"].get("exitOnFailure", []))
+        drop_ins = doc["systemd"].get("dropIns", {})
+        self.drop_ins = {name: list(drop_ins[name]) for name in sorted(drop_ins)}
         self.programs_file = self.file(doc["supervisord"]["programs"])
         self.server_program = doc["supervisord"]["server"]
         self.client_program = doc["supervisord"]["client"]
@@ -108,6 +114,11 @@ class Spec:
     def unit_files(self):
         """The owner's unit files, sorted: what the systemd image installs."""
         return sorted(f for f in os.listdir(self.units_dir) if f.endswith((".service", ".socket")))
+
+    def drop_in_paths(self):
+        """(in-image path, drop-in file) of each drop-in the systemd image installs."""
+        return [(f"/etc/systemd/system/{unit}.d/{name}", os.path.join(self.units_dir, name))
+                for name, units in self.drop_ins.items() for unit in units]
 
     def single_programs(self, key):
         """The executables a single image carries: its own, and for the server the
@@ -165,7 +176,7 @@ class Spec:
             "singlePrograms": {key: self.single_programs(key) for key in ("server", "client")},
             "systemd": {"server": self.server_unit, "client": self.client_unit,
                         "socket": self.socket_unit if self.has("socket-activation") else None,
-                        "exitOnFailure": self.exit_on_failure},
+                        "exitOnFailure": self.exit_on_failure, "dropIns": self.drop_ins},
             "supervisord": {"server": self.server_program, "client": self.client_program},
         }
 
@@ -289,6 +300,24 @@ def validate(path, doc):
     for unit in _string_list(path, "systemd", "exitOnFailure", systemd.get("exitOnFailure", []), allow_empty=True):
         if "/" in unit or not os.path.isfile(os.path.join(units, unit)):
             raise SpecError(f"{_where(path, 'systemd', 'exitOnFailure')}: no unit {unit} in {units}")
+    drop_ins = systemd.get("dropIns", {})
+    if not isinstance(drop_ins, dict):
+        raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: must be an object (drop-in file: [unit, ...])")
+    for name in sorted(drop_ins):
+        if not DROP_IN_RE.match(name):
+            raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: {name!r} is not a drop-in file name "
+                            f"(NAME.conf, without '/')")
+        if name in LIBRARY_DROP_INS:
+            raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: {name!r} is the name of a drop-in of the "
+                            f"library (exitOnFailure)")
+        if not os.path.isfile(os.path.join(units, name)):
+            raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: no file {name} in {units}")
+        targets = _string_list(path, "systemd", "dropIns", drop_ins[name], allow_empty=False)
+        for unit in targets:
+            if "/" in unit or not os.path.isfile(os.path.join(units, unit)):
+                raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: {name}: no unit {unit} in {units}")
+            if targets.count(unit) > 1:
+                raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: {name}: {unit} given twice")
 
     supervisord = doc["supervisord"]
     programs = _file(path, "supervisord", "programs", supervisord["programs"])
