@@ -43,6 +43,11 @@ cg2_image_names() {
   done
 }
 
+# The Nix image layout's systemd image (tests/nix/layout_image.sh over the sid rootfs), as
+# tagged in the engines and as its tarball is named.
+cg2_layout_image() { echo "localhost/$(cg2_image_names systemd):layout"; }
+cg2_layout_tarball() { echo "$(cg2_image_names systemd)-layout"; }
+
 # cg2_build APPROACHES: the guest disk and the sid stand-ins (both cached); sets CG2_IMAGES
 # to the image names the approaches need, each checked to have a tarball.
 cg2_build() {
@@ -50,6 +55,7 @@ cg2_build() {
   names=$(cg2_image_names "$1")
   [ -n "$names" ] || cg2_die "units/run.sh names no images for: $1"
   mapfile -t CG2_IMAGES <<<"$names"
+  [[ ",$1," != *,systemd,* ]] || CG2_IMAGES+=("$(cg2_layout_tarball)")
   t=$SECONDS; "$CG2_DIR/build-guest.sh"; cg2_step "guest disk" $t
   t=$SECONDS; "$CG2_DIR/standins.sh"; cg2_step "sid stand-ins" $t
   for n in "${CG2_IMAGES[@]}"; do

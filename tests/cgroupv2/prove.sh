@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cgroup v2 proving ground from nothing: builds (or reuses) the sid guest and
 # sid stand-in images, boots the guest, loads the images into each engine and
-# runs the container contract unchanged in it.
+# runs the container contract unchanged in it; with the systemd approach, also on the
+# systemd image of the Nix image layout over sid's systemd.
 #   prove.sh [--engine docker,podman] [--approach systemd,supervisord,separate] [--keep] [--reuse] [--time-scale N]
 # --keep leaves the guest running afterwards (vm.sh ssh … to look inside, vm.sh stop);
 # --reuse runs in an already running guest (and leaves it running).
@@ -40,7 +41,10 @@ main() {
 
   t=$SECONDS
   local rc=0
-  python3 "$here/run_contract.py" --engine "$engines" --approach "$approaches" --time-scale "$scale" || rc=$?
+  local layout=()
+  [[ ",$approaches," != *,systemd,* ]] || layout=(--systemd-layout "$(cg2_layout_image)")
+  python3 "$here/run_contract.py" --engine "$engines" --approach "$approaches" --time-scale "$scale" \
+    "${layout[@]}" || rc=$?
   cg2_step "contract" $t
   cg2_log "proving ground total: $((SECONDS - t_all)) s"
   return $rc

@@ -14,6 +14,10 @@ The contract's machine (tests/contract/machine.py) reaches the guest through
 (`checks.Bounds().scaled(N)`: kill-to-serving, stop, and every wait): the guest runs
 under qemu TCG on a shared machine, several times slower than a real host. The
 measured figures are logged unscaled, and the factor is printed with the results.
+
+--systemd-layout IMAGE runs the systemd checks once more on each engine, after the
+approaches, on IMAGE (already loaded) tagged as the spec's systemd image: the Nix image
+layout built by tests/nix/layout_image.sh over the guest's own Debian sid systemd.
 """
 
 import argparse
@@ -56,6 +60,8 @@ def main():
     ap.add_argument("--spec", default=str(REPO / "units" / "pair.json"), help="the pair spec (default units/pair.json)")
     ap.add_argument("--port", type=int, help="host port in the guest (default: the spec's port)")
     ap.add_argument("--time-scale", type=float, default=1.0)
+    ap.add_argument("--systemd-layout", metavar="IMAGE",
+                    help="also run the systemd checks on IMAGE, the Nix image layout (see above)")
     args = ap.parse_args()
     if args.time_scale < 1:
         ap.error("--time-scale must be >= 1")
@@ -79,29 +85,34 @@ def main():
         print(f"run_contract.py: the guest has no {guest_spec}: stage {os.path.dirname(relative)} "
               "(tests/cgroupv2/lib.sh cg2_stage)", file=sys.stderr)
         return 1
+    runs = [(engine, approach, approach) for engine in args.engine for approach in args.approach]
+    if args.systemd_layout:
+        runs += [(engine, "systemd", "systemd-layout") for engine in args.engine]
     results = []
-    for engine in args.engine:
-        for approach in args.approach:
-            print(f"== {engine} {approach}", flush=True)
-            subtest = Subtests(prefix=f"{approach} on {engine}: ")
-            t0 = time.monotonic()
-            try:
-                checks.CHECKS[approach](machine, run, spec, subtest=subtest, engine=engine, port=args.port,
-                                        bounds=bounds)
-                ok = True
-            except Exception:
-                traceback.print_exc()
-                ok = False
-                machine.execute(f"{run} {approach} --engine {engine} --project {spec.name} --stop", timeout=120)
-            secs = time.monotonic() - t0
-            where = f" in subtest {subtest.failed!r}" if subtest.failed else ""
-            results.append((engine, approach, ok, secs, where))
-            print(f"== {engine} {approach}: {'PASS' if ok else 'FAIL' + where} in {secs:.0f} s", flush=True)
+    for engine, approach, label in runs:
+        if label == "systemd-layout":
+            machine.succeed(f"{engine} tag {shlex.quote(args.systemd_layout)} "
+                            f"{shlex.quote(spec.image_ref('systemd'))}")
+        print(f"== {engine} {label}", flush=True)
+        subtest = Subtests(prefix=f"{label} on {engine}: ")
+        t0 = time.monotonic()
+        try:
+            checks.CHECKS[approach](machine, run, spec, subtest=subtest, engine=engine, port=args.port,
+                                    bounds=bounds)
+            ok = True
+        except Exception:
+            traceback.print_exc()
+            ok = False
+            machine.execute(f"{run} {approach} --engine {engine} --project {spec.name} --stop", timeout=120)
+        secs = time.monotonic() - t0
+        where = f" in subtest {subtest.failed!r}" if subtest.failed else ""
+        results.append((engine, label, ok, secs, where))
+        print(f"== {engine} {label}: {'PASS' if ok else 'FAIL' + where} in {secs:.0f} s", flush=True)
 
     scale = f" (time bounds x{args.time_scale:g}: emulated guest)" if args.time_scale != 1 else ""
     print(f"\ncgroup v2 guest contract results for {spec.name}{scale}:")
-    for engine, approach, ok, secs, where in results:
-        print(f"  {engine:7} {approach:12} {'PASS' if ok else 'FAIL' + where}  {secs:5.0f} s")
+    for engine, label, ok, secs, where in results:
+        print(f"  {engine:7} {label:14} {'PASS' if ok else 'FAIL' + where}  {secs:5.0f} s")
     passed = sum(1 for r in results if r[2])
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the sid stand-in images (systemd >= 258) with the containers' builder and
-# saves them as docker-archive tarballs into $CG2_CACHE/images.
+# Builds the sid stand-in images (systemd >= 258) with the containers' builder, and the
+# systemd image of the Nix image layout over the same rootfs (tests/nix/layout_image.sh),
+# and saves them as docker-archive tarballs into $CG2_CACHE/images.
 # The builder tags localhost/duet-*:latest; a private dockerd (own data root,
 # socket and bridge) keeps those sid images out of the host engine, where the
 # bookworm stand-ins of the cgroup v1 contract live under the same names.
@@ -44,3 +45,9 @@ stop_dockerd() {
 trap stop_dockerd EXIT
 
 DOCKER_HOST=unix://$sock "$CG2_REPO/tests/standins/build.sh" --suite sid --save "$CG2_CACHE/images"
+
+# The systemd image of the Nix image layout over the same sid rootfs (its systemd >= 258
+# where the host's Debian 12 has 252), which prove.sh runs the systemd checks on too.
+layout=$(cg2_layout_image)
+DOCKER_HOST=unix://$sock "$CG2_REPO/tests/nix/layout_image.sh" systemd "$CG2_REPO/.cache/standins/sid/rootfs" "$layout"
+DOCKER_HOST=unix://$sock docker save "$layout" | gzip >"$CG2_CACHE/images/$(cg2_layout_tarball).tar.gz"
