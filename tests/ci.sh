@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_stages=(crate nix-lint image-layout contract second-pair bench orchestrators cgroupv2)
+all_stages=(lint crate nix-lint image-layout contract second-pair bench orchestrators cgroupv2)
 
 usage() {
   echo "usage: $0 [--fail-fast] [STAGE...]   stages: ${all_stages[*]}" >&2
@@ -27,7 +27,7 @@ usage() {
 #   standins  as engines, and the stand-in images built into Docker first
 setup_of() {
   case $1 in
-    crate | nix-lint) echo host ;;
+    lint | crate | nix-lint) echo host ;;
     image-layout | contract | cgroupv2) echo engines ;;
     bench | orchestrators) echo standins ;;
     *) echo engines ;;

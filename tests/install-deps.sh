@@ -2,7 +2,7 @@
 # Installs what the tests and the stand-in images need on Debian or Ubuntu (run as root):
 # apt packages (container engines, debootstrap, qemu, Nix's evaluator, benchmark and lint
 # tools), Rust >= 1.85 with rustfmt and clippy, deadnix and nixfmt (cargo install, a few
-# minutes of compiling the first time) and the Python packages kubernetes-validate, pyflakes and mypy.
+# minutes of compiling the first time) and the Python packages kubernetes-validate, pyflakes, mypy and ruff.
 # Only what is missing is installed; when all is present it changes nothing and takes a
 # second or two. Quiet when it works; on a failure it prints the tail of the tool's log
 # (apt's own reason included). It starts no service: the tests run their own engines
@@ -18,8 +18,8 @@ set -euo pipefail
 prog=${0##*/}
 rust_min=1.85
 kubernetes_validate_version=1.37.0
-# pyflakes and mypy for the VM test scripts' lint (tests/orchestrators/vm_lint.py).
-python_lint=(pyflakes==3.4.0 mypy==1.19.1)
+# pyflakes and mypy for the VM test scripts' lint (tests/*/vm_lint.py); ruff for the lint stage.
+python_lint=(pyflakes==3.4.0 mypy==1.19.1 ruff==0.17.6)
 log_dir=${TMPDIR:-/tmp}/duet-install-deps
 # Commands the tests call, each with the Debian package that provides it.
 # A command already on PATH (whatever installed it) counts as present.

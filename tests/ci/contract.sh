@@ -31,11 +31,9 @@ load_into_podman() {
 }
 
 main() {
-  need cargo debootstrap shellcheck curl python3 timeout gzip
+  need cargo debootstrap curl python3 timeout gzip
   need_engine docker podman
 
-  echo "-- shellcheck"
-  shellcheck -x units/run.sh tests/standins/build.sh tests/ci.sh tests/ci/lib.sh tests/ci/contract.sh tests/ci/nix-lint.sh tests/ci/image-layout.sh tests/ci/private-engines.sh tests/ci/bench.sh tests/ci/crate.sh tests/install-deps.sh tests/try.sh
 
   echo "-- run script: every cell of the flag table, names, --help, usage errors (no engine)"
   python3 tests/runscript/flags.py

@@ -4,7 +4,7 @@
 # path literals name tracked files, flake.lock matches flake.nix, the library's spec
 # reading (nix/lib/spec.nix, config.nix) derives what units/run/pairspec.py derives for
 # both pairs and refuses every spec of tests/specs/bad/ naming its field, the image root
-# scripts pass shellcheck and build correct trees for both pairs on stand-in packages with
+# scripts (shellcheck: the lint stage) build correct trees for both pairs on stand-in packages with
 # nixpkgs' layout (checked against this host's systemd units), the writeShellApplication
 # texts pass shellcheck as nixpkgs' build runs it, and the VM test scripts compile and the
 # contract tests' scripts pass pyflakes and mypy as the NixOS test driver's build runs them
@@ -57,9 +57,6 @@ main() {
 
   echo "-- bad specs refused by nix/lib/spec.nix (tests/specs/bad)"
   python3 tests/nix/eval_bad_specs.py . || fail "spec validation"
-
-  echo "-- shellcheck: image root scripts and tests/nix"
-  shellcheck -x nix/images/*.sh tests/nix/*.sh || fail "shellcheck"
 
   echo "-- image root scripts (nix/images/*-root.sh), both pairs"
   tests/nix/test_image_roots.sh || fail "image root scripts"

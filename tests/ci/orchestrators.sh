@@ -49,7 +49,7 @@ run_in_private_engines() {
 }
 
 main() {
-  need python3 kubectl kubernetes-validate docker docker-compose shellcheck busybox
+  need python3 kubectl kubernetes-validate docker docker-compose busybox
   need_python_modules
   [ -n "${DOCKER_HOST:-}" ] || run_in_private_engines
   docker info >/dev/null 2>&1 || fail "docker engine not reachable (DOCKER_HOST=$DOCKER_HOST)"
@@ -57,8 +57,6 @@ main() {
     [ -x "target/release/$b" ] || fail "missing target/release/$b (cargo build --release --bins)"
   done
 
-  echo "-- shellcheck"
-  shellcheck -x tests/ci/orchestrators.sh tests/ci/lib.sh
 
   echo "-- schema"
   python3 tests/orchestrators/schema.py

@@ -62,11 +62,9 @@ load_into_podman() {
 
 main() {
   local version bin_dir
-  need python3 debootstrap shellcheck curl timeout gzip install
+  need python3 debootstrap curl timeout gzip install
   need_engine docker podman
 
-  echo "-- shellcheck"
-  shellcheck -x tests/ci/second-pair.sh
 
   echo "-- the spec: $spec"
   python3 units/run/pairspec.py check "$spec"

@@ -63,8 +63,8 @@ def dedent(text):
     lines = text.split("\n")
     if lines and lines[0].strip() == "":
         lines = lines[1:]
-    width = min((len(l) - len(l.lstrip(" ")) for l in lines if l.strip()), default=0)
-    return "\n".join(l[width:] for l in lines)
+    width = min((len(line) - len(line.lstrip(" ")) for line in lines if line.strip()), default=0)
+    return "\n".join(line[width:] for line in lines)
 
 
 def calls(path):

@@ -8,7 +8,6 @@ Run: python3 -m unittest discover -s tests/specs -p 'test_*.py'
 import copy
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile

@@ -145,7 +145,7 @@ log_lines() { # NAME [MARK]: log lines as `NAME | line`, without the escape code
   shopt -s extglob
   while IFS= read -r line || [ -n "$line" ]; do
     line=${line//$'\r'/}
-    line=${line//"$esc["*([0-9;?])*([ -\/])[@-~]/}   # CSI: colours, cursor moves, modes
+    line=${line//"${esc}["*([0-9;?])*([ -'/'])[@-~]/}   # CSI: colours, cursor moves, modes
     line=${line//"$esc]"*([!$bel$esc])@($bel|"$esc\\")/}  # OSC: titles
     line=${line//[$'\001'-$'\010'$'\013'-$'\037'$'\177']/}  # any other control character
     printf '%s | %s\n' "$1" "$line"
