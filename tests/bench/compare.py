@@ -26,7 +26,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
+from benchlib import (BenchError, RENDER_ERRORS, add_host_note_argument, conditions_line, default_out_dir,
+                      loadavg, measured, read_run,  # noqa: E402
                       run_wrk, summarize, write_outputs)
 import containers  # noqa: E402
 import enginefacts  # noqa: E402
@@ -280,6 +281,7 @@ def main():
                         "repository, printed; with --render: beside the JSON)")
     parser.add_argument("--render", metavar="JSON",
                         help="only redraw compare.md and compare.svg from a compare.json of a run")
+    add_host_note_argument(parser)
     args = parser.parse_args()
     if args.render:
         print(render(args.render, args.out or os.path.dirname(os.path.abspath(args.render))))
@@ -298,7 +300,8 @@ def main():
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "gzip", "bash"))
     runner = Runner(args, spec)
 
-    print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
+    started, start_load = time.time(), loadavg()
+    print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {start_load}",
           flush=True)
     versions, sizes = {}, {}
     approach = approaches[0]
@@ -343,7 +346,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "compare.json")
     with open(path, "w") as file:
-        json.dump({"pair": spec.name, "facts": facts, "images": images_before,
+        json.dump({"measured": measured(started, start_load, args.host_note), "pair": spec.name,
+                   "facts": facts, "images": images_before,
                    "args": {k: v for k, v in vars(args).items()}, "rounds": results}, file, indent=1)
     print()
     print(render(path, out))
@@ -357,7 +361,7 @@ def render(path, out):
         args = argparse.Namespace(**run["args"])
         approaches = list(run["rounds"])
         summary = summarize_rounds(run["rounds"])
-        table = markdown(summary, run["rounds"], run["facts"], args, approaches)
+        table = conditions_line(run) + "\n\n" + markdown(summary, run["rounds"], run["facts"], args, approaches)
         # compare.json files from before the spec measured duet and do not say so.
         chart = svg(summary, run["facts"], args, approaches, run.get("pair", "duet"))
     except RENDER_ERRORS as error:

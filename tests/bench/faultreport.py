@@ -5,7 +5,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, RENDER_ERRORS, read_run, summarize, write_outputs  # noqa: E402
+from benchlib import BenchError, RENDER_ERRORS, conditions_line, read_run, summarize, write_outputs  # noqa: E402
 from faultinject import FAULTS  # noqa: E402
 import faultstats  # noqa: E402
 import loadgen  # noqa: E402
@@ -123,7 +123,7 @@ def render(path, out):
     """Writes faults.md and faults.svg from a faults.json; returns the table."""
     run = read_run(path, "faults.json", ("facts", "args", "results"))
     try:
-        table, chart = markdown(run), svg(run)
+        table, chart = conditions_line(run) + "\n\n" + markdown(run), svg(run)
     except RENDER_ERRORS as error:
         raise BenchError(f"{path}: not a faults.json of this tool: {type(error).__name__}: {error}") from None
     write_outputs(out, {"faults.md": table, "faults.svg": chart})

@@ -42,7 +42,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, default_out_dir, loadavg, last_line, then_clean_up  # noqa: E402
+from benchlib import (BenchError, add_host_note_argument, default_out_dir, loadavg, last_line,  # noqa: E402
+                      measured, then_clean_up)
 import enginefacts  # noqa: E402
 from faultinject import FAULTS, Approach  # noqa: E402
 from faultreport import render  # noqa: E402
@@ -201,6 +202,7 @@ def parse_args(argv=None):
                         "spec's health path answers 200 in any pair)")
     parser.add_argument("--out", help="directory for faults.md/.svg/.json (default: outside the repository)")
     parser.add_argument("--render", metavar="JSON", help="only redraw faults.md and faults.svg from a faults.json")
+    add_host_note_argument(parser)
     args = parser.parse_args(argv)
     if args.render:
         return args
@@ -235,8 +237,9 @@ def main(argv=None):
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "curl"))
     spec = args.spec_loaded
     bench = Bench(args, spec)
+    started, start_load = time.time(), loadavg()
     print(f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
-          f"{args.engine}; project {args.project}; loadavg {loadavg()}", flush=True)
+          f"{args.engine}; project {args.project}; loadavg {start_load}", flush=True)
     results = {}
     for approach in args.approaches:
         try:
@@ -254,7 +257,8 @@ def main(argv=None):
         versions.update(result.pop("versions"))
     facts = enginefacts.host_facts(args.engine, versions)
     with open(path, "w") as file:
-        json.dump({"pair": spec.name, "facts": facts, "images": images, "args": saved, "results": results},
+        json.dump({"measured": measured(started, start_load, args.host_note), "pair": spec.name,
+                   "facts": facts, "images": images, "args": saved, "results": results},
                   file, indent=1)
     print()
     print(render(path, out))
