@@ -248,10 +248,20 @@ def markdown(summary, results, facts, args, approaches):
     return "\n".join(lines)
 
 
+def distinct_panels(panels):
+    """The panels without those whose figures repeat an earlier one's in every approach (on
+    cgroup v1 with no file cache the idle working set is the idle cgroup memory)."""
+    kept = []
+    for panel in panels:
+        if not any(panel[2] == other[2] and panel[1].split(",")[0] == other[1].split(",")[0] for other in kept):
+            kept.append(panel)
+    return kept
+
+
 def svg(summary, facts, args, approaches, pair):
-    panels = [(title, unit, {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")}
-                             for a in approaches})
-              for key, title, unit, scale in FIGURES]
+    panels = distinct_panels([(title, unit, {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")}
+                                             for a in approaches})
+                              for key, title, unit, scale in FIGURES])
     footnote = (f"bars: median of {args.rounds} rounds; whiskers: min-max. "
                 f"{facts['engine']}, cgroup {facts['cgroup']}, {facts['cpus']} CPUs, "
                 f"{facts.get('systemd in image', '')}")

@@ -10,6 +10,7 @@ from faultinject import FAULTS  # noqa: E402
 import faultstats  # noqa: E402
 import loadgen  # noqa: E402
 import svgchart  # noqa: E402
+from xml.sax.saxutils import escape  # noqa: E402
 
 FIGURES = [  # (key, title, unit, scale) of the chart panels, per fault
     ("longest_gap_s", "longest gap without a 200", "s", 1.0),
@@ -92,7 +93,8 @@ def failed_per_round(result, fault):
     return summarize([sum(w["failed"].values()) for w in result["windows"] if w["fault"] == fault])
 
 
-def svg(run):
+def bar_svg(run):
+    """The chart of a faults.json without per-request timelines: one bar panel per fault and figure."""
     summary = summarize_run(run["results"])
     approaches = list(run["results"])
     faults = [f for f in FAULTS if any(f in summary[a] for a in approaches)]
@@ -117,6 +119,112 @@ def svg(run):
     # faults.json files from before the spec measured duet and do not say so.
     return svgchart.chart(f"{run.get('pair', 'duet')}: serving through faults", panels, approaches,
                           columns=len(faults), footnote=footnote)
+
+
+LANE_LABEL_W, CELL_W, LANE_H, HALF_H = 92, 128, 76, 30
+SPAN_CAP_S = 10.0  # the x axis ends here even when a window ran longer
+
+
+def lane_sums(windows, fault):
+    """(ok, failed) per bin summed over the rounds of one fault (their timelines all start
+    the same time before the injection), and the number of rounds."""
+    ok, failed, rounds = [], [], 0
+    for window in windows:
+        if window["fault"] != fault or "timeline" not in window:
+            continue
+        rounds += 1
+        line = window["timeline"]
+        for total, counts in ((ok, line["ok"]), (failed, line["failed"])):
+            total.extend([0] * (len(counts) - len(total)))
+            for index, count in enumerate(counts):
+                total[index] += count
+    return ok, failed, rounds
+
+
+def _area(counts, x0, bin_px, base, scale, direction, last_bin):
+    """An SVG path of a step area from base, up (direction -1) or down (+1)."""
+    points = [f"M{x0:.1f},{base:.1f}"]
+    for index, count in enumerate(counts[:last_bin]):
+        y = base + direction * count * scale
+        points.append(f"L{x0 + index * bin_px:.1f},{y:.1f}L{x0 + (index + 1) * bin_px:.1f},{y:.1f}")
+    points.append(f"L{x0 + min(len(counts), last_bin) * bin_px:.1f},{base:.1f}Z")
+    return "".join(points)
+
+
+def svg(run):
+    """One lane per approach, one column per fault: requests answered (up, green) and failed
+    (down, red) per 0.1 s around the injection (dashed line), summed over the rounds. A
+    faults.json without timelines gets the bar panels (bar_svg)."""
+    results = run["results"]
+    approaches = list(results)
+    if not all("timeline" in w for a in approaches for w in results[a]["windows"]):
+        return bar_svg(run)
+    faults = [f for f in FAULTS if any(w["fault"] == f for a in approaches for w in results[a]["windows"])]
+    sums = {(a, f): lane_sums(results[a]["windows"], f) for a in approaches for f in faults}
+    first = results[approaches[0]]["windows"][0]["timeline"]
+    before, bin_s = -first["from_s"], first["bin_s"]
+    longest = max(len(ok) for ok, _failed, _rounds in sums.values()) * bin_s - before
+    span = min(SPAN_CAP_S, max(1.0, longest))
+    last_bin = int(round((span + before) / bin_s))
+    top = max([max(ok[:last_bin] + failed[:last_bin], default=0) for ok, failed, _r in sums.values()] + [1])
+    scale = HALF_H / top
+    bin_px = CELL_W / last_bin
+    header, footer = 74, 46
+    width = LANE_LABEL_W + CELL_W * len(faults) + 10
+    height = header + LANE_H * len(approaches) + footer
+    summary = summarize_run(results)
+    facts = run["facts"]
+    when = (run.get("measured") or {}).get("from_utc", "date not recorded")
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif">',
+             f'<rect width="{width}" height="{height}" fill="#fff"/>',
+             f'<text x="10" y="22" font-size="15" font-weight="bold">'
+             f'{escape(run.get("pair", "duet"))}: what a user sees through each fault</text>',
+             f'<text x="10" y="40" font-size="11" fill="#444">requests answered '
+             f'<tspan fill="#2e8b57" font-weight="bold">(up)</tspan> and failed '
+             f'<tspan fill="#c0392b" font-weight="bold">(down)</tspan> per {bin_s:g} s, sum of '
+             f'{run["args"]["rounds"]} round(s); dashed: the fault injected</text>']
+    for column, fault in enumerate(faults):
+        cx = LANE_LABEL_W + column * CELL_W + CELL_W / 2
+        parts.append(f'<text x="{cx:.1f}" y="{header - 8}" text-anchor="middle" font-size="11" '
+                     f'font-weight="bold">{escape(fault)}</text>')
+    for row, approach in enumerate(approaches):
+        y0 = header + row * LANE_H
+        base = y0 + LANE_H / 2
+        parts.append(f'<text x="8" y="{base + 4:.1f}" font-size="12" font-weight="bold">{escape(approach)}</text>')
+        for column, fault in enumerate(faults):
+            x0 = LANE_LABEL_W + column * CELL_W
+            ok, failed, rounds = sums[(approach, fault)]
+            parts.append(f'<rect x="{x0 + 0.5}" y="{y0 + 2}" width="{CELL_W - 3}" height="{LANE_H - 4}" '
+                         f'fill="{"#f6f6f6" if row % 2 else "#fbfbfb"}" stroke="#ddd"/>')
+            if not rounds:
+                parts.append(f'<text x="{x0 + CELL_W / 2:.1f}" y="{base + 4:.1f}" text-anchor="middle" '
+                             f'font-size="10" fill="#999">n/a</text>')
+                continue
+            parts.append(f'<path d="{_area(ok, x0, bin_px, base, scale, -1, last_bin)}" fill="#2e8b57"/>')
+            parts.append(f'<path d="{_area(failed, x0, bin_px, base, scale, 1, last_bin)}" fill="#c0392b"/>')
+            parts.append(f'<line x1="{x0}" y1="{base:.1f}" x2="{x0 + CELL_W - 3}" y2="{base:.1f}" stroke="#888" '
+                         f'stroke-width="0.5"/>')
+            fx = x0 + before / bin_s * bin_px
+            parts.append(f'<line x1="{fx:.1f}" y1="{y0 + 4}" x2="{fx:.1f}" y2="{y0 + LANE_H - 4}" '
+                         f'stroke="#222" stroke-dasharray="3,2"/>')
+            lost = sum(summary[approach][fault]["failed"].values())
+            parts.append(f'<text x="{x0 + CELL_W - 6}" y="{y0 + LANE_H - 7}" text-anchor="end" font-size="10" '
+                         f'fill="{"#c0392b" if lost else "#555"}">{lost} failed</text>')
+    axis_y = header + LANE_H * len(approaches) + 12
+    for column in range(len(faults)):
+        x0 = LANE_LABEL_W + column * CELL_W
+        for second in range(0, int(span) + 1, 2 if span > 5 else 1):
+            x = x0 + (second + before) / bin_s * bin_px
+            parts.append(f'<text x="{x:.1f}" y="{axis_y}" text-anchor="middle" font-size="9" fill="#555">'
+                         f'{second}</text>')
+    parts.append(f'<text x="{LANE_LABEL_W}" y="{axis_y + 14}" font-size="10" fill="#555">seconds from the '
+                 f'injection; full height: {top} requests per {bin_s:g} s</text>')
+    parts.append(f'<text x="{LANE_LABEL_W}" y="{axis_y + 28}" font-size="10" fill="#555">'
+                 f'{escape(facts["engine"])}, cgroup {escape(facts["cgroup"])}, {facts["cpus"]} CPUs, '
+                 f'{escape(when)} UTC</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
 
 
 def render(path, out):

@@ -116,6 +116,7 @@ class Bench:
             # Serving again is counted from the injection's start, not from its command's
             # return: `ENGINE exec` alone can take seconds on a loaded host.
             figures = faultstats.window_figures(events, window["start"], window["start"], window["end"])
+            figures["timeline"] = faultstats.timeline(events, window["start"], window["end"])
             figures.update(window["extra"], fault=window["fault"], round=window["round"],
                            inject_s=window["injected"] - window["start"],
                            window_s=window["end"] - window["start"], repaired=window["repaired"])

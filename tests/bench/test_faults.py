@@ -193,6 +193,14 @@ class WindowFigures(unittest.TestCase):
         self.assertAlmostEqual(faultstats.longest_gap(self.EVENTS, 10.0, 12.0), 11.5 - 10.11)
         self.assertAlmostEqual(figures["p99_ms"], 300.0)
 
+    def test_timeline_bins_what_ended_around_the_fault(self):
+        line = faultstats.timeline(self.EVENTS, 10.0, 12.0)
+        self.assertEqual((line["from_s"], line["bin_s"], len(line["ok"]), len(line["failed"])), (-1.0, 0.1, 30, 30))
+        self.assertEqual(sum(line["ok"]) + sum(line["failed"]), 12 + 2 + 2)  # ended in [9.0, 12.0)
+        self.assertEqual(line["failed"][12], 1)  # the refusal ended at 10.21
+        self.assertEqual(line["ok"][25], 1)  # 11.5
+        self.assertEqual(faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)["sent"], 8)  # figures unchanged
+
     def test_never_back(self):
         events = [failed(10.0 + t / 10, 10.05 + t / 10) for t in range(20)]
         figures = faultstats.window_figures(events, 10.0, 10.0, 12.0)
@@ -427,6 +435,25 @@ class Outputs(unittest.TestCase):
         windows.append({"fault": "oom", "failed": {"refused": 99, "reset": 1}})
         figure = faultreport.failed_per_round({"windows": windows}, "server-kill")
         self.assertEqual((figure["median"], figure["min"], figure["max"]), (5, 0, 10))
+
+    def test_chart_has_one_lane_per_approach_and_a_mark_per_fault(self):
+        import xml.dom.minidom
+        events = [ok(t / 10, t / 10 + 0.01) for t in range(90, 130)] + [failed(10.2, 10.21, "refused")]
+        window = faultstats.window_figures(events, 10.0, 10.1, 13.0)
+        window.update(fault="server-kill", round=1, timeline=faultstats.timeline(events, 10.0, 13.0))
+        result = {"windows": [window], "ok": 40, "sent": 41, "repairs": 0, "baseline_p99_ms": 1.0}
+        run = {"facts": {"engine": "docker", "cgroup": "v1", "kernel": "k", "cpus": 2},
+               "args": {"rounds": 1, "rate": 200.0, "kept_interval": 0.02, "timeout": 2.0, "quiet": 3.0,
+                        "fault_timeout": 30.0},
+               "results": {"systemd": result, "separate": result}}
+        text = faultreport.svg(run)
+        document = xml.dom.minidom.parseString(text)
+        self.assertEqual(len([n for n in document.getElementsByTagName("line")
+                              if n.getAttribute("stroke-dasharray")]), 2)
+        self.assertIn("1 failed", text)
+        for window in result["windows"]:
+            del window["timeline"]
+        self.assertIn("longest gap", faultreport.svg(run))  # without timelines: the bar panels
 
     def test_render_refuses_what_is_not_its_json(self):
         import compare
