@@ -235,25 +235,33 @@ def markdown(summary, results, facts, args, approaches):
         codes = sorted({tuple(r["exit_codes"]) for r in results[approach]})
         exits.append(", ".join("/".join(map(str, c)) for c in codes))
     lines.append("| stop exit status | " + " | ".join(exits) + " |")
-    lines += ["", "Idle RSS per process (KiB, median over rounds):", "",
+    lines += ["", "Idle RSS per process (KiB, median over rounds; Nx: N processes of that name, each):", "",
               "| approach | processes |", "|---|---|"]
     for approach in approaches:
-        per_process = {}
+        per_process, copies = {}, {}
         for r in results[approach]:
             for name, rss in r["processes"]:
                 per_process.setdefault(name, []).append(rss)
-        text = ", ".join(f"{name} {summarize(v)['median']:.0f}" for name, v in sorted(per_process.items()))
+            for name in {name for name, _rss in r["processes"]}:
+                copies[name] = max(copies.get(name, 1), sum(n == name for n, _rss in r["processes"]))
+        text = ", ".join(f"{name}{f' {copies[name]}x' if copies[name] > 1 else ''} {summarize(v)['median']:.0f}"
+                         for name, v in sorted(per_process.items()))
         lines.append(f"| {approach} | {text} |")
     lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
     return "\n".join(lines)
 
 
 def distinct_panels(panels):
-    """The panels without those whose figures repeat an earlier one's in every approach (on
-    cgroup v1 with no file cache the idle working set is the idle cgroup memory)."""
+    """The panels without those that repeat an earlier one: same unit, and every approach's
+    median, min and max within 1 % of it (on cgroup v1 with no file cache to speak of, the
+    idle working set is the idle cgroup memory but for a few KiB)."""
+    def same(a, b):
+        return a[1].split(",")[0] == b[1].split(",")[0] and a[2].keys() == b[2].keys() and all(
+            abs(a[2][n][k] - b[2][n][k]) <= 0.01 * max(abs(a[2][n][k]), abs(b[2][n][k]))
+            for n in a[2] for k in ("median", "min", "max"))
     kept = []
     for panel in panels:
-        if not any(panel[2] == other[2] and panel[1].split(",")[0] == other[1].split(",")[0] for other in kept):
+        if not any(same(panel, other) for other in kept):
             kept.append(panel)
     return kept
 

@@ -209,7 +209,8 @@ class Chart(unittest.TestCase):
         import compare
         same = {"x": {"median": 1.0, "min": 1.0, "max": 1.0}}
         other = {"x": {"median": 2.0, "min": 2.0, "max": 2.0}}
-        panels = [("memory", "MiB", same), ("working set", "MiB, minus cache", same), ("rss", "MiB", other),
+        near = {"x": {"median": 1.0, "min": 0.995, "max": 1.0}}
+        panels = [("memory", "MiB", same), ("working set", "MiB, minus cache", near), ("rss", "MiB", other),
                   ("stop", "s", same)]
         self.assertEqual([p[0] for p in compare.distinct_panels(panels)], ["memory", "rss", "stop"])
 
