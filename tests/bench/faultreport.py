@@ -121,7 +121,7 @@ def bar_svg(run):
                           columns=len(faults), footnote=footnote)
 
 
-LANE_LABEL_W, CELL_W, LANE_H, HALF_H = 92, 128, 76, 30
+LANE_LABEL_W, CELL_W, LANE_H, HALF_H = 104, 126, 76, 30
 SPAN_CAP_S = 10.0  # the x axis ends here even when a window ran longer
 
 
@@ -145,7 +145,7 @@ def _area(counts, x0, bin_px, base, scale, direction, last_bin):
     """An SVG path of a step area from base, up (direction -1) or down (+1)."""
     points = [f"M{x0:.1f},{base:.1f}"]
     for index, count in enumerate(counts[:last_bin]):
-        y = base + direction * count * scale
+        y = base + direction * min(count * scale, HALF_H)  # a burst above the scale is cut
         points.append(f"L{x0 + index * bin_px:.1f},{y:.1f}L{x0 + (index + 1) * bin_px:.1f},{y:.1f}")
     points.append(f"L{x0 + min(len(counts), last_bin) * bin_px:.1f},{base:.1f}Z")
     return "".join(points)
@@ -166,9 +166,12 @@ def svg(run):
     longest = max(len(ok) for ok, _failed, _rounds in sums.values()) * bin_s - before
     span = min(SPAN_CAP_S, max(1.0, longest))
     last_bin = int(round((span + before) / bin_s))
-    top = max([max(ok[:last_bin] + failed[:last_bin], default=0) for ok, failed, _r in sums.values()] + [1])
+    # The scale: twice the answers per bin before the faults, so that the steady stream fills
+    # half of its half-lane; bursts (held requests answered at once, fast resets) are cut.
+    steady = sorted(n for ok, _f, rounds in sums.values() for n in ok[:int(round(before / bin_s))] if rounds)
+    top = max(2 * (steady[len(steady) // 2] if steady else 0), 1)
     scale = HALF_H / top
-    bin_px = CELL_W / last_bin
+    bin_px = (CELL_W - 3) / last_bin
     header, footer = 74, 46
     width = LANE_LABEL_W + CELL_W * len(faults) + 10
     height = header + LANE_H * len(approaches) + footer
@@ -219,7 +222,7 @@ def svg(run):
             parts.append(f'<text x="{x:.1f}" y="{axis_y}" text-anchor="middle" font-size="9" fill="#555">'
                          f'{second}</text>')
     parts.append(f'<text x="{LANE_LABEL_W}" y="{axis_y + 14}" font-size="10" fill="#555">seconds from the '
-                 f'injection; full height: {top} requests per {bin_s:g} s</text>')
+                 f'injection; half a lane: {top} requests per {bin_s:g} s (taller bursts are cut)</text>')
     parts.append(f'<text x="{LANE_LABEL_W}" y="{axis_y + 28}" font-size="10" fill="#555">'
                  f'{escape(facts["engine"])}, cgroup {escape(facts["cgroup"])}, {facts["cpus"]} CPUs, '
                  f'{escape(when)} UTC</text>')
