@@ -212,6 +212,8 @@ def svg(run):
             parts.append(f'<line x1="{fx:.1f}" y1="{y0 + 4}" x2="{fx:.1f}" y2="{y0 + LANE_H - 4}" '
                          f'stroke="#222" stroke-dasharray="3,2"/>')
             lost = sum(summary[approach][fault]["failed"].values())
+            parts.append(f'<rect x="{x0 + CELL_W - 64}" y="{y0 + LANE_H - 18}" width="58" height="14" '
+                         f'fill="#fff" fill-opacity="0.85"/>')
             parts.append(f'<text x="{x0 + CELL_W - 6}" y="{y0 + LANE_H - 7}" text-anchor="end" font-size="10" '
                          f'fill="{"#c0392b" if lost else "#555"}">{lost} failed</text>')
     axis_y = header + LANE_H * len(approaches) + 12
