@@ -141,6 +141,32 @@ def loadavg():
         return " ".join(file.read().split()[:3])
 
 
+def measured(started, start_load, note):
+    """The "measured" record a benchmark's JSON opens with: when (UTC), the load average at
+    the start and at the end, and the caller's note on the host (--host-note)."""
+    fmt = "%Y-%m-%d %H:%M"
+    return {"from_utc": time.strftime(fmt, time.gmtime(started)), "to_utc": time.strftime(fmt, time.gmtime()),
+            "loadavg_start": start_load, "loadavg_end": loadavg(), "host_note": note or ""}
+
+
+def conditions_line(run):
+    """The line every rendered result starts with: when it was measured, on what host, under
+    what load. A JSON without a "measured" record says its date was not recorded."""
+    facts = run["facts"]
+    host = f"{facts['engine']}, cgroup {facts['cgroup']}, kernel {facts['kernel']}, {facts['cpus']} CPUs"
+    when = run.get("measured")
+    if not when:
+        return f"Measured: date not recorded; {host}."
+    note = f"; {when['host_note']}" if when.get("host_note") else ""
+    return (f"Measured {when['from_utc']}–{when['to_utc'][-5:]} UTC on {host}; load average "
+            f"{when['loadavg_start']} at the start, {when['loadavg_end']} at the end{note}.")
+
+
+def add_host_note_argument(parser):
+    parser.add_argument("--host-note", default="", help="the host's state in words (e.g. \"shared with "
+                        "other work\"), written with the date at the top of the results")
+
+
 def default_out_dir(tool, environ=None, now=None):
     """Where a benchmark writes when not given --out: outside the repository, under
     $XDG_CACHE_HOME (or ~/.cache)/duet/TOOL-YYYYmmdd-HHMMSS, so that a run never

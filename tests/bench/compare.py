@@ -26,7 +26,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (BenchError, RENDER_ERRORS, default_out_dir, loadavg, read_run,  # noqa: E402
+from benchlib import (BenchError, RENDER_ERRORS, add_host_note_argument, conditions_line, default_out_dir,
+                      loadavg, measured, read_run,  # noqa: E402
                       run_wrk, summarize, write_outputs)
 import containers  # noqa: E402
 import enginefacts  # noqa: E402
@@ -234,23 +235,41 @@ def markdown(summary, results, facts, args, approaches):
         codes = sorted({tuple(r["exit_codes"]) for r in results[approach]})
         exits.append(", ".join("/".join(map(str, c)) for c in codes))
     lines.append("| stop exit status | " + " | ".join(exits) + " |")
-    lines += ["", "Idle RSS per process (KiB, median over rounds):", "",
+    lines += ["", "Idle RSS per process (KiB, median over rounds; Nx: N processes of that name, each):", "",
               "| approach | processes |", "|---|---|"]
     for approach in approaches:
-        per_process = {}
+        per_process, copies = {}, {}
         for r in results[approach]:
             for name, rss in r["processes"]:
                 per_process.setdefault(name, []).append(rss)
-        text = ", ".join(f"{name} {summarize(v)['median']:.0f}" for name, v in sorted(per_process.items()))
+            for name in {name for name, _rss in r["processes"]}:
+                copies[name] = max(copies.get(name, 1), sum(n == name for n, _rss in r["processes"]))
+        text = ", ".join(f"{name}{f' {copies[name]}x' if copies[name] > 1 else ''} {summarize(v)['median']:.0f}"
+                         for name, v in sorted(per_process.items()))
         lines.append(f"| {approach} | {text} |")
     lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
     return "\n".join(lines)
 
 
+def distinct_panels(panels):
+    """The panels without those that repeat an earlier one: same unit, and every approach's
+    median, min and max within 1 % of it (on cgroup v1 with no file cache to speak of, the
+    idle working set is the idle cgroup memory but for a few KiB)."""
+    def same(a, b):
+        return a[1].split(",")[0] == b[1].split(",")[0] and a[2].keys() == b[2].keys() and all(
+            abs(a[2][n][k] - b[2][n][k]) <= 0.01 * max(abs(a[2][n][k]), abs(b[2][n][k]))
+            for n in a[2] for k in ("median", "min", "max"))
+    kept = []
+    for panel in panels:
+        if not any(same(panel, other) for other in kept):
+            kept.append(panel)
+    return kept
+
+
 def svg(summary, facts, args, approaches, pair):
-    panels = [(title, unit, {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")}
-                             for a in approaches})
-              for key, title, unit, scale in FIGURES]
+    panels = distinct_panels([(title, unit, {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")}
+                                             for a in approaches})
+                              for key, title, unit, scale in FIGURES])
     footnote = (f"bars: median of {args.rounds} rounds; whiskers: min-max. "
                 f"{facts['engine']}, cgroup {facts['cgroup']}, {facts['cpus']} CPUs, "
                 f"{facts.get('systemd in image', '')}")
@@ -280,6 +299,7 @@ def main():
                         "repository, printed; with --render: beside the JSON)")
     parser.add_argument("--render", metavar="JSON",
                         help="only redraw compare.md and compare.svg from a compare.json of a run")
+    add_host_note_argument(parser)
     args = parser.parse_args()
     if args.render:
         print(render(args.render, args.out or os.path.dirname(os.path.abspath(args.render))))
@@ -298,7 +318,8 @@ def main():
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "gzip", "bash"))
     runner = Runner(args, spec)
 
-    print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {loadavg()}",
+    started, start_load = time.time(), loadavg()
+    print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {start_load}",
           flush=True)
     versions, sizes = {}, {}
     approach = approaches[0]
@@ -343,7 +364,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "compare.json")
     with open(path, "w") as file:
-        json.dump({"pair": spec.name, "facts": facts, "images": images_before,
+        json.dump({"measured": measured(started, start_load, args.host_note), "pair": spec.name,
+                   "facts": facts, "images": images_before,
                    "args": {k: v for k, v in vars(args).items()}, "rounds": results}, file, indent=1)
     print()
     print(render(path, out))
@@ -357,7 +379,7 @@ def render(path, out):
         args = argparse.Namespace(**run["args"])
         approaches = list(run["rounds"])
         summary = summarize_rounds(run["rounds"])
-        table = markdown(summary, run["rounds"], run["facts"], args, approaches)
+        table = conditions_line(run) + "\n\n" + markdown(summary, run["rounds"], run["facts"], args, approaches)
         # compare.json files from before the spec measured duet and do not say so.
         chart = svg(summary, run["facts"], args, approaches, run.get("pair", "duet"))
     except RENDER_ERRORS as error:

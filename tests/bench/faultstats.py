@@ -6,6 +6,7 @@ for a quiet spell after it. A request belongs to the window it started in.
 """
 
 import collections
+import math
 
 from benchlib import percentile, summarize
 from loadgen import FAILURE_KINDS
@@ -59,6 +60,20 @@ def recovered(events, injected, start, now, quiet):
     failures = [e.end for e in in_window(events, start, now) if e.outcome != "ok"]
     last_failure = max(failures, default=start)
     return now - max(back, last_failure) >= quiet
+
+
+def timeline(events, start, end, before_s=1.0, bin_s=0.1):
+    """What a user felt around one fault: requests answered and failed per bin_s, by the
+    time each ended, from before_s ahead of `start` (the injection) until `end`.
+    {'from_s': -before_s, 'bin_s', 'ok': [n per bin], 'failed': [n per bin]}; it adds to the
+    window's figures and changes none."""
+    bins = max(1, int(round((end - start + before_s) / bin_s)))
+    ok, failed = [0] * bins, [0] * bins
+    for e in events:
+        index = math.floor(round((e.end - start + before_s) / bin_s, 9))  # 2.5 // 0.1 is 24.0
+        if 0 <= index < bins:
+            (ok if e.outcome == "ok" else failed)[index] += 1
+    return {"from_s": -before_s, "bin_s": bin_s, "ok": ok, "failed": failed}
 
 
 def availability(events, excluded=()):

@@ -205,6 +205,15 @@ class Chart(unittest.TestCase):
         self.assertEqual(len(document.getElementsByTagName("rect")), 1 + 2 + 2 * 3)
         self.assertIn("t &lt;&amp;&gt;", text)
 
+    def test_comparison_drops_a_panel_that_repeats_another(self):
+        import compare
+        same = {"x": {"median": 1.0, "min": 1.0, "max": 1.0}}
+        other = {"x": {"median": 2.0, "min": 2.0, "max": 2.0}}
+        near = {"x": {"median": 1.0, "min": 0.995, "max": 1.0}}
+        panels = [("memory", "MiB", same), ("working set", "MiB, minus cache", near), ("rss", "MiB", other),
+                  ("stop", "s", same)]
+        self.assertEqual([p[0] for p in compare.distinct_panels(panels)], ["memory", "rss", "stop"])
+
     def test_zero_values_do_not_divide_by_zero(self):
         series = {"x": {"median": 0.0, "min": 0.0, "max": 0.0}}
         xml.dom.minidom.parseString(svgchart.chart("z", [("a", "s", series)], ["x"]))

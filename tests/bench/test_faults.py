@@ -16,6 +16,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
+import faultinject  # noqa: E402
+import faultoom  # noqa: E402
+import faultreplace  # noqa: E402
+import faultreport  # noqa: E402
 import faults  # noqa: E402
 import faultstats  # noqa: E402
 import loadgen  # noqa: E402
@@ -189,6 +193,14 @@ class WindowFigures(unittest.TestCase):
         self.assertAlmostEqual(faultstats.longest_gap(self.EVENTS, 10.0, 12.0), 11.5 - 10.11)
         self.assertAlmostEqual(figures["p99_ms"], 300.0)
 
+    def test_timeline_bins_what_ended_around_the_fault(self):
+        line = faultstats.timeline(self.EVENTS, 10.0, 12.0)
+        self.assertEqual((line["from_s"], line["bin_s"], len(line["ok"]), len(line["failed"])), (-1.0, 0.1, 30, 30))
+        self.assertEqual(sum(line["ok"]) + sum(line["failed"]), 12 + 2 + 2)  # ended in [9.0, 12.0)
+        self.assertEqual(line["failed"][12], 1)  # the refusal ended at 10.21
+        self.assertEqual(line["ok"][25], 1)  # 11.5
+        self.assertEqual(faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)["sent"], 8)  # figures unchanged
+
     def test_never_back(self):
         events = [failed(10.0 + t / 10, 10.05 + t / 10) for t in range(20)]
         figures = faultstats.window_figures(events, 10.0, 10.0, 12.0)
@@ -224,9 +236,9 @@ class WindowFigures(unittest.TestCase):
         summary = faultstats.summarize_fault(rounds)
         self.assertEqual(summary["client_not_back"], 1)
         self.assertEqual(summary["client_back_s"]["n"], 1)
-        self.assertEqual(faults.client_cell(summary), "0.39; 1 round never")
+        self.assertEqual(faultreport.client_cell(summary), "0.39; 1 round never")
         rounds[0]["client_back_s"] = None
-        self.assertEqual(faults.client_cell(faultstats.summarize_fault(rounds)), "n/a; 2 rounds never")
+        self.assertEqual(faultreport.client_cell(faultstats.summarize_fault(rounds)), "n/a; 2 rounds never")
 
 
 class RunScriptNames(unittest.TestCase):
@@ -274,7 +286,7 @@ class Replacement(unittest.TestCase):
                                "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
                                "NetworkMode": "p", "Binds": None, "Tmpfs": None, "Memory": 0,
                                "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "28081"}]}}}
-        self.assertEqual(faults.replacement_run_args(info), [
+        self.assertEqual(faultreplace.replacement_run_args(info), [
             "run", "-d", "--name", "p-server", "--read-only", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges", "--restart", "unless-stopped", "--network", "p",
             "--network-alias", "duet-server",
@@ -289,7 +301,7 @@ class Replacement(unittest.TestCase):
                            "Labels": {"duet.run": "123-456", "org.opencontainers.image.title": "duet-server"}},
                 "HostConfig": {"Ulimits": [{"Name": "RLIMIT_NOFILE", "Soft": 524288, "Hard": 524288},
                                            {"Name": "nproc", "Soft": 4194304, "Hard": 4194304}]}}
-        self.assertEqual(faults.replacement_run_args(info), [
+        self.assertEqual(faultreplace.replacement_run_args(info), [
             "run", "-d", "--name", "p-server",
             "--label", "duet.run=123-456", "--label", "org.opencontainers.image.title=duet-server",
             "--ulimit", "nofile=524288:524288", "--ulimit", "nproc=4194304:4194304",
@@ -303,11 +315,11 @@ class Replacement(unittest.TestCase):
                 "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab"]}}},
                 "Config": {"Image": "localhost/duet-server:latest"},
                 "HostConfig": {"NetworkMode": "bridge"}}
-        self.assertEqual(faults.replacement_run_args(info),
+        self.assertEqual(faultreplace.replacement_run_args(info),
                          ["run", "-d", "--name", "p-server", "--network", "p", "localhost/duet-server:latest"])
         for networks in ({"podman": {}}, {"bridge": {}}, {}):
             info["NetworkSettings"]["Networks"] = networks
-            self.assertIsNone(faults.user_network(info))
+            self.assertIsNone(faultreplace.user_network(info))
 
 
 class ClientLog(unittest.TestCase):
@@ -316,9 +328,9 @@ class ClientLog(unittest.TestCase):
                "1970-01-01T00:00:10.500000000Z WARN server unreachable\n"
                "1970-01-01T00:00:11.250000000Z duet-client[7]: INFO poll status=200 latency=1ms\n")
         client_ok = re.compile(DUET.client_log_line)
-        self.assertAlmostEqual(faults.client_back_from_log(log, 10.0, client_ok), 1.25)
-        self.assertIsNone(faults.client_back_from_log(log, 12.0, client_ok))
-        self.assertIsNone(faults.client_back_from_log(log, 10.0, re.compile(OTHER.client_log_line)))
+        self.assertAlmostEqual(faultinject.client_back_from_log(log, 10.0, client_ok), 1.25)
+        self.assertIsNone(faultinject.client_back_from_log(log, 12.0, client_ok))
+        self.assertIsNone(faultinject.client_back_from_log(log, 10.0, re.compile(OTHER.client_log_line)))
 
 
 class FromTheSpec(unittest.TestCase):
@@ -332,11 +344,11 @@ class FromTheSpec(unittest.TestCase):
 
     def test_fault_targets(self):
         names = runscript.Names("systemd", [], ["p-systemd"], None)
-        duet = faults.Approach(self.Bench(DUET), names)
+        duet = faultinject.Approach(self.Bench(DUET), names)
         self.assertEqual((duet.units, duet.programs, duet.comms),
                          (("server.service", "client.service"), ("server", "client"),
                           ("duet-server", "duet-client")))
-        other = faults.Approach(self.Bench(OTHER), names)
+        other = faultinject.Approach(self.Bench(OTHER), names)
         self.assertEqual((other.units, other.programs, other.comms),
                          (("tally-web.service", "tally-poll.service"), ("web", "poll"),
                           ("tally-web", "tally-poll")))
@@ -369,13 +381,13 @@ class ProgramProcesses(unittest.TestCase):
              "server:server_01                 STARTING  \n")
 
     def test_a_program_and_a_group(self):
-        self.assertEqual(faults.program_processes(self.PLAIN, "server"), ["server"])
-        self.assertEqual(faults.program_processes(self.GROUP, "server"), ["server:server_00", "server:server_01"])
-        self.assertEqual(faults.program_processes(self.GROUP, "client"), ["client"])
+        self.assertEqual(faultinject.program_processes(self.PLAIN, "server"), ["server"])
+        self.assertEqual(faultinject.program_processes(self.GROUP, "server"), ["server:server_00", "server:server_01"])
+        self.assertEqual(faultinject.program_processes(self.GROUP, "client"), ["client"])
 
     def test_names_that_only_begin_alike(self):
-        self.assertEqual(faults.program_processes("servers   RUNNING   pid 7\nserver-2   RUNNING\n", "server"), [])
-        self.assertEqual(faults.program_processes(self.PLAIN, "web"), [])
+        self.assertEqual(faultinject.program_processes("servers   RUNNING   pid 7\nserver-2   RUNNING\n", "server"), [])
+        self.assertEqual(faultinject.program_processes(self.PLAIN, "web"), [])
 
 
 class OomCgroup(unittest.TestCase):
@@ -384,28 +396,28 @@ class OomCgroup(unittest.TestCase):
     V2 = "0::/duet.slice/docker-abc.scope/system.slice/server.service\n"
 
     def test_v1_child_of_its_memory_cgroup(self):
-        self.assertEqual(faults.oom_cgroup_dir("v1", self.V1, "/cg"),
-                         "/cg/memory/docker/abc/system.slice/server.service/" + faults.OOM_CGROUP)
+        self.assertEqual(faultoom.oom_cgroup_dir("v1", self.V1, "/cg"),
+                         "/cg/memory/docker/abc/system.slice/server.service/" + faultoom.OOM_CGROUP)
         with self.assertRaises(benchlib.BenchError):
-            faults.oom_cgroup_dir("v1", "12:pids:/docker/abc\n0::/docker/abc\n", "/cg")
+            faultoom.oom_cgroup_dir("v1", "12:pids:/docker/abc\n0::/docker/abc\n", "/cg")
 
     def test_v2_own_cgroup_under_the_root(self):
         # Not under the container's cgroup: that one holds processes, so it cannot give a
         # child the memory controller (no-internal-process rule).
-        self.assertEqual(faults.oom_cgroup_dir("v2", self.V2, "/cg"), "/cg/" + faults.OOM_CGROUP)
+        self.assertEqual(faultoom.oom_cgroup_dir("v2", self.V2, "/cg"), "/cg/" + faultoom.OOM_CGROUP)
 
     def test_limit_files(self):
-        self.assertEqual(faults.oom_limit_files("v1", 1048576, ["memory.limit_in_bytes"]),
+        self.assertEqual(faultoom.oom_limit_files("v1", 1048576, ["memory.limit_in_bytes"]),
                          [("memory.limit_in_bytes", "1048576")])
-        self.assertEqual(faults.oom_limit_files("v2", 1048576, ["memory.max", "memory.swap.max"]),
+        self.assertEqual(faultoom.oom_limit_files("v2", 1048576, ["memory.max", "memory.swap.max"]),
                          [("memory.max", "1048576"), ("memory.swap.max", "0")])
-        self.assertEqual(faults.oom_limit_files("v2", 1048576, ["memory.max"]), [("memory.max", "1048576")])
+        self.assertEqual(faultoom.oom_limit_files("v2", 1048576, ["memory.max"]), [("memory.max", "1048576")])
 
     def test_kill_count(self):
-        self.assertEqual(faults.oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2)
-        self.assertEqual(faults.oom_kill_count("low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\n"
+        self.assertEqual(faultoom.oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2)
+        self.assertEqual(faultoom.oom_kill_count("low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\n"
                                                "oom_group_kill 0\n"), 1)
-        self.assertEqual(faults.oom_kill_count("low 0\nmax 0\noom 0\n"), 0)
+        self.assertEqual(faultoom.oom_kill_count("low 0\nmax 0\noom 0\n"), 0)
 
 
 class Outputs(unittest.TestCase):
@@ -421,8 +433,27 @@ class Outputs(unittest.TestCase):
     def test_chart_median_of_failures_is_the_tables(self):
         windows = [{"fault": "server-kill", "failed": {"refused": n, "reset": 0}} for n in (0, 10)]
         windows.append({"fault": "oom", "failed": {"refused": 99, "reset": 1}})
-        figure = faults.failed_per_round({"windows": windows}, "server-kill")
+        figure = faultreport.failed_per_round({"windows": windows}, "server-kill")
         self.assertEqual((figure["median"], figure["min"], figure["max"]), (5, 0, 10))
+
+    def test_chart_has_one_lane_per_approach_and_a_mark_per_fault(self):
+        import xml.dom.minidom
+        events = [ok(t / 10, t / 10 + 0.01) for t in range(90, 130)] + [failed(10.2, 10.21, "refused")]
+        window = faultstats.window_figures(events, 10.0, 10.1, 13.0)
+        window.update(fault="server-kill", round=1, timeline=faultstats.timeline(events, 10.0, 13.0))
+        result = {"windows": [window], "ok": 40, "sent": 41, "repairs": 0, "baseline_p99_ms": 1.0}
+        run = {"facts": {"engine": "docker", "cgroup": "v1", "kernel": "k", "cpus": 2},
+               "args": {"rounds": 1, "rate": 200.0, "kept_interval": 0.02, "timeout": 2.0, "quiet": 3.0,
+                        "fault_timeout": 30.0},
+               "results": {"systemd": result, "separate": result}}
+        text = faultreport.svg(run)
+        document = xml.dom.minidom.parseString(text)
+        self.assertEqual(len([n for n in document.getElementsByTagName("line")
+                              if n.getAttribute("stroke-dasharray")]), 2)
+        self.assertIn("1 failed", text)
+        for window in result["windows"]:
+            del window["timeline"]
+        self.assertIn("longest gap", faultreport.svg(run))  # without timelines: the bar panels
 
     def test_render_refuses_what_is_not_its_json(self):
         import compare
@@ -437,7 +468,7 @@ class Outputs(unittest.TestCase):
                 with open(path, "w") as file:
                     file.write(text)
             with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a faults.json)"):
-                faults.render(path, directory)
+                faultreport.render(path, directory)
             with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a compare.json)"):
                 compare.render(path, directory)
 
