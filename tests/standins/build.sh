@@ -132,7 +132,7 @@ build_rootfs() { # cached; the stamp names what it was built from
   fi
   # Python's bytecode stays, compiled for every module: without it supervisord compiles
   # supervisor and pkg_resources at each container start (about 2.6 s of its start-up,
-  # tests/bench/results/startstop.md), at the cost of about 16 MB.
+  # tests/bench/results/startpath-docker-cgroupv1/startstop.md), at the cost of about 16 MB.
   chroot "$r" sh -c 'exec python3 -m compileall -q -j0 /usr/lib/python3 /usr/lib/python3.*' >/dev/null
   # Every container must get its own machine id at boot.
   : > "$r"/etc/machine-id
