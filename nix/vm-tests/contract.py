@@ -23,4 +23,6 @@ if ENGINE == "docker":
         assert found == "2 systemd json-file", f"docker info: {found!r}"
 
 # DUET_SPEC for a RUN that does not pass its spec itself (a --spec it passes wins).
-checks.CHECKS[APPROACH](machine, f"DUET_SPEC={SPEC} {RUN}", spec, subtest=subtest, engine=ENGINE, port=spec.port)
+checks.CHECKS[APPROACH](
+    machine, f"DUET_SPEC={SPEC} {RUN}", spec, subtest=subtest, engine=ENGINE, port=spec.port
+)

@@ -25,7 +25,7 @@ CLIENT_PODS = "app.kubernetes.io/name=duet-client"
 MIN_REQUESTS = 2000
 STREAM_POD = "duet-stream"
 # Background commands run as transient units, with the test shell's PATH (kubectl, sh).
-UNIT_ENV = "--property=Type=exec --setenv=PATH=\"$PATH\" --setenv=HOME=/root"
+UNIT_ENV = '--property=Type=exec --setenv=PATH="$PATH" --setenv=HOME=/root'
 
 # How long a new pod may wait to be admitted. The network policy controller (k3s's
 # kube-router) admits a pod a moment after it starts, when it has added the pod's address to
@@ -59,7 +59,9 @@ retry() {
 # WITHIN s: the pod being admitted), then one wget per request, a fresh connection each,
 # until STOPFILE (/tmp/stop) exists; a line every 100 requests. Only the requests after
 # that first answer count.
-STREAM_SCRIPT = RETRY_SH + r"""
+STREAM_SCRIPT = (
+    RETRY_SH
+    + r"""
 url=$1 stop=${3:-/tmp/stop}
 retry "$2" "first answer from $url" timeout 6 wget -q -O /dev/null "$url" || exit 1
 sent=0 failed=0
@@ -73,12 +75,16 @@ while [ ! -e "$stop" ]; do
 done
 echo "done sent=$sent failed=$failed"
 """
+)
 
 # A pod the policy admits: `admitted URL WITHIN`: URL's body, once it answers (at most
 # WITHIN s); exit 1 if it never does.
-ADMITTED_SCRIPT = RETRY_SH + r"""
+ADMITTED_SCRIPT = (
+    RETRY_SH
+    + r"""
 retry "$2" "answer from $1" timeout 8 wget -q -O - "$1"
 """
+)
 
 # A pod the policy must refuse: `refused NAME URL WITHIN [DNS]`. First its own egress is
 # shown open, by the cluster DNS answering NAME (retried, at most WITHIN s: the pod being
@@ -86,7 +92,9 @@ retry "$2" "answer from $1" timeout 8 wget -q -O - "$1"
 # own egress was open, so the refusal is the server's ingress rule; 0: URL answered;
 # 2: its egress was not open, which proves nothing. DNS names a resolver (host:port)
 # instead of the pod's own.
-REFUSED_SCRIPT = RETRY_SH + r"""
+REFUSED_SCRIPT = (
+    RETRY_SH
+    + r"""
 name=$1 url=$2 within=$3 dns=${4:-}
 resolves() { nslookup "$name" $dns >/dev/null 2>&1; }
 retry "$within" "DNS answer for $name (this pod's egress open)" resolves || exit 2
@@ -98,9 +106,15 @@ echo "refused: $url"
 retry 15 "DNS answer for $name after the refusal (egress still open)" resolves || exit 2
 exit 1
 """
+)
 
 # The fields the restricted Pod Security Standard asks of a pod in namespace duet.
-RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": 65534,
+    "runAsGroup": 65534,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
@@ -211,7 +225,12 @@ def wait_for_dns(kube: "BaseMachine", timeout=300):
             )
         )
 
-    wait_for("cluster DNS: CoreDNS ready (it needs the API server on the node's 6443)", check, timeout, diagnose=diagnose)
+    wait_for(
+        "cluster DNS: CoreDNS ready (it needs the API server on the node's 6443)",
+        check,
+        timeout,
+        diagnose=diagnose,
+    )
 
 
 def wait_for_service_account(kube: "BaseMachine", timeout=120):
@@ -225,9 +244,20 @@ def wait_for_service_account(kube: "BaseMachine", timeout=120):
 def manifest_images(kube: "BaseMachine"):
     """The images the manifests name once rendered (tagged with the crate version)."""
     rendered = must(kube, "kubectl kustomize of the manifests", f"kubectl kustomize {MANIFESTS}")
-    names = sorted({line.split("image:", 1)[1].strip() for line in rendered.splitlines() if line.strip().startswith("image:")})
-    assert len(names) == 2 and not any(n.endswith(":latest") for n in names), f"images in the manifests: {names}"
-    Images.server, Images.client = [n for n in names if "duet-server" in n][0], [n for n in names if "duet-client" in n][0]
+    names = sorted(
+        {
+            line.split("image:", 1)[1].strip()
+            for line in rendered.splitlines()
+            if line.strip().startswith("image:")
+        }
+    )
+    assert len(names) == 2 and not any(n.endswith(":latest") for n in names), (
+        f"images in the manifests: {names}"
+    )
+    Images.server, Images.client = (
+        [n for n in names if "duet-server" in n][0],
+        [n for n in names if "duet-client" in n][0],
+    )
     return names
 
 
@@ -253,23 +283,31 @@ def find_busybox(node: "BaseMachine", timeout=300):
             Images.busybox = found[-1]
         return bool(found), "no rancher/mirrored-library-busybox in the airgap images (yet)"
 
-    wait_for(f"busybox among k3s's airgap images on {node.name} (the request stream's shell and wget)", check, timeout)
+    wait_for(
+        f"busybox among k3s's airgap images on {node.name} (the request stream's shell and wget)",
+        check,
+        timeout,
+    )
 
 
 def check_rollout(kube: "BaseMachine", deployment, timeout=240):
     """kubectl rollout status at its own bound (the Deployment's progressDeadlineSeconds
     ends it earlier when nothing moves)."""
     status, out = kube.execute(
-        f"kubectl -n {NS} rollout status deployment/{deployment} --timeout={timeout}s 2>&1", timeout=timeout + 30
+        f"kubectl -n {NS} rollout status deployment/{deployment} --timeout={timeout}s 2>&1",
+        timeout=timeout + 30,
     )
     if status != 0:
         raise AssertionError(
             f"deployment/{deployment} not rolled out within {timeout} s:\n{tail(out)}\n"
-            + "\n".join(look(kube, c) for c in (
-                f"kubectl -n {NS} get pods -o wide",
-                f"kubectl -n {NS} describe deployment/{deployment}",
-                f"kubectl -n {NS} get events --sort-by=.lastTimestamp",
-            ))
+            + "\n".join(
+                look(kube, c)
+                for c in (
+                    f"kubectl -n {NS} get pods -o wide",
+                    f"kubectl -n {NS} describe deployment/{deployment}",
+                    f"kubectl -n {NS} get events --sort-by=.lastTimestamp",
+                )
+            )
         )
 
 
@@ -279,13 +317,18 @@ def apply_manifests(kube: "BaseMachine"):
     for deployment in ("duet-server", "duet-client"):
         check_rollout(kube, deployment)
     for name, labels in ((PROBE_NS, {"duet-scrape": "true"}), (OUTSIDER_NS, {})):
-        apply_json(kube, f"namespace {name}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+        apply_json(
+            kube,
+            f"namespace {name}",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
+        )
 
 
 def check_restricted(kube: "BaseMachine"):
     """The namespace enforces `restricted`: our pods run there, a plain pod is refused."""
     label = must(
-        kube, "namespace label",
+        kube,
+        "namespace label",
         f"kubectl get namespace {NS} -o jsonpath='{{.metadata.labels.pod-security\\.kubernetes\\.io/enforce}}'",
     ).strip()
     assert label == "restricted", f"namespace {NS} enforces {label!r}"
@@ -294,22 +337,31 @@ def check_restricted(kube: "BaseMachine"):
         " --image-pull-policy=Never --restart=Never 2>&1",
         timeout=60,
     )
-    assert status != 0 and "violates PodSecurity" in out, f"a pod without the restricted fields was not refused: {out}"
+    assert status != 0 and "violates PodSecurity" in out, (
+        f"a pod without the restricted fields was not refused: {out}"
+    )
     running = pods(kube, SERVER_PODS) + pods(kube, CLIENT_PODS)
     assert len(running) == 3, f"expected 2 server pods and 1 client pod, found {running}"
 
 
 def pods(kube: "BaseMachine", selector, namespace=NS):
     """[(name, node, pod IP)] of the running pods that match selector."""
-    ok, listing = kubectl_json(kube, f"-n {namespace} get pods -l {selector} --field-selector=status.phase=Running")
+    ok, listing = kubectl_json(
+        kube, f"-n {namespace} get pods -l {selector} --field-selector=status.phase=Running"
+    )
     assert ok, f"kubectl get pods -l {selector}: {listing}"
-    return [(p["metadata"]["name"], p["spec"]["nodeName"], p["status"].get("podIP")) for p in listing["items"]
-            if p["metadata"].get("deletionTimestamp") is None]
+    return [
+        (p["metadata"]["name"], p["spec"]["nodeName"], p["status"].get("podIP"))
+        for p in listing["items"]
+        if p["metadata"].get("deletionTimestamp") is None
+    ]
 
 
 def client_log(kube: "BaseMachine", since_time):
     """The client's log from since_time on: never a line of an earlier step."""
-    return must(kube, "duet-client's log", f"kubectl -n {NS} logs deployment/duet-client --since-time={since_time}")
+    return must(
+        kube, "duet-client's log", f"kubectl -n {NS} logs deployment/duet-client --since-time={since_time}"
+    )
 
 
 def check_client_gets_200(kube: "BaseMachine", since_time, timeout=120):
@@ -322,26 +374,46 @@ def check_client_gets_200(kube: "BaseMachine", since_time, timeout=120):
     wait_for(
         f"a `poll status=200` in duet-client's log since {since_time}"
         " (name lookup through CoreDNS, egress and ingress policies)",
-        check, timeout, interval=5,
+        check,
+        timeout,
+        interval=5,
         diagnose=lambda: look(kube, f"kubectl -n {NS} get pods,networkpolicies -o wide"),
     )
 
 
 def service_url(kube: "BaseMachine"):
-    ip = must(kube, "Service address", f"kubectl -n {NS} get service duet-server -o jsonpath='{{.spec.clusterIP}}'").strip()
+    ip = must(
+        kube, "Service address", f"kubectl -n {NS} get service duet-server -o jsonpath='{{.spec.clusterIP}}'"
+    ).strip()
     return f"http://{ip}:8080/"
 
 
-def one_shot_pod(kube: "BaseMachine", namespace, name, node_name, container, labels=None, pod_security=None, timeout=90):
+def one_shot_pod(
+    kube: "BaseMachine", namespace, name, node_name, container, labels=None, pod_security=None, timeout=90
+):
     """Runs a pod to its end on node_name; (exit code, log)."""
-    spec = {"restartPolicy": "Never", "nodeName": node_name, "terminationGracePeriodSeconds": 1, "containers": [container]}
+    spec = {
+        "restartPolicy": "Never",
+        "nodeName": node_name,
+        "terminationGracePeriodSeconds": 1,
+        "containers": [container],
+    }
     if pod_security:
         spec.update(automountServiceAccountToken=False, securityContext=pod_security)
-    apply_json(kube, f"pod {namespace}/{name}", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app.kubernetes.io/name": name}},
-        "spec": spec,
-    })
+    apply_json(
+        kube,
+        f"pod {namespace}/{name}",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels or {"app.kubernetes.io/name": name},
+            },
+            "spec": spec,
+        },
+    )
 
     def check():
         ok, pod = kubectl_json(kube, f"-n {namespace} get pod {name}")
@@ -351,8 +423,12 @@ def one_shot_pod(kube: "BaseMachine", namespace, name, node_name, container, lab
         ended = [s["terminated"] for s in states if "terminated" in s]
         return bool(ended), f"phase {pod['status'].get('phase')}, states {states}"
 
-    wait_for(f"pod {namespace}/{name} to run to its end", check, timeout,
-             diagnose=lambda: look(kube, f"kubectl -n {namespace} describe pod {name}"))
+    wait_for(
+        f"pod {namespace}/{name} to run to its end",
+        check,
+        timeout,
+        diagnose=lambda: look(kube, f"kubectl -n {namespace} describe pod {name}"),
+    )
     ok, pod = kubectl_json(kube, f"-n {namespace} get pod {name}")
     code = pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"]
     log = must(kube, f"log of {name}", f"kubectl -n {namespace} logs {name}")
@@ -362,8 +438,12 @@ def one_shot_pod(kube: "BaseMachine", namespace, name, node_name, container, lab
 
 def busybox(script, *args, restricted=False):
     """A container running one of the scripts above in busybox's sh."""
-    container: dict = {"name": "probe", "image": Images.busybox, "imagePullPolicy": "Never",
-                       "command": ["sh", "-c", script, "probe", *map(str, args)]}
+    container: dict = {
+        "name": "probe",
+        "image": Images.busybox,
+        "imagePullPolicy": "Never",
+        "command": ["sh", "-c", script, "probe", *map(str, args)],
+    }
     if restricted:
         container["securityContext"] = RESTRICTED_CONTAINER
     return container
@@ -375,7 +455,8 @@ def busybox(script, *args, restricted=False):
 INTRUDER_LABELS = {"app.kubernetes.io/name": "duet-intruder"}
 INTRUDER_EGRESS_NAME = "duet-intruder-egress"
 INTRUDER_EGRESS = {
-    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
     "metadata": {"name": INTRUDER_EGRESS_NAME, "namespace": NS},
     "spec": {"podSelector": {"matchLabels": INTRUDER_LABELS}, "policyTypes": ["Egress"], "egress": [{}]},
 }
@@ -385,9 +466,20 @@ def check_refused(kube: "BaseMachine", namespace, name, node_name, url, what, la
     """A pod of namespace, its own egress shown open, is refused url."""
     pod_security = RESTRICTED_POD if restricted else None
     code, log = one_shot_pod(
-        kube, namespace, name, node_name,
-        busybox(REFUSED_SCRIPT, f"duet-server.{NS}.svc.cluster.local", url, ADMISSION_WITHIN, restricted=restricted),
-        labels=labels, pod_security=pod_security, timeout=ADMISSION_WITHIN + 90,
+        kube,
+        namespace,
+        name,
+        node_name,
+        busybox(
+            REFUSED_SCRIPT,
+            f"duet-server.{NS}.svc.cluster.local",
+            url,
+            ADMISSION_WITHIN,
+            restricted=restricted,
+        ),
+        labels=labels,
+        pod_security=pod_security,
+        timeout=ADMISSION_WITHIN + 90,
     )
     assert code != 0, f"{what} reached {url}:\n{tail(log)}"
     assert code == 1 and "refused: " in log, (
@@ -403,23 +495,48 @@ def check_network_policy(kube: "BaseMachine", node_name):
     apply_json(kube, "the intruders' own egress allow", INTRUDER_EGRESS)
     for i, (server, server_node, ip) in enumerate(pods(kube, SERVER_PODS)):
         metrics = f"http://{ip}:8080/metrics"
-        code, log = one_shot_pod(kube, PROBE_NS, f"duet-scraper-{i}", node_name,
-                                 busybox(ADMITTED_SCRIPT, metrics, ADMISSION_WITHIN), timeout=ADMISSION_WITHIN + 60)
+        code, log = one_shot_pod(
+            kube,
+            PROBE_NS,
+            f"duet-scraper-{i}",
+            node_name,
+            busybox(ADMITTED_SCRIPT, metrics, ADMISSION_WITHIN),
+            timeout=ADMISSION_WITHIN + 60,
+        )
         assert code == 0 and "# TYPE " in log, (
             f"a pod of namespace {PROBE_NS} ({MONITORING_LABEL}) did not read {server}'s /metrics"
             f" within {ADMISSION_WITHIN} s of starting: exit {code}\n{tail(log)}"
         )
-        check_refused(kube, NS, f"duet-intruder-{i}", node_name, metrics,
-                      f"a pod in {NS} without duet-client's labels (its egress allowed by {INTRUDER_EGRESS_NAME})",
-                      labels=INTRUDER_LABELS, restricted=True)
-        check_refused(kube, OUTSIDER_NS, f"duet-outsider-{i}", node_name, metrics,
-                      f"a pod of the unlabelled namespace {OUTSIDER_NS}")
-        print(f"{server} on {server_node} from {node_name}: /metrics to {PROBE_NS}; refused to an unlabelled pod"
-              f" in {NS} and to namespace {OUTSIDER_NS}, each with its own egress open")
+        check_refused(
+            kube,
+            NS,
+            f"duet-intruder-{i}",
+            node_name,
+            metrics,
+            f"a pod in {NS} without duet-client's labels (its egress allowed by {INTRUDER_EGRESS_NAME})",
+            labels=INTRUDER_LABELS,
+            restricted=True,
+        )
+        check_refused(
+            kube,
+            OUTSIDER_NS,
+            f"duet-outsider-{i}",
+            node_name,
+            metrics,
+            f"a pod of the unlabelled namespace {OUTSIDER_NS}",
+        )
+        print(
+            f"{server} on {server_node} from {node_name}: /metrics to {PROBE_NS}; refused to an unlabelled pod"
+            f" in {NS} and to namespace {OUTSIDER_NS}, each with its own egress open"
+        )
     # The refusals show the policy enforced: the client's 200 must come after them.
     enforced = node_time(kube)
     check_client_gets_200(kube, enforced)
-    must(kube, "delete the intruders' egress allow", f"kubectl -n {NS} delete networkpolicy {INTRUDER_EGRESS_NAME}")
+    must(
+        kube,
+        "delete the intruders' egress allow",
+        f"kubectl -n {NS} delete networkpolicy {INTRUDER_EGRESS_NAME}",
+    )
 
 
 def watch_server_pods(kube: "BaseMachine"):
@@ -427,13 +544,15 @@ def watch_server_pods(kube: "BaseMachine"):
     (its exit code) can still be read; and follows each running server's log to a file."""
     must(kube, "watch directory", "rm -rf /tmp/duet-watch && mkdir -p /tmp/duet-watch")
     must(
-        kube, "watching the server pods",
+        kube,
+        "watching the server pods",
         f"systemd-run --unit=duet-watch {UNIT_ENV}"
         f" sh -c 'exec kubectl -n {NS} get pods -l {SERVER_PODS} --watch --output-watch-events -o json > /tmp/duet-watch/events.json'",
     )
     for name, _, _ in pods(kube, SERVER_PODS):
         must(
-            kube, f"following {name}'s log",
+            kube,
+            f"following {name}'s log",
             f"systemd-run --unit=duet-log-{name} {UNIT_ENV}"
             f" sh -c 'exec kubectl -n {NS} logs -f pod/{name} > /tmp/duet-watch/{name}.log 2>&1'",
         )
@@ -442,12 +561,17 @@ def watch_server_pods(kube: "BaseMachine"):
 def check_replaced(kube: "BaseMachine", names):
     """Each replaced server pod is gone, logged its drain, and its container exited 0."""
     for name in names:
+
         def gone():
             status, _ = kube.execute(f"kubectl -n {NS} get pod {name} >/dev/null 2>&1", timeout=30)
             return status != 0, "still listed"
 
-        wait_for(f"replaced pod {name} gone", gone, 120,
-                 diagnose=lambda: look(kube, f"kubectl -n {NS} get pods -o wide"))
+        wait_for(
+            f"replaced pod {name} gone",
+            gone,
+            120,
+            diagnose=lambda: look(kube, f"kubectl -n {NS} get pods -o wide"),
+        )
 
         def log_ended():
             status, state = kube.execute(f"systemctl is-active duet-log-{name} || true", timeout=30)
@@ -457,8 +581,9 @@ def check_replaced(kube: "BaseMachine", names):
         log = must(kube, f"{name}'s log", f"cat /tmp/duet-watch/{name}.log")
         assert "draining" in log and "drained; exiting" in log, f"{name} logged no drain:\n{log}"
         codes = must(
-            kube, f"{name}'s exit codes",
-            "jq -r 'select(.object.metadata.name == \"" + name + "\")"
+            kube,
+            f"{name}'s exit codes",
+            "jq -r 'select(.object.metadata.name == \"" + name + '")'
             " | .object.status.containerStatuses[]? | .state.terminated.exitCode // empty'"
             " /tmp/duet-watch/events.json",
         ).split()
@@ -483,16 +608,34 @@ def start_stream(kube: "BaseMachine", url, node_name):
     """Fresh-connection requests to url from a pod on node_name, in the monitoring
     namespace (the NetworkPolicy admits it; a node's own address would only be admitted
     to pods on that node)."""
-    must(kube, "old stream pod gone", f"kubectl -n {PROBE_NS} delete pod {STREAM_POD} --ignore-not-found --wait=true", timeout=90)
-    apply_json(kube, "the request stream pod", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": STREAM_POD, "namespace": PROBE_NS},
-        "spec": {
-            "restartPolicy": "Never", "nodeName": node_name, "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "stream", "image": Images.busybox, "imagePullPolicy": "Never",
-                            "command": ["sh", "-c", STREAM_SCRIPT, "stream", url, str(ADMISSION_WITHIN)]}],
+    must(
+        kube,
+        "old stream pod gone",
+        f"kubectl -n {PROBE_NS} delete pod {STREAM_POD} --ignore-not-found --wait=true",
+        timeout=90,
+    )
+    apply_json(
+        kube,
+        "the request stream pod",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": STREAM_POD, "namespace": PROBE_NS},
+            "spec": {
+                "restartPolicy": "Never",
+                "nodeName": node_name,
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {
+                        "name": "stream",
+                        "image": Images.busybox,
+                        "imagePullPolicy": "Never",
+                        "command": ["sh", "-c", STREAM_SCRIPT, "stream", url, str(ADMISSION_WITHIN)],
+                    }
+                ],
+            },
         },
-    })
+    )
 
     def ready():
         status, log = kube.execute(f"kubectl -n {PROBE_NS} logs {STREAM_POD} 2>&1", timeout=30)
@@ -503,9 +646,12 @@ def start_stream(kube: "BaseMachine", url, node_name):
         return "ok: first answer" in log, "no answer yet"
 
     # Its requests count only after this: a failure before it is the pod not yet admitted.
-    wait_for(f"the request stream's first answer from {url} (the pod admitted by the network policy)",
-             ready, ADMISSION_WITHIN + 60,
-             diagnose=lambda: look(kube, f"kubectl -n {PROBE_NS} describe pod {STREAM_POD}"))
+    wait_for(
+        f"the request stream's first answer from {url} (the pod admitted by the network policy)",
+        ready,
+        ADMISSION_WITHIN + 60,
+        diagnose=lambda: look(kube, f"kubectl -n {PROBE_NS} describe pod {STREAM_POD}"),
+    )
 
 
 def stop_stream(kube: "BaseMachine", timeout=900):

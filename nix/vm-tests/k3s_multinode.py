@@ -27,12 +27,15 @@ with subtest("one server replica per node"):
 
 with subtest("the client reaches a server on the other node"):
     check_client_gets_200(server, Moments.applied)
-    (client, client_node, _), = pods(server, CLIENT_PODS)
-    (_, _, remote_ip), = [p for p in pods(server, SERVER_PODS) if p[1] != client_node]
+    ((client, client_node, _),) = pods(server, CLIENT_PODS)
+    ((_, _, remote_ip),) = [p for p in pods(server, SERVER_PODS) if p[1] != client_node]
     # The client image has no shell, but its own binary has a one-request probe mode.
     for host in (remote_ip, "duet-server"):
-        must(server, f"the client's probe of {host}",
-             f"kubectl -n {NS} exec {client} -- /bin/duet-client --probe --host {host} --port 8080")
+        must(
+            server,
+            f"the client's probe of {host}",
+            f"kubectl -n {NS} exec {client} -- /bin/duet-client --probe --host {host} --port 8080",
+        )
 
 with subtest("the NetworkPolicy holds across nodes"):
     # From the server node to both replicas, one of them on the agent.
@@ -43,8 +46,12 @@ with subtest("kubectl drain of the agent loses no request; the replacement runs 
     watch_server_pods(server)
     start_stream(server, service_url(server), "server")
     # The PodDisruptionBudget (maxUnavailable 1) lets the one replica there go.
-    must(server, "kubectl drain agent",
-         "kubectl drain agent --ignore-daemonsets --delete-emptydir-data --timeout=300s", timeout=330)
+    must(
+        server,
+        "kubectl drain agent",
+        "kubectl drain agent --ignore-daemonsets --delete-emptydir-data --timeout=300s",
+        timeout=330,
+    )
     # nodeTaintsPolicy Honor: the cordoned agent is no spread domain, so the replacement
     # is scheduled on the server node while the agent is still cordoned.
     check_rollout(server, "duet-server", timeout=180)

@@ -43,9 +43,7 @@ def parse_wrk(output):
     if "p50_ms" not in result or "p99_ms" not in result:
         raise ValueError("wrk latency distribution lacks p50 or p99")
     errors = {}
-    match = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if match:
         errors = dict(zip(("connect", "read", "write", "timeout"), map(int, match.groups())))
     match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -58,8 +56,13 @@ def parse_wrk(output):
 def run_wrk(url, duration_s, connections=50, threads=1, timeout_s=10):
     """One keep-alive wrk run against url; returns parse_wrk's figures."""
     command = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s",
-        f"--timeout={timeout_s}s", "--latency", url,
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration_s}s",
+        f"--timeout={timeout_s}s",
+        "--latency",
+        url,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60)
     if done.returncode != 0:
@@ -145,8 +148,13 @@ def measured(started, start_load, note):
     """The "measured" record a benchmark's JSON opens with: when (UTC), the load average at
     the start and at the end, and the caller's note on the host (--host-note)."""
     fmt = "%Y-%m-%d %H:%M"
-    return {"from_utc": time.strftime(fmt, time.gmtime(started)), "to_utc": time.strftime(fmt, time.gmtime()),
-            "loadavg_start": start_load, "loadavg_end": loadavg(), "host_note": note or ""}
+    return {
+        "from_utc": time.strftime(fmt, time.gmtime(started)),
+        "to_utc": time.strftime(fmt, time.gmtime()),
+        "loadavg_start": start_load,
+        "loadavg_end": loadavg(),
+        "host_note": note or "",
+    }
 
 
 def conditions_line(run):
@@ -158,13 +166,19 @@ def conditions_line(run):
     if not when:
         return f"Measured: date not recorded; {host}."
     note = f"; {when['host_note']}" if when.get("host_note") else ""
-    return (f"Measured {when['from_utc']}–{when['to_utc'][-5:]} UTC on {host}; load average "
-            f"{when['loadavg_start']} at the start, {when['loadavg_end']} at the end{note}.")
+    return (
+        f"Measured {when['from_utc']}–{when['to_utc'][-5:]} UTC on {host}; load average "
+        f"{when['loadavg_start']} at the start, {when['loadavg_end']} at the end{note}."
+    )
 
 
 def add_host_note_argument(parser):
-    parser.add_argument("--host-note", default="", help="the host's state in words (e.g. \"shared with "
-                        "other work\"), written with the date at the top of the results")
+    parser.add_argument(
+        "--host-note",
+        default="",
+        help="the host's state in words (e.g. \"shared with "
+        'other work"), written with the date at the top of the results',
+    )
 
 
 def default_out_dir(tool, environ=None, now=None):

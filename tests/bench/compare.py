@@ -26,9 +26,19 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (BenchError, RENDER_ERRORS, add_host_note_argument, conditions_line, default_out_dir,
-                      loadavg, measured, read_run,  # noqa: E402
-                      run_wrk, summarize, write_outputs)
+from benchlib import (
+    BenchError,
+    RENDER_ERRORS,
+    add_host_note_argument,
+    conditions_line,
+    default_out_dir,
+    loadavg,
+    measured,
+    read_run,  # noqa: E402
+    run_wrk,
+    summarize,
+    write_outputs,
+)
 import containers  # noqa: E402
 import enginefacts  # noqa: E402
 import runscript  # noqa: E402
@@ -64,8 +74,10 @@ class Runner:
     def sh(self, command, check=True, timeout=300):
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if check and done.returncode != 0:
-            raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}: "
-                             f"{(done.stderr or done.stdout).strip()[-800:]}")
+            raise BenchError(
+                f"`{shlex.join(command)}` exited {done.returncode}: "
+                f"{(done.stderr or done.stdout).strip()[-800:]}"
+            )
         return done
 
     def stop_approach(self, approach):
@@ -112,14 +124,18 @@ class Runner:
             raise BenchError(f"`{shlex.join(command)}` exited {script.returncode}:\n{output.strip()[-1500:]}")
         self.active.add(approach)
         if first is None:
-            raise BenchError(f"{approach}: no 200 on 127.0.0.1:{self.args.port}{self.args.path} within "
-                             f"{self.args.start_timeout:.0f} s of `{shlex.join(command)}`")
+            raise BenchError(
+                f"{approach}: no 200 on 127.0.0.1:{self.args.port}{self.args.path} within "
+                f"{self.args.start_timeout:.0f} s of `{shlex.join(command)}`"
+            )
         first_wall, first_mono = first
         serving = containers.inspect(self.engine, self.names[approach].serving)
         started = containers.parse_timestamp(serving["State"]["StartedAt"])
-        return {"first200_script_s": first_mono - invoked_mono,
-                "first200_started_s": first_wall - started,
-                "_first200_mono": first_mono}
+        return {
+            "first200_script_s": first_mono - invoked_mono,
+            "first200_started_s": first_wall - started,
+            "_first200_mono": first_mono,
+        }
 
     def idle_memory(self, approach):
         usage = working = rss_total = 0
@@ -135,15 +151,25 @@ class Runner:
             working += memory["working_set"]
             for process, rss in containers.process_rss(containers.cgroup_pids(directory)):
                 role = self.script.role(name)
-                processes.append((process if process == role or len(names) == 1 else f"{role}:{process}", rss))
+                processes.append(
+                    (process if process == role or len(names) == 1 else f"{role}:{process}", rss)
+                )
                 rss_total += rss
-        return {"idle_cgroup_bytes": usage, "idle_working_set_bytes": working,
-                "idle_rss_kib": rss_total, "processes": processes}
+        return {
+            "idle_cgroup_bytes": usage,
+            "idle_working_set_bytes": working,
+            "idle_rss_kib": rss_total,
+            "processes": processes,
+        }
 
     def stop(self, approach):
         names = self.names[approach].containers
-        waiters = [subprocess.Popen([self.engine, "wait", name], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for name in names]
+        waiters = [
+            subprocess.Popen(
+                [self.engine, "wait", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for name in names
+        ]
         # Let the waiters attach; then a random part of a second more, so that the stop comes
         # at a random point of supervisord's 1 s event loop, as a real one does.
         time.sleep(0.2 + random.random())
@@ -164,12 +190,16 @@ class Runner:
         refs = self.names[approach].images
         save = [self.engine, "save", *refs]
         pipeline = f"{shlex.join(save)} | tee >(gzip -6 -c | wc -c >&2) | wc -c"
-        done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", pipeline], capture_output=True, text=True, timeout=600
+        )
         if done.returncode != 0:
             raise BenchError(f"{approach}: `{shlex.join(save)}` failed: {done.stderr.strip()[-500:]}")
-        return {"image_bytes": int(done.stdout.split()[0]),
-                "image_gz_bytes": int(done.stderr.split()[-1]), "images": refs}
+        return {
+            "image_bytes": int(done.stdout.split()[0]),
+            "image_gz_bytes": int(done.stderr.split()[-1]),
+            "images": refs,
+        }
 
     def image_ids(self, approaches):
         return enginefacts.image_ids(self.engine, [ref for a in approaches for ref in self.names[a].images])
@@ -207,8 +237,9 @@ def rebuilt_approaches(results, images_before):
 def summarize_rounds(results):
     summary = {}
     for approach, rounds in results.items():
-        summary[approach] = {key: summarize([r[key] for r in rounds])
-                             for key, *_ in FIGURES if key in rounds[0]}
+        summary[approach] = {
+            key: summarize([r[key] for r in rounds]) for key, *_ in FIGURES if key in rounds[0]
+        }
     return summary
 
 
@@ -217,26 +248,34 @@ def cell(figure, scale):
     digits = 3 if median < 100 else 0
     if low == high:
         return f"{median:.{digits}f}" if digits == 0 else f"{median:.3g}"
-    return (f"{median:.0f} ({low:.0f}–{high:.0f})" if digits == 0
-            else f"{median:.3g} ({low:.3g}–{high:.3g})")
+    return f"{median:.0f} ({low:.0f}–{high:.0f})" if digits == 0 else f"{median:.3g} ({low:.3g}–{high:.3g})"
 
 
 def markdown(summary, results, facts, args, approaches):
-    lines = [f"Median of {args.rounds} rounds, (min–max) of the rounds when they differ. "
-             f"Load: wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, through the "
-             f"published port. Idle: {args.idle:g} s after the first 200. MB = 10^6 bytes.", "",
-             "| figure | " + " | ".join(approaches) + " |",
-             "|---|" + "---|" * len(approaches)]
+    lines = [
+        f"Median of {args.rounds} rounds, (min–max) of the rounds when they differ. "
+        f"Load: wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive, through the "
+        f"published port. Idle: {args.idle:g} s after the first 200. MB = 10^6 bytes.",
+        "",
+        "| figure | " + " | ".join(approaches) + " |",
+        "|---|" + "---|" * len(approaches),
+    ]
     for key, title, unit, scale in FIGURES:
-        lines.append(f"| {title} ({unit}) | "
-                     + " | ".join(cell(summary[a][key], scale) for a in approaches) + " |")
+        lines.append(
+            f"| {title} ({unit}) | " + " | ".join(cell(summary[a][key], scale) for a in approaches) + " |"
+        )
     exits = []
     for approach in approaches:
         codes = sorted({tuple(r["exit_codes"]) for r in results[approach]})
         exits.append(", ".join("/".join(map(str, c)) for c in codes))
     lines.append("| stop exit status | " + " | ".join(exits) + " |")
-    lines += ["", "Idle RSS per process (KiB, median over rounds; Nx: N processes of that name, each):", "",
-              "| approach | processes |", "|---|---|"]
+    lines += [
+        "",
+        "Idle RSS per process (KiB, median over rounds; Nx: N processes of that name, each):",
+        "",
+        "| approach | processes |",
+        "|---|---|",
+    ]
     for approach in approaches:
         per_process, copies = {}, {}
         for r in results[approach]:
@@ -244,8 +283,10 @@ def markdown(summary, results, facts, args, approaches):
                 per_process.setdefault(name, []).append(rss)
             for name in {name for name, _rss in r["processes"]}:
                 copies[name] = max(copies.get(name, 1), sum(n == name for n, _rss in r["processes"]))
-        text = ", ".join(f"{name}{f' {copies[name]}x' if copies[name] > 1 else ''} {summarize(v)['median']:.0f}"
-                         for name, v in sorted(per_process.items()))
+        text = ", ".join(
+            f"{name}{f' {copies[name]}x' if copies[name] > 1 else ''} {summarize(v)['median']:.0f}"
+            for name, v in sorted(per_process.items())
+        )
         lines.append(f"| {approach} | {text} |")
     lines += ["", "Host: " + ", ".join(f"{k} {v}" for k, v in facts.items()), ""]
     return "\n".join(lines)
@@ -255,10 +296,18 @@ def distinct_panels(panels):
     """The panels without those that repeat an earlier one: same unit, and every approach's
     median, min and max within 1 % of it (on cgroup v1 with no file cache to speak of, the
     idle working set is the idle cgroup memory but for a few KiB)."""
+
     def same(a, b):
-        return a[1].split(",")[0] == b[1].split(",")[0] and a[2].keys() == b[2].keys() and all(
-            abs(a[2][n][k] - b[2][n][k]) <= 0.01 * max(abs(a[2][n][k]), abs(b[2][n][k]))
-            for n in a[2] for k in ("median", "min", "max"))
+        return (
+            a[1].split(",")[0] == b[1].split(",")[0]
+            and a[2].keys() == b[2].keys()
+            and all(
+                abs(a[2][n][k] - b[2][n][k]) <= 0.01 * max(abs(a[2][n][k]), abs(b[2][n][k]))
+                for n in a[2]
+                for k in ("median", "min", "max")
+            )
+        )
+
     kept = []
     for panel in panels:
         if not any(same(panel, other) for other in kept):
@@ -267,14 +316,24 @@ def distinct_panels(panels):
 
 
 def svg(summary, facts, args, approaches, pair):
-    panels = distinct_panels([(title, unit, {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")}
-                                             for a in approaches})
-                              for key, title, unit, scale in FIGURES])
-    footnote = (f"bars: median of {args.rounds} rounds; whiskers: min-max. "
-                f"{facts['engine']}, cgroup {facts['cgroup']}, {facts['cpus']} CPUs, "
-                f"{facts.get('systemd in image', '')}")
-    return svgchart.chart(f"{pair}: the three approaches side by side", panels, approaches,
-                          columns=3, footnote=footnote)
+    panels = distinct_panels(
+        [
+            (
+                title,
+                unit,
+                {a: {k: summary[a][key][k] * scale for k in ("median", "min", "max")} for a in approaches},
+            )
+            for key, title, unit, scale in FIGURES
+        ]
+    )
+    footnote = (
+        f"bars: median of {args.rounds} rounds; whiskers: min-max. "
+        f"{facts['engine']}, cgroup {facts['cgroup']}, {facts['cpus']} CPUs, "
+        f"{facts.get('systemd in image', '')}"
+    )
+    return svgchart.chart(
+        f"{pair}: the three approaches side by side", panels, approaches, columns=3, footnote=footnote
+    )
 
 
 def main():
@@ -288,17 +347,31 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds after first 200 to read memory")
     parser.add_argument("--start-timeout", type=float, default=90.0)
-    parser.add_argument("--project", default=f"compare{os.getpid()}",
-                        help="run.sh project name: prefixes every container and network")
-    parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"),
-                        help="run script command (default units/run.sh)")
+    parser.add_argument(
+        "--project",
+        default=f"compare{os.getpid()}",
+        help="run.sh project name: prefixes every container and network",
+    )
+    parser.add_argument(
+        "--run",
+        default=os.path.join(REPO, "units", "run.sh"),
+        help="run script command (default units/run.sh)",
+    )
     runscript.add_spec_argument(parser)
-    parser.add_argument("--path", default="/", help="the HTTP path of the first-200 probe and the load "
-                        "(default /; the spec's health path answers 200 in any pair)")
-    parser.add_argument("--out", help="directory for compare.md/.svg/.json (default: outside the "
-                        "repository, printed; with --render: beside the JSON)")
-    parser.add_argument("--render", metavar="JSON",
-                        help="only redraw compare.md and compare.svg from a compare.json of a run")
+    parser.add_argument(
+        "--path",
+        default="/",
+        help="the HTTP path of the first-200 probe and the load "
+        "(default /; the spec's health path answers 200 in any pair)",
+    )
+    parser.add_argument(
+        "--out",
+        help="directory for compare.md/.svg/.json (default: outside the "
+        "repository, printed; with --render: beside the JSON)",
+    )
+    parser.add_argument(
+        "--render", metavar="JSON", help="only redraw compare.md and compare.svg from a compare.json of a run"
+    )
     add_host_note_argument(parser)
     args = parser.parse_args()
     if args.render:
@@ -319,8 +392,10 @@ def main():
     runner = Runner(args, spec)
 
     started, start_load = time.time(), loadavg()
-    print(f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {start_load}",
-          flush=True)
+    print(
+        f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {start_load}",
+        flush=True,
+    )
     versions, sizes = {}, {}
     approach = approaches[0]
     try:
@@ -331,25 +406,32 @@ def main():
             print(f"{approach}: warm-up start", flush=True)
 
             runner.start(approach, args.image_dir)
-            versions.update(enginefacts.versions_in_image(args.engine, approach, runner.names[approach].serving))
+            versions.update(
+                enginefacts.versions_in_image(args.engine, approach, runner.names[approach].serving)
+            )
             runner.stop_approach(approach)
             sizes[approach] = runner.image_sizes(approach)
         results = {approach: [] for approach in approaches}
         for index in range(args.rounds):
-            rotated = approaches[index % len(approaches):] + approaches[:index % len(approaches)]
+            rotated = approaches[index % len(approaches) :] + approaches[: index % len(approaches)]
             for approach in rotated:
                 figures = runner.round(approach, index)
                 figures.update({k: v for k, v in sizes[approach].items() if k != "images"})
                 results[approach].append(figures)
-                print(f"round {index + 1} {approach:<11} first200 {figures['first200_script_s']:.2f} s "
-                      f"(container {figures['first200_started_s']:.2f} s)  idle "
-                      f"{figures['idle_cgroup_bytes'] / MIB:.1f} MiB  {figures['rps']:.0f} req/s  "
-                      f"p99 {figures['p99_ms']:.2f} ms  stop {figures['stop_s']:.2f} s "
-                      f"exit {figures['exit_codes']}  loadavg {figures['loadavg']}", flush=True)
+                print(
+                    f"round {index + 1} {approach:<11} first200 {figures['first200_script_s']:.2f} s "
+                    f"(container {figures['first200_started_s']:.2f} s)  idle "
+                    f"{figures['idle_cgroup_bytes'] / MIB:.1f} MiB  {figures['rps']:.0f} req/s  "
+                    f"p99 {figures['p99_ms']:.2f} ms  stop {figures['stop_s']:.2f} s "
+                    f"exit {figures['exit_codes']}  loadavg {figures['loadavg']}",
+                    flush=True,
+                )
         rebuilt = rebuilt_approaches(results, images_before)
         if rebuilt:
-            raise BenchError(f"the images of {', '.join(rebuilt)} changed during the run; the rounds "
-                             "did not all measure the same images")
+            raise BenchError(
+                f"the images of {', '.join(rebuilt)} changed during the run; the rounds "
+                "did not all measure the same images"
+            )
     except BenchError as error:
         raise BenchError(f"{approach}: {error}\nno table written: the comparison is incomplete") from None
     finally:
@@ -364,9 +446,18 @@ def main():
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "compare.json")
     with open(path, "w") as file:
-        json.dump({"measured": measured(started, start_load, args.host_note), "pair": spec.name,
-                   "facts": facts, "images": images_before,
-                   "args": {k: v for k, v in vars(args).items()}, "rounds": results}, file, indent=1)
+        json.dump(
+            {
+                "measured": measured(started, start_load, args.host_note),
+                "pair": spec.name,
+                "facts": facts,
+                "images": images_before,
+                "args": {k: v for k, v in vars(args).items()},
+                "rounds": results,
+            },
+            file,
+            indent=1,
+        )
     print()
     print(render(path, out))
     print(f"wrote {out}/compare.md, compare.svg, compare.json")
@@ -379,11 +470,15 @@ def render(path, out):
         args = argparse.Namespace(**run["args"])
         approaches = list(run["rounds"])
         summary = summarize_rounds(run["rounds"])
-        table = conditions_line(run) + "\n\n" + markdown(summary, run["rounds"], run["facts"], args, approaches)
+        table = (
+            conditions_line(run) + "\n\n" + markdown(summary, run["rounds"], run["facts"], args, approaches)
+        )
         # compare.json files from before the spec measured duet and do not say so.
         chart = svg(summary, run["facts"], args, approaches, run.get("pair", "duet"))
     except RENDER_ERRORS as error:
-        raise BenchError(f"{path}: not a compare.json of this tool: {type(error).__name__}: {error}") from None
+        raise BenchError(
+            f"{path}: not a compare.json of this tool: {type(error).__name__}: {error}"
+        ) from None
     write_outputs(out, {"compare.md": table, "compare.svg": chart})
     return table
 

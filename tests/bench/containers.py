@@ -40,8 +40,20 @@ class StartWatch:
     def __init__(self, engine, name):
         # --since: the event counts even if it comes before the stream is connected.
         self.process = subprocess.Popen(
-            [engine, "events", "--since", f"{time.time():.3f}", "--filter", f"container={name}",
-             "--filter", "event=start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                engine,
+                "events",
+                "--since",
+                f"{time.time():.3f}",
+                "--filter",
+                f"container={name}",
+                "--filter",
+                "event=start",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.name = name
 
     def wait(self, deadline, gave_up=lambda: False):
@@ -78,8 +90,9 @@ def parse_timestamp(text):
         sign = 1 if zone[0] == "+" else -1
         hours, minutes = int(zone[1:3]), int(zone[-2:])
         stamp = stamp.replace(tzinfo=timezone.utc)
-        stamp = datetime.fromtimestamp(stamp.timestamp() - sign * (hours * 3600 + minutes * 60),
-                                       tz=timezone.utc)
+        stamp = datetime.fromtimestamp(
+            stamp.timestamp() - sign * (hours * 3600 + minutes * 60), tz=timezone.utc
+        )
     return stamp.timestamp() + (float(fraction) if fraction else 0.0)
 
 

@@ -28,8 +28,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    BenchError, child_pids, format_number, loadavg, proc_cpu_seconds, proc_status_kib,
-    run_wrk, summarize,
+    BenchError,
+    child_pids,
+    format_number,
+    loadavg,
+    proc_cpu_seconds,
+    proc_status_kib,
+    run_wrk,
+    summarize,
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,8 +67,10 @@ def wait_serving(server, deadline_s=15.0):
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if server.process.poll() is not None:
-            raise BenchError(f"{server.name} exited with status {server.process.returncode} before "
-                             f"serving; its last output:\n{server.log_tail()}")
+            raise BenchError(
+                f"{server.name} exited with status {server.process.returncode} before "
+                f"serving; its last output:\n{server.log_tail()}"
+            )
         try:
             status, body = get(server.port, timeout=0.5)
             if status == 200:
@@ -70,8 +78,10 @@ def wait_serving(server, deadline_s=15.0):
         except OSError:
             pass
         time.sleep(0.05)
-    raise BenchError(f"{server.name} did not answer 200 on 127.0.0.1:{server.port}/ within "
-                     f"{deadline_s:.0f} s; its last output:\n{server.log_tail()}")
+    raise BenchError(
+        f"{server.name} did not answer 200 on 127.0.0.1:{server.port}/ within "
+        f"{deadline_s:.0f} s; its last output:\n{server.log_tail()}"
+    )
 
 
 class Server:
@@ -81,8 +91,9 @@ class Server:
         self.name, self.command, self.port = name, command, port
         self.log_path = os.path.join(log_dir, f"{name}.log")
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def log_tail(self, lines=5):
         with open(self.log_path, errors="replace") as log:
@@ -163,8 +174,17 @@ def rotation(order, round_index):
 
 
 def build():
-    command = ["cargo", "build", "--release", "--bin", "duet-server", "--bin", "duet-client",
-               "--example", "bare-hyper"]
+    command = [
+        "cargo",
+        "build",
+        "--release",
+        "--bin",
+        "duet-server",
+        "--bin",
+        "duet-client",
+        "--example",
+        "bare-hyper",
+    ]
     print("$ " + " ".join(command), flush=True)
     if subprocess.run(command, cwd=REPO).returncode != 0:
         raise BenchError("cargo build --release failed")
@@ -181,7 +201,9 @@ def idle_client_rss_kib(client, server_port):
     """RSS of duet-client polling a live server every second, after a few polls."""
     process = subprocess.Popen(
         [client, "--host", "127.0.0.1", "--port", str(server_port), "--interval", "1s"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(3.5)
@@ -226,16 +248,28 @@ def main():
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: 2-core host)")
     parser.add_argument("--no-build", action="store_true", help="use the binaries in target/release")
-    parser.add_argument("--servers", default="duet,bare-hyper,nginx,python",
-                        help="comma-separated subset (ratios need duet and the other)")
-    parser.add_argument("--workers", default="", metavar="N,N,...",
-                        help="also load one duet-server per worker count (--workers N), named duet-wN")
-    parser.add_argument("--malloc-arena-max", type=int, metavar="N",
-                        help="glibc's arena limit for the duet-wN servers (GLIBC_TUNABLES); glibc "
-                             "allows 8 per core, so 512 lets 64 workers on a small host each have "
-                             "their own arena as on a 64-core node")
-    parser.add_argument("--baseline", metavar="BIN",
-                        help="also load this duet-server binary (same flags), named baseline")
+    parser.add_argument(
+        "--servers",
+        default="duet,bare-hyper,nginx,python",
+        help="comma-separated subset (ratios need duet and the other)",
+    )
+    parser.add_argument(
+        "--workers",
+        default="",
+        metavar="N,N,...",
+        help="also load one duet-server per worker count (--workers N), named duet-wN",
+    )
+    parser.add_argument(
+        "--malloc-arena-max",
+        type=int,
+        metavar="N",
+        help="glibc's arena limit for the duet-wN servers (GLIBC_TUNABLES); glibc "
+        "allows 8 per core, so 512 lets 64 workers on a small host each have "
+        "their own arena as on a 64-core node",
+    )
+    parser.add_argument(
+        "--baseline", metavar="BIN", help="also load this duet-server binary (same flags), named baseline"
+    )
     args = parser.parse_args()
     if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.threads < 1:
         parser.error("--rounds, --duration, --connections and --threads must be >= 1")
@@ -264,10 +298,14 @@ def main():
     bare_bin = binary("target/release/examples/bare-hyper")
 
     facts = host_facts()
-    print(f"host: {facts['cpus']} CPUs ({facts['cpu']}), kernel {facts['kernel']}, "
-          f"{facts['wrk']}, {facts['nginx']}, python {facts['python']}")
-    print(f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, keep-alive, "
-          f"{args.rounds} rounds per server, order rotated each round; loadavg at start {loadavg()}")
+    print(
+        f"host: {facts['cpus']} CPUs ({facts['cpu']}), kernel {facts['kernel']}, "
+        f"{facts['wrk']}, {facts['nginx']}, python {facts['python']}"
+    )
+    print(
+        f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, keep-alive, "
+        f"{args.rounds} rounds per server, order rotated each round; loadavg at start {loadavg()}"
+    )
 
     scratch = tempfile.mkdtemp(prefix="duet-bench-")
     os.chmod(scratch, 0o755)  # nginx workers run as nobody
@@ -292,8 +330,13 @@ def main():
             print(f"duet-wN servers run with GLIBC_TUNABLES={variant_env['GLIBC_TUNABLES']}")
         for name, command in variants:
             port = free_port()
-            servers[name] = Server(name, command + ["--listen", f"127.0.0.1:{port}"], port, scratch,
-                                   env=env if name == "baseline" else variant_env)
+            servers[name] = Server(
+                name,
+                command + ["--listen", f"127.0.0.1:{port}"],
+                port,
+                scratch,
+                env=env if name == "baseline" else variant_env,
+            )
         for name, _ in variants:
             # Each one's first request, then idle as duet-server's was.
             wait_serving(servers[name])
@@ -311,18 +354,26 @@ def main():
 
         if "bare-hyper" in wanted:
             port = free_port()
-            servers["bare-hyper"] = Server("bare-hyper", [bare_bin, f"127.0.0.1:{port}", str(size)], port, scratch)
+            servers["bare-hyper"] = Server(
+                "bare-hyper", [bare_bin, f"127.0.0.1:{port}", str(size)], port, scratch
+            )
         if "nginx" in wanted:
             port = free_port()
             config = os.path.join(scratch, "nginx.conf")
             with open(config, "w") as file:
                 file.write(nginx_config(root, scratch, port, os.cpu_count()))
-            servers["nginx"] = Nginx("nginx", ["nginx", "-p", scratch, "-e", f"{scratch}/error.log",
-                                               "-c", config], port, scratch)
+            servers["nginx"] = Nginx(
+                "nginx", ["nginx", "-p", scratch, "-e", f"{scratch}/error.log", "-c", config], port, scratch
+            )
         if "python" in wanted:
             port = free_port()
-            servers["python"] = Server("python", [sys.executable, "-m", "http.server", str(port),
-                                                  "--bind", "127.0.0.1"], port, scratch, cwd=root)
+            servers["python"] = Server(
+                "python",
+                [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                port,
+                scratch,
+                cwd=root,
+            )
         for name, server in servers.items():
             served = wait_serving(server)
             if len(served) != size:
@@ -341,16 +392,20 @@ def main():
                 server = servers[name]
                 before_load = loadavg()
                 cpu_before = server.cpu_seconds()
-                figures = run_wrk(f"http://127.0.0.1:{server.port}/", args.duration,
-                                  args.connections, args.threads)
+                figures = run_wrk(
+                    f"http://127.0.0.1:{server.port}/", args.duration, args.connections, args.threads
+                )
                 figures["cpu_s"] = server.cpu_seconds() - cpu_before
                 figures["loadavg"] = before_load
                 runs[name].append(figures)
                 errors = {k: v for k, v in figures["errors"].items() if v}
-                print(f"round {round_index + 1} {name:<10} {figures['rps']:>10.0f} req/s  "
-                      f"p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms  "
-                      f"server CPU {figures['cpu_s']:.1f} s  loadavg before {before_load}"
-                      + (f"  errors {errors}" if errors else ""), flush=True)
+                print(
+                    f"round {round_index + 1} {name:<10} {figures['rps']:>10.0f} req/s  "
+                    f"p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms  "
+                    f"server CPU {figures['cpu_s']:.1f} s  loadavg before {before_load}"
+                    + (f"  errors {errors}" if errors else ""),
+                    flush=True,
+                )
         peak = {name: servers[name].peak_rss_kib() for name in order}
         for name in order:
             if servers[name].process.poll() is not None:
@@ -364,8 +419,12 @@ def main():
 
 
 def report(order, runs, peak, idle, args, variants):
-    summary = {name: {key: summarize([run[key] for run in runs[name]])
-                      for key in ("rps", "p50_ms", "p99_ms", "cpu_s")} for name in order}
+    summary = {
+        name: {
+            key: summarize([run[key] for run in runs[name]]) for key in ("rps", "p50_ms", "p99_ms", "cpu_s")
+        }
+        for name in order
+    }
     print()
     print(f"## Figures (median of {args.rounds} rounds, range in brackets), loadavg at end {loadavg()}")
     print()
@@ -376,11 +435,13 @@ def report(order, runs, peak, idle, args, variants):
         requests = sum(run.get("requests", 0) for run in runs[name])
         cpu_per_request = sum(run["cpu_s"] for run in runs[name]) / requests * 1e6 if requests else None
         rss = f"{peak[name] / 1024:.1f} MiB" + (" (workers)" if name == "nginx" else "")
-        print(f"| {name} | {s['rps']['median']:.0f} ({format_number(s['rps']['min'])}–"
-              f"{format_number(s['rps']['max'])}) | {s['p50_ms']['median']:.3f} | "
-              f"{s['p99_ms']['median']:.3f} ({format_number(s['p99_ms']['min'])}–"
-              f"{format_number(s['p99_ms']['max'])}) | "
-              f"{format_number(cpu_per_request)} | {rss} |")
+        print(
+            f"| {name} | {s['rps']['median']:.0f} ({format_number(s['rps']['min'])}–"
+            f"{format_number(s['rps']['max'])}) | {s['p50_ms']['median']:.3f} | "
+            f"{s['p99_ms']['median']:.3f} ({format_number(s['p99_ms']['min'])}–"
+            f"{format_number(s['p99_ms']['max'])}) | "
+            f"{format_number(cpu_per_request)} | {rss} |"
+        )
     print()
     print("| idle RSS | KiB | target < 4 MB (3906 KiB) |")
     print("|---|---|---|")
@@ -406,11 +467,14 @@ def report(order, runs, peak, idle, args, variants):
         print(f"| duet/baseline | {ratio:.2f}x | >= {BASELINE_TARGET}x | {verdict} |")
         # The two run next to each other in every round, so a round's ratio sees nearly the
         # same machine: on a busy host it varies far less than either rate does.
-        paired = summarize([mine["rps"] / theirs["rps"]
-                            for mine, theirs in zip(runs["duet"], runs["baseline"])])
+        paired = summarize(
+            [mine["rps"] / theirs["rps"] for mine, theirs in zip(runs["duet"], runs["baseline"])]
+        )
         verdict = "meets" if paired["median"] >= BASELINE_TARGET else "MISSES"
-        print(f"| duet/baseline, median of the rounds' ratios ({paired['min']:.2f}–{paired['max']:.2f}) "
-              f"| {paired['median']:.2f}x | >= {BASELINE_TARGET}x | {verdict} |")
+        print(
+            f"| duet/baseline, median of the rounds' ratios ({paired['min']:.2f}–{paired['max']:.2f}) "
+            f"| {paired['median']:.2f}x | >= {BASELINE_TARGET}x | {verdict} |"
+        )
 
 
 if __name__ == "__main__":

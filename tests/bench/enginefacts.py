@@ -27,8 +27,10 @@ def image_ids(engine, refs):
     for ref in refs:
         done = _run([engine, "image", "inspect", "--format", "{{.Id}}", ref])
         if done.returncode != 0:
-            raise BenchError(f"`{engine} image inspect {ref}` exited {done.returncode}: "
-                             f"{(done.stderr or done.stdout).strip()[-400:]}")
+            raise BenchError(
+                f"`{engine} image inspect {ref}` exited {done.returncode}: "
+                f"{(done.stderr or done.stdout).strip()[-400:]}"
+            )
         ids[ref] = done.stdout.strip()
     return ids
 
@@ -49,7 +51,7 @@ def versions_in_image(engine, approach, container):
 
 
 def engine_version(engine):
-    """"docker 20.10.24", from the server when it answers, else from the client."""
+    """ "docker 20.10.24", from the server when it answers, else from the client."""
     done = _run([engine, "version", "--format", "{{.Server.Version}}"])
     server = done.stdout.strip() if done.returncode == 0 else ""
     if not server:

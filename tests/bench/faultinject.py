@@ -20,10 +20,10 @@ FAULTS = ("server-kill", "server-restart", "client-kill", "oom", "pid1-kill", "c
 def sh(command, check=True, timeout=120):
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
-        raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}: "
-                         f"{(done.stderr or done.stdout).strip()[-600:]}")
+        raise BenchError(
+            f"`{shlex.join(command)}` exited {done.returncode}: {(done.stderr or done.stdout).strip()[-600:]}"
+        )
     return done
-
 
 
 def program_processes(status_text, program):
@@ -104,7 +104,9 @@ class Approach:
         status = sh([self.engine, "exec", self.names.serving, "supervisorctl", "status"], check=False)
         names = program_processes(status.stdout, program)
         if not names:
-            raise BenchError(f"`supervisorctl status` lists no process of {program}:\n{status.stdout.strip()}")
+            raise BenchError(
+                f"`supervisorctl status` lists no process of {program}:\n{status.stdout.strip()}"
+            )
         return names
 
     # --- the faults: each returns extra figures (may be empty) -------------------------
@@ -168,8 +170,9 @@ class Approach:
         else:
             pid = self.one_pid(self.names.serving, self.comms[0])
         args = self.bench.args
-        kills = faultoom.provoke(pid, self.comms[0], self.bench.url, args.oom_limit_kib,
-                                 args.oom_connections, args.oom_burst)
+        kills = faultoom.provoke(
+            pid, self.comms[0], self.bench.url, args.oom_limit_kib, args.oom_connections, args.oom_burst
+        )
         return {"oom_kills": kills}
 
     def pid1_kill(self):

@@ -37,7 +37,9 @@ def provoke(pid, comm, url, limit_kib, connections, burst_s):
             file.write(str(pid))
         burst = subprocess.Popen(
             ["wrk", "-t1", f"-c{connections}", f"-d{burst_s}s", "--timeout=2s", url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         killed, kills = False, 0
         end = time.monotonic() + burst_s
         while time.monotonic() < end and not killed:
@@ -49,13 +51,17 @@ def provoke(pid, comm, url, limit_kib, connections, burst_s):
         burst.terminate()
         burst.wait(10)
         if not killed:
-            raise BenchError(f"{comm} stayed alive in a {limit_kib} KiB memory cgroup "
-                             f"under {connections} connections: no OOM kill")
+            raise BenchError(
+                f"{comm} stayed alive in a {limit_kib} KiB memory cgroup "
+                f"under {connections} connections: no OOM kill"
+            )
         # A supervisor may remove the dead server's cgroup (and ours in it) before the
         # count is read: the kernel's own line names the killed PID as well.
         if kills < 1 and not kernel_log.oom_killed(pid):
-            raise BenchError(f"{comm} (PID {pid}) died in the oom fault, but neither "
-                             f"{OOM_COUNT_FILE[version]} nor the kernel log shows an OOM kill")
+            raise BenchError(
+                f"{comm} (PID {pid}) died in the oom fault, but neither "
+                f"{OOM_COUNT_FILE[version]} nor the kernel log shows an OOM kill"
+            )
         return max(kills, 1)
     finally:
         kernel_log.close()

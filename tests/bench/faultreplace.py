@@ -2,6 +2,7 @@
 separate approach: the `run` arguments that create a container like an inspected one, as a
 deploy replacing it would."""
 
+
 def replacement_run_args(info):
     """`run` arguments that create a container like the inspected one (a deploy replacing
     it): name, image, and the settings units/run.sh gives a separate container, read from the
@@ -16,7 +17,7 @@ def replacement_run_args(info):
     for limit in host.get("Ulimits") or []:
         # Podman names them RLIMIT_NOFILE, Docker nofile; both take `--ulimit nofile=S:H`.
         name = limit["Name"].lower()
-        name = name[len("rlimit_"):] if name.startswith("rlimit_") else name
+        name = name[len("rlimit_") :] if name.startswith("rlimit_") else name
         args += ["--ulimit", f"{name}={limit['Soft']}:{limit['Hard']}"]
     if host.get("ReadonlyRootfs"):
         args.append("--read-only")
@@ -29,7 +30,10 @@ def replacement_run_args(info):
     policy = host.get("RestartPolicy") or {}
     if policy.get("Name") not in (None, "", "no"):
         retries = policy.get("MaximumRetryCount") or 0
-        args += ["--restart", policy["Name"] + (f":{retries}" if policy["Name"] == "on-failure" and retries else "")]
+        args += [
+            "--restart",
+            policy["Name"] + (f":{retries}" if policy["Name"] == "on-failure" and retries else ""),
+        ]
     network = user_network(info)
     if network:
         args += ["--network", network]
@@ -62,6 +66,9 @@ def user_network(info):
     mode = info["HostConfig"].get("NetworkMode")
     if mode and mode not in ("default", "bridge"):
         return mode
-    networks = [name for name in ((info.get("NetworkSettings") or {}).get("Networks") or {})
-                if name not in ("bridge", "podman")]
+    networks = [
+        name
+        for name in ((info.get("NetworkSettings") or {}).get("Networks") or {})
+        if name not in ("bridge", "podman")
+    ]
     return networks[0] if len(networks) == 1 else None

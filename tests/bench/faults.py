@@ -31,7 +31,6 @@ faults.svg and faults.json to --out (default: outside the repository, printed).
 Usage: tests/bench/faults.py [--rounds 3] [--engine docker|podman] [--spec FILE] [--faults a,b] [--out DIR]
 """
 
-
 import argparse
 import collections
 import json
@@ -42,8 +41,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (BenchError, add_host_note_argument, default_out_dir, loadavg, last_line,  # noqa: E402
-                      measured, then_clean_up)
+from benchlib import (
+    BenchError,
+    add_host_note_argument,
+    default_out_dir,
+    loadavg,
+    last_line,  # noqa: E402
+    measured,
+    then_clean_up,
+)
 import enginefacts  # noqa: E402
 from faultinject import FAULTS, Approach  # noqa: E402
 from faultreport import render  # noqa: E402
@@ -86,8 +92,13 @@ class Bench:
             images = enginefacts.image_ids(self.engine, names.images)
             versions = enginefacts.versions_in_image(self.engine, approach, names.serving)
             streams = load["streams"] = loadgen.Streams(
-                "127.0.0.1", self.args.port, rate=self.args.rate, kept_interval=self.args.kept_interval,
-                timeout=self.args.timeout, path=self.args.path).start()
+                "127.0.0.1",
+                self.args.port,
+                rate=self.args.rate,
+                kept_interval=self.args.kept_interval,
+                timeout=self.args.timeout,
+                path=self.args.path,
+            ).start()
             time.sleep(self.args.quiet)
             streams.check()
             if not streams.events:
@@ -100,8 +111,10 @@ class Bench:
             streams.check()
             if enginefacts.image_ids(self.engine, names.images) != images:
                 # A replaced server container or a repair started whatever the names meant then.
-                raise BenchError("its images changed during the run (rebuilt or retagged meanwhile): "
-                                 "the rounds did not all measure the same images")
+                raise BenchError(
+                    "its images changed during the run (rebuilt or retagged meanwhile): "
+                    "the rounds did not all measure the same images"
+                )
             return images, versions, baseline_end, events, streams.skipped
 
         def stop():
@@ -117,16 +130,29 @@ class Bench:
             # return: `ENGINE exec` alone can take seconds on a loaded host.
             figures = faultstats.window_figures(events, window["start"], window["start"], window["end"])
             figures["timeline"] = faultstats.timeline(events, window["start"], window["end"])
-            figures.update(window["extra"], fault=window["fault"], round=window["round"],
-                           inject_s=window["injected"] - window["start"],
-                           window_s=window["end"] - window["start"], repaired=window["repaired"])
+            figures.update(
+                window["extra"],
+                fault=window["fault"],
+                round=window["round"],
+                inject_s=window["injected"] - window["start"],
+                window_s=window["end"] - window["start"],
+                repaired=window["repaired"],
+            )
             rounds.append(figures)
         baseline = faultstats.window_figures(events, events[0].start if events else 0, 0, baseline_end)
         ok, sent = faultstats.availability(events, repairs)
-        return {"names": names.containers, "images": images, "versions": versions,
-                "windows": rounds, "baseline_p99_ms": baseline["p99_ms"],
-                "skipped": streams_skipped,
-                "ok": ok, "sent": sent, "repairs": len(repairs), "loadavg": loadavg()}
+        return {
+            "names": names.containers,
+            "images": images,
+            "versions": versions,
+            "windows": rounds,
+            "baseline_p99_ms": baseline["p99_ms"],
+            "skipped": streams_skipped,
+            "ok": ok,
+            "sent": sent,
+            "repairs": len(repairs),
+            "loadavg": loadavg(),
+        }
 
     def inject(self, target, streams, fault, index, repairs):
         # Only the requests that end from now on can belong to this window: reading just
@@ -137,14 +163,20 @@ class Bench:
         injected = time.monotonic()
         deadline = start + self.args.fault_timeout
         repaired = False
-        while not faultstats.recovered(streams.since(first), injected, start, time.monotonic(), self.args.quiet):
+        while not faultstats.recovered(
+            streams.since(first), injected, start, time.monotonic(), self.args.quiet
+        ):
             streams.check()  # a dead load thread records nothing: never wait for it, never count it
             if time.monotonic() > deadline:
                 # Not back on its own: the benchmark brings it back, outside every figure.
-                recent = collections.Counter(e.outcome for e in streams.since(first)
-                                             if e.start > time.monotonic() - 5)
-                print(f"  {fault}: not serving again within {self.args.fault_timeout:.0f} s (last 5 s: "
-                      f"{dict(recent)}); restarting the approach", flush=True)
+                recent = collections.Counter(
+                    e.outcome for e in streams.since(first) if e.start > time.monotonic() - 5
+                )
+                print(
+                    f"  {fault}: not serving again within {self.args.fault_timeout:.0f} s (last 5 s: "
+                    f"{dict(recent)}); restarting the approach",
+                    flush=True,
+                )
                 end = time.monotonic()
                 self.run.stop(target.kind)
                 self.run.start(target.kind, self.args.port, None)
@@ -153,24 +185,44 @@ class Bench:
                 extra.pop("_client_killed", None)
                 repaired = True
                 time.sleep(self.args.quiet)
-                return {"fault": fault, "round": index + 1, "start": start, "injected": injected,
-                        "end": end, "extra": extra, "repaired": repaired}
+                return {
+                    "fault": fault,
+                    "round": index + 1,
+                    "start": start,
+                    "injected": injected,
+                    "end": end,
+                    "extra": extra,
+                    "repaired": repaired,
+                }
             time.sleep(0.2)
         end = time.monotonic()
         streams.check()
         if "_client_killed" in extra:
             extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
             if extra["client_back_s"] is None:
-                print(f"  round {index + 1} {fault}: the client logged no successful poll within "
-                      f"{self.args.fault_timeout:g} s of its kill (counted as never back)", flush=True)
+                print(
+                    f"  round {index + 1} {fault}: the client logged no successful poll within "
+                    f"{self.args.fault_timeout:g} s of its kill (counted as never back)",
+                    flush=True,
+                )
         window = faultstats.window_figures(streams.since(first), start, start, end)
         failed = sum(window["failed"].values())
         client = extra.get("client_back_s")
-        print(f"  round {index + 1} {fault:<17} sent {window['sent']:>5}  failed {failed:>4}  "
-              f"gap {window['longest_gap_s']:.2f} s  back {window['back_s']:.2f} s"
-              + (f"  client back {client:.2f} s" if client is not None else ""), flush=True)
-        return {"fault": fault, "round": index + 1, "start": start, "injected": injected, "end": end,
-                "extra": extra, "repaired": repaired}
+        print(
+            f"  round {index + 1} {fault:<17} sent {window['sent']:>5}  failed {failed:>4}  "
+            f"gap {window['longest_gap_s']:.2f} s  back {window['back_s']:.2f} s"
+            + (f"  client back {client:.2f} s" if client is not None else ""),
+            flush=True,
+        )
+        return {
+            "fault": fault,
+            "round": index + 1,
+            "start": start,
+            "injected": injected,
+            "end": end,
+            "extra": extra,
+            "repaired": repaired,
+        }
 
 
 def parse_args(argv=None):
@@ -180,40 +232,82 @@ def parse_args(argv=None):
     parser.add_argument("--approaches", default=",".join(runscript.APPROACHES))
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"subset of {','.join(FAULTS)}")
     parser.add_argument("--port", type=int, default=28081, help="published port (default 28081)")
-    parser.add_argument("--project", default=f"faults{os.getpid()}",
-                        help="run.sh project name: prefixes every container and network")
+    parser.add_argument(
+        "--project",
+        default=f"faults{os.getpid()}",
+        help="run.sh project name: prefixes every container and network",
+    )
     parser.add_argument("--image-dir", help="image tarballs for the run script to load at start")
     parser.add_argument("--rate", type=float, default=200.0, help="fresh connections per second")
-    parser.add_argument("--kept-interval", type=float, default=0.02,
-                        help="seconds between requests on the kept-alive connection")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a request counts as timed out")
-    parser.add_argument("--quiet", type=float, default=3.0,
-                        help="seconds without a failure that end a fault's window (> --timeout)")
-    parser.add_argument("--fault-timeout", type=float, default=30.0,
-                        help="seconds to wait for serving again before the benchmark restarts the approach")
-    parser.add_argument("--oom-limit-kib", type=int, default=1024,
-                        help="memory limit of the server's own cgroup in the oom fault")
-    parser.add_argument("--oom-connections", type=int, default=500,
-                        help="connections of the burst that pushes the server past that limit")
-    parser.add_argument("--oom-burst", type=int, default=5,
-                        help="seconds the burst lasts and the oom fault waits for the kill")
+    parser.add_argument(
+        "--kept-interval",
+        type=float,
+        default=0.02,
+        help="seconds between requests on the kept-alive connection",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=2.0, help="seconds before a request counts as timed out"
+    )
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=3.0,
+        help="seconds without a failure that end a fault's window (> --timeout)",
+    )
+    parser.add_argument(
+        "--fault-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for serving again before the benchmark restarts the approach",
+    )
+    parser.add_argument(
+        "--oom-limit-kib",
+        type=int,
+        default=1024,
+        help="memory limit of the server's own cgroup in the oom fault",
+    )
+    parser.add_argument(
+        "--oom-connections",
+        type=int,
+        default=500,
+        help="connections of the burst that pushes the server past that limit",
+    )
+    parser.add_argument(
+        "--oom-burst",
+        type=int,
+        default=5,
+        help="seconds the burst lasts and the oom fault waits for the kill",
+    )
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
     runscript.add_spec_argument(parser)
-    parser.add_argument("--path", default="/", help="the HTTP path the streams request (default /; the "
-                        "spec's health path answers 200 in any pair)")
+    parser.add_argument(
+        "--path",
+        default="/",
+        help="the HTTP path the streams request (default /; the spec's health path answers 200 in any pair)",
+    )
     parser.add_argument("--out", help="directory for faults.md/.svg/.json (default: outside the repository)")
-    parser.add_argument("--render", metavar="JSON", help="only redraw faults.md and faults.svg from a faults.json")
+    parser.add_argument(
+        "--render", metavar="JSON", help="only redraw faults.md and faults.svg from a faults.json"
+    )
     add_host_note_argument(parser)
     args = parser.parse_args(argv)
     if args.render:
         return args
     args.approaches = args.approaches.split(",")
     args.faults = args.faults.split(",")
-    if any(a not in runscript.APPROACHES for a in args.approaches) or len(set(args.approaches)) != len(args.approaches):
+    if any(a not in runscript.APPROACHES for a in args.approaches) or len(set(args.approaches)) != len(
+        args.approaches
+    ):
         parser.error(f"--approaches takes a comma-separated subset of {','.join(runscript.APPROACHES)}")
     if any(f not in FAULTS for f in args.faults) or len(set(args.faults)) != len(args.faults):
         parser.error(f"--faults takes a comma-separated subset of {','.join(FAULTS)}")
-    if args.rounds < 1 or args.rate <= 0 or args.kept_interval <= 0 or args.timeout <= 0 or args.oom_burst < 1:
+    if (
+        args.rounds < 1
+        or args.rate <= 0
+        or args.kept_interval <= 0
+        or args.timeout <= 0
+        or args.oom_burst < 1
+    ):
         parser.error("--rounds must be >= 1; --rate, --kept-interval and --timeout > 0; --oom-burst >= 1")
     if args.fault_timeout <= 0 or args.oom_limit_kib <= 0 or args.oom_connections <= 0:
         parser.error("--fault-timeout, --oom-limit-kib and --oom-connections must be > 0")
@@ -239,8 +333,11 @@ def main(argv=None):
     spec = args.spec_loaded
     bench = Bench(args, spec)
     started, start_load = time.time(), loadavg()
-    print(f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
-          f"{args.engine}; project {args.project}; loadavg {start_load}", flush=True)
+    print(
+        f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
+        f"{args.engine}; project {args.project}; loadavg {start_load}",
+        flush=True,
+    )
     results = {}
     for approach in args.approaches:
         try:
@@ -258,9 +355,18 @@ def main(argv=None):
         versions.update(result.pop("versions"))
     facts = enginefacts.host_facts(args.engine, versions)
     with open(path, "w") as file:
-        json.dump({"measured": measured(started, start_load, args.host_note), "pair": spec.name,
-                   "facts": facts, "images": images, "args": saved, "results": results},
-                  file, indent=1)
+        json.dump(
+            {
+                "measured": measured(started, start_load, args.host_note),
+                "pair": spec.name,
+                "facts": facts,
+                "images": images,
+                "args": saved,
+                "results": results,
+            },
+            file,
+            indent=1,
+        )
     print()
     print(render(path, out))
     print(f"wrote {out}/faults.md, faults.svg, faults.json")

@@ -78,8 +78,10 @@ def timeline(events, start, end, before_s=1.0, bin_s=0.1):
 
 def availability(events, excluded=()):
     """(ok, sent) of all requests outside the excluded (start, end) spans."""
+
     def counted(e):
         return not any(lo <= e.start < hi for lo, hi in excluded)
+
     kept = [e for e in events if counted(e)]
     return sum(e.outcome == "ok" for e in kept), len(kept)
 
@@ -89,12 +91,14 @@ def summarize_fault(rounds):
     which the approach never served again are counted in `not_back`, rounds of client-kill in
     which the client never polled successfully again in `client_not_back`; both are left out
     of the times)."""
-    summary = {"rounds": len(rounds),
-               "sent": sum(r["sent"] for r in rounds),
-               "ok": sum(r["ok"] for r in rounds),
-               "failed": {k: sum(r["failed"][k] for r in rounds) for k in FAILURE_KINDS},
-               "not_back": sum(r["back_s"] is None for r in rounds),
-               "client_not_back": sum("client_back_s" in r and r["client_back_s"] is None for r in rounds)}
+    summary = {
+        "rounds": len(rounds),
+        "sent": sum(r["sent"] for r in rounds),
+        "ok": sum(r["ok"] for r in rounds),
+        "failed": {k: sum(r["failed"][k] for r in rounds) for k in FAILURE_KINDS},
+        "not_back": sum(r["back_s"] is None for r in rounds),
+        "client_not_back": sum("client_back_s" in r and r["client_back_s"] is None for r in rounds),
+    }
     for key in ("longest_gap_s", "back_s", "p99_ms", "client_back_s"):
         values = [r[key] for r in rounds if r.get(key) is not None]
         summary[key] = summarize(values) if values else None

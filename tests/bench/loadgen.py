@@ -59,8 +59,14 @@ async def read_response(reader):
 
 
 # What one request can fail with; classify() names the kind.
-REQUEST_ERRORS = (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                  BadAnswer, ValueError)
+REQUEST_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncio.IncompleteReadError,
+    asyncio.LimitOverrunError,
+    BadAnswer,
+    ValueError,
+)
 
 
 def classify(error):

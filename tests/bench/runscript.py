@@ -28,8 +28,11 @@ APPROACHES = ("systemd", "supervisord", "separate")
 
 
 def add_spec_argument(parser):
-    parser.add_argument("--spec", default=DEFAULT_SPEC,
-                        help="the pair spec, given to the run script as --spec (default units/pair.json)")
+    parser.add_argument(
+        "--spec",
+        default=DEFAULT_SPEC,
+        help="the pair spec, given to the run script as --spec (default units/pair.json)",
+    )
 
 
 def load_spec(parser, path):
@@ -47,16 +50,18 @@ def project_refusal(project, run=RUN_SH):
         return "must not be empty (a benchmark's containers carry a prefix of their own)"
     command = shlex.split(run) if isinstance(run, str) else list(run)
     try:
-        done = subprocess.run([*command, "--check-args", "--project", project],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [*command, "--check-args", "--project", project], capture_output=True, text=True, timeout=30
+        )
     except OSError as error:
         raise BenchError(f"cannot run the run script {command[0]}: {error.strerror}") from None
     if done.returncode == 0:
         return None
     lines = (done.stderr or done.stdout).strip().splitlines()
     if done.returncode != 2 or not lines:
-        raise BenchError(f"`{shlex.join(done.args)}` exited {done.returncode}"
-                         + (f": {lines[-1]}" if lines else ""))
+        raise BenchError(
+            f"`{shlex.join(done.args)}` exited {done.returncode}" + (f": {lines[-1]}" if lines else "")
+        )
     reason = lines[-1].split(": ", 1)[-1]  # without the "run.sh: " prefix
     return reason.rsplit("; see ", 1)[0] if reason.endswith(" --help") else reason
 
@@ -87,8 +92,10 @@ def preflight(run, engine, port, tools=()):
         raise BenchError(f"{engine} does not answer: `{engine} info` took over 60 s") from None
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()
-        raise BenchError(f"{engine} does not answer: `{engine} info` exited {done.returncode}"
-                         + (f": {last[-1]}" if last else ""))
+        raise BenchError(
+            f"{engine} does not answer: `{engine} info` exited {done.returncode}"
+            + (f": {last[-1]}" if last else "")
+        )
     refuse_busy_port(port)
 
 
@@ -145,14 +152,29 @@ class RunScript:
         self.tool = tool
 
     def _base(self, approach):
-        return [*self.command, approach, "--engine", self.engine, "--spec", self.spec.path, "--project", self.project]
+        return [
+            *self.command,
+            approach,
+            "--engine",
+            self.engine,
+            "--spec",
+            self.spec.path,
+            "--project",
+            self.project,
+        ]
 
     def names(self, approach):
-        done = subprocess.run([*self.command, approach, "--spec", self.spec.path, "--project", self.project,
-                               "--print-names"], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [*self.command, approach, "--spec", self.spec.path, "--project", self.project, "--print-names"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if done.returncode != 0:
-            raise BenchError(f"{approach}: `{shlex.join(done.args)}` exited {done.returncode}: "
-                             f"{done.stderr.strip()[-400:]}")
+            raise BenchError(
+                f"{approach}: `{shlex.join(done.args)}` exited {done.returncode}: "
+                f"{done.stderr.strip()[-400:]}"
+            )
         try:
             found = parse_names(done.stdout)
         except ValueError as error:
@@ -164,7 +186,7 @@ class RunScript:
         """A container's name without the project, under the spec's name: duet-server,
         duet-client (stable across runs and projects)."""
         prefix = self.project + "-"
-        return self.spec.name + "-" + name[len(prefix):] if name.startswith(prefix) else name
+        return self.spec.name + "-" + name[len(prefix) :] if name.startswith(prefix) else name
 
     def start_command(self, approach, port, image_dir=None):
         """The detached start. An empty --image-dir also overrides a DUET_IMAGE_DIR that a
@@ -175,13 +197,17 @@ class RunScript:
         command = self.start_command(approach, port, image_dir)
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
-            raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}:\n"
-                             f"{(done.stderr + done.stdout).strip()[-1500:]}")
+            raise BenchError(
+                f"`{shlex.join(command)}` exited {done.returncode}:\n"
+                f"{(done.stderr + done.stdout).strip()[-1500:]}"
+            )
         return done
 
     def stop(self, approach, timeout=120):
         command = [*self._base(approach), "--stop"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
-            raise BenchError(f"`{shlex.join(command)}` exited {done.returncode}: "
-                             f"{(done.stderr or done.stdout).strip()[-800:]}")
+            raise BenchError(
+                f"`{shlex.join(command)}` exited {done.returncode}: "
+                f"{(done.stderr or done.stdout).strip()[-800:]}"
+            )

@@ -32,8 +32,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (BenchError, default_out_dir, loadavg, summarize, then_clean_up,  # noqa: E402
-                      write_outputs)
+from benchlib import (
+    BenchError,
+    default_out_dir,
+    loadavg,
+    summarize,
+    then_clean_up,  # noqa: E402
+    write_outputs,
+)
 import containers  # noqa: E402
 import runscript  # noqa: E402
 
@@ -44,12 +50,16 @@ def log_patterns(spec):
     """(start marks, stop marks): [(figure, pattern)] read from `ENGINE logs --timestamps`; the
     stop marks after `ENGINE stop`, when supervisord acts on the SIGTERM."""
     server, client = re.escape(spec.server_program), re.escape(spec.client_program)
-    start = [("supervisord_up_s", re.compile(r"supervisord started with pid")),
-             ("spawned_server_s", re.compile(rf"spawned: '{server}")),
-             ("listening_s", re.compile(spec.server_log_line))]
-    stop = [("sigterm_seen_s", re.compile(r"received SIGTERM indicating exit request")),
-            ("client_stopped_s", re.compile(rf"stopped: {client}")),
-            ("server_stopped_s", re.compile(rf"stopped: {server}"))]
+    start = [
+        ("supervisord_up_s", re.compile(r"supervisord started with pid")),
+        ("spawned_server_s", re.compile(rf"spawned: '{server}")),
+        ("listening_s", re.compile(spec.server_log_line)),
+    ]
+    stop = [
+        ("sigterm_seen_s", re.compile(r"received SIGTERM indicating exit request")),
+        ("client_stopped_s", re.compile(rf"stopped: {client}")),
+        ("server_stopped_s", re.compile(rf"stopped: {server}")),
+    ]
     return start, stop
 
 
@@ -70,9 +80,11 @@ def first_200(host, port, found, key, stop, path="/"):
 
 def container_address(engine, name, deadline):
     while time.monotonic() < deadline:
-        done = subprocess.run([engine, "inspect", "-f",
-                               "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [engine, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+            capture_output=True,
+            text=True,
+        )
         addresses = done.stdout.split() if done.returncode == 0 else []
         if addresses:
             return addresses[0]
@@ -136,7 +148,9 @@ def measure(engine, name, port, command, spec, path):
                 raise BenchError(f"{name} did not start within 60 s")
             published.start()
             address = container_address(engine, name, time.monotonic() + 60)
-            direct = threading.Thread(target=first_200, args=(address, spec.port, found, "direct", stop, path))
+            direct = threading.Thread(
+                target=first_200, args=(address, spec.port, found, "direct", stop, path)
+            )
             direct.start()
             direct.join(60)
             published.join(60)
@@ -152,9 +166,11 @@ def measure(engine, name, port, command, spec, path):
     info = containers.inspect(engine, name)
     started = containers.parse_timestamp(info["State"]["StartedAt"])
     created = containers.parse_timestamp(info["Created"])
-    figures = {"create_to_start_s": started - created,
-               "first200_direct_s": found["direct"] - started,
-               "first200_published_s": found["published"] - started}
+    figures = {
+        "create_to_start_s": started - created,
+        "first200_direct_s": found["direct"] - started,
+        "first200_published_s": found["published"] - started,
+    }
     figures.update(log_marks(engine, name, started, start_marks))
     # The stop comes at a random point of supervisord's 1 s event loop, as a real one does.
     time.sleep(1 + random.random())
@@ -173,8 +189,10 @@ def main():
     parser.add_argument("--run", default=os.path.join(REPO, "units", "run.sh"), help="run script command")
     runscript.add_spec_argument(parser)
     parser.add_argument("--path", default="/", help="the HTTP path of the first-200 probes (default /)")
-    parser.add_argument("--out", help="directory for startpath.md and startpath.json "
-                        "(default: outside the repository, printed)")
+    parser.add_argument(
+        "--out",
+        help="directory for startpath.md and startpath.json (default: outside the repository, printed)",
+    )
     args = parser.parse_args()
     approaches = args.approaches.split(",")
     if any(a not in runscript.APPROACHES for a in approaches) or len(set(approaches)) != len(approaches):
@@ -191,33 +209,62 @@ def main():
     script = runscript.RunScript(args.run, args.engine, args.project, spec, tool="startpath")
     engine = args.engine
     results = {}
-    print(f"startpath: {', '.join(approaches)} + floor; {args.rounds} rounds; loadavg {loadavg()}", flush=True)
+    print(
+        f"startpath: {', '.join(approaches)} + floor; {args.rounds} rounds; loadavg {loadavg()}", flush=True
+    )
     for index in range(args.rounds):
         for approach in approaches:
             names = script.names(approach)
             command = script.start_command(approach, args.port)
-            figures = then_clean_up(approach, lambda: measure(engine, names.serving, args.port, command, spec,
-                                                              args.path),
-                                    lambda: script.stop(approach))
+            figures = then_clean_up(
+                approach,
+                lambda: measure(engine, names.serving, args.port, command, spec, args.path),
+                lambda: script.stop(approach),
+            )
             results.setdefault(approach, []).append(figures)
-            print(f"round {index + 1} {approach}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()),
-                  flush=True)
+            print(
+                f"round {index + 1} {approach}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()),
+                flush=True,
+            )
         floor = f"{args.project}-floor"
         image = runscript.RunScript(args.run, engine, args.project, spec).names("separate").images[0]
         figures = then_clean_up(
-            "floor", lambda: measure(engine, floor, args.port,
-                                     [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:{spec.port}",
-                                      image], spec, args.path),
-            lambda: subprocess.run([engine, "rm", "-f", floor], capture_output=True, timeout=120))
+            "floor",
+            lambda: measure(
+                engine,
+                floor,
+                args.port,
+                [engine, "run", "-d", "--name", floor, "-p", f"127.0.0.1:{args.port}:{spec.port}", image],
+                spec,
+                args.path,
+            ),
+            lambda: subprocess.run([engine, "rm", "-f", floor], capture_output=True, timeout=120),
+        )
         results.setdefault("floor", []).append(figures)
-        print(f"round {index + 1} floor: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()), flush=True)
-    keys = ["create_to_start_s", "supervisord_up_s", "spawned_server_s", "listening_s",
-            "first200_direct_s", "first200_published_s", "sigterm_seen_s", "client_stopped_s",
-            "server_stopped_s", "pid1_exit_s", "stop_s"]
+        print(
+            f"round {index + 1} floor: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()), flush=True
+        )
+    keys = [
+        "create_to_start_s",
+        "supervisord_up_s",
+        "spawned_server_s",
+        "listening_s",
+        "first200_direct_s",
+        "first200_published_s",
+        "sigterm_seen_s",
+        "client_stopped_s",
+        "server_stopped_s",
+        "pid1_exit_s",
+        "stop_s",
+    ]
     columns = list(results)
-    lines = [f"Seconds from the serving container's StartedAt; stop: from `{engine} stop`. "
-             f"Median (min–max) of {args.rounds} rounds; loadavg {loadavg()}.", "",
-             "| step | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines = [
+        f"Seconds from the serving container's StartedAt; stop: from `{engine} stop`. "
+        f"Median (min–max) of {args.rounds} rounds; loadavg {loadavg()}.",
+        "",
+        "| step | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
     for key in keys:
         cells = []
         for column in columns:
@@ -231,8 +278,13 @@ def main():
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     out = args.out or default_out_dir("startpath")
-    write_outputs(out, {"startpath.json": json.dumps({"args": vars(args), "results": results}, indent=1),
-                        "startpath.md": table + "\n"})
+    write_outputs(
+        out,
+        {
+            "startpath.json": json.dumps({"args": vars(args), "results": results}, indent=1),
+            "startpath.md": table + "\n",
+        },
+    )
     print()
     print(table)
     print(f"wrote {out}/startpath.md, startpath.json")

@@ -40,8 +40,7 @@ class WrkParsing(unittest.TestCase):
         self.assertAlmostEqual(figures["p50_ms"], 0.381)
         self.assertAlmostEqual(figures["p75_ms"], 3.35)
         self.assertAlmostEqual(figures["p99_ms"], 1140.0)
-        self.assertEqual(figures["errors"],
-                         {"connect": 0, "read": 12, "write": 0, "timeout": 3, "non2xx": 7})
+        self.assertEqual(figures["errors"], {"connect": 0, "read": 12, "write": 0, "timeout": 3, "non2xx": 7})
 
     def test_without_errors_section(self):
         text = WRK_OUTPUT.replace("  Socket errors: connect 0, read 12, write 0, timeout 3\n", "")
@@ -62,8 +61,7 @@ class WrkParsing(unittest.TestCase):
 
 class Statistics(unittest.TestCase):
     def test_summarize(self):
-        self.assertEqual(benchlib.summarize([3, 1, 2, 10, 4]),
-                         {"median": 3, "min": 1, "max": 10, "n": 5})
+        self.assertEqual(benchlib.summarize([3, 1, 2, 10, 4]), {"median": 3, "min": 1, "max": 10, "n": 5})
         self.assertEqual(benchlib.summarize([1, 2])["median"], 1.5)
         with self.assertRaises(ValueError):
             benchlib.summarize([])
@@ -77,8 +75,10 @@ class Statistics(unittest.TestCase):
 class CrateBenchOrder(unittest.TestCase):
     def test_rotation_without_a_baseline(self):
         order = ["duet", "bare-hyper", "nginx"]
-        self.assertEqual([crate_bench.rotation(order, r) for r in range(3)],
-                         [order, ["bare-hyper", "nginx", "duet"], ["nginx", "duet", "bare-hyper"]])
+        self.assertEqual(
+            [crate_bench.rotation(order, r) for r in range(3)],
+            [order, ["bare-hyper", "nginx", "duet"], ["nginx", "duet", "bare-hyper"]],
+        )
 
     def test_baseline_stays_next_to_duet_and_takes_turns_first(self):
         order = ["duet", "baseline", "duet-w1", "nginx"]
@@ -86,8 +86,10 @@ class CrateBenchOrder(unittest.TestCase):
             rotated = crate_bench.rotation(order, round_index)
             self.assertEqual(sorted(rotated), sorted(order))
             first = rotated.index("duet") if round_index % 2 == 0 else rotated.index("baseline")
-            self.assertEqual(rotated[first:first + 2],
-                             ["duet", "baseline"] if round_index % 2 == 0 else ["baseline", "duet"])
+            self.assertEqual(
+                rotated[first : first + 2],
+                ["duet", "baseline"] if round_index % 2 == 0 else ["baseline", "duet"],
+            )
 
 
 class ContainerReading(unittest.TestCase):
@@ -111,10 +113,13 @@ class ContainerReading(unittest.TestCase):
         cid = "abcdef0123456789" * 4
         root = self._fake(
             ["12:memory:/docker/%s/init.scope" % cid, "1:name=systemd:/docker/%s" % cid],
-            {f"memory/docker/{cid}/memory.usage_in_bytes": "1000\n",
-             f"memory/docker/{cid}/memory.stat": "cache 5\ntotal_inactive_file 300\n",
-             f"memory/docker/{cid}/cgroup.procs": "1\n",
-             f"memory/docker/{cid}/init.scope/cgroup.procs": "7\n8\n"})
+            {
+                f"memory/docker/{cid}/memory.usage_in_bytes": "1000\n",
+                f"memory/docker/{cid}/memory.stat": "cache 5\ntotal_inactive_file 300\n",
+                f"memory/docker/{cid}/cgroup.procs": "1\n",
+                f"memory/docker/{cid}/init.scope/cgroup.procs": "7\n8\n",
+            },
+        )
         directory = containers.memory_cgroup_dir(42, cid, f"{root}/proc", f"{root}/sys")
         self.assertEqual(directory, f"{root}/sys/memory/docker/{cid}")
         self.assertEqual(containers.cgroup_memory(directory), {"usage": 1000, "working_set": 700})
@@ -124,8 +129,11 @@ class ContainerReading(unittest.TestCase):
         cid = "0123456789ab" * 5
         root = self._fake(
             [f"0::/system.slice/docker-{cid}.scope"],
-            {f"system.slice/docker-{cid}.scope/memory.current": "2048\n",
-             f"system.slice/docker-{cid}.scope/memory.stat": "anon 1000\ninactive_file 48\n"})
+            {
+                f"system.slice/docker-{cid}.scope/memory.current": "2048\n",
+                f"system.slice/docker-{cid}.scope/memory.stat": "anon 1000\ninactive_file 48\n",
+            },
+        )
         directory = containers.memory_cgroup_dir(42, cid, f"{root}/proc", f"{root}/sys")
         self.assertEqual(directory, f"{root}/sys/system.slice/docker-{cid}.scope")
         self.assertEqual(containers.cgroup_memory(directory), {"usage": 2048, "working_set": 2000})
@@ -152,10 +160,10 @@ class CleanUp(unittest.TestCase):
 
     def test_a_failing_cleanup_does_not_hide_the_start_error(self):
         with self.assertRaises(benchlib.BenchError) as caught:
-            benchlib.then_clean_up("systemd", lambda: fail("start failed:\nno 200"),
-                                   lambda: fail("--stop exited 1"))
-        self.assertEqual(str(caught.exception),
-                         "systemd: no 200; cleaning up failed too: --stop exited 1")
+            benchlib.then_clean_up(
+                "systemd", lambda: fail("start failed:\nno 200"), lambda: fail("--stop exited 1")
+            )
+        self.assertEqual(str(caught.exception), "systemd: no 200; cleaning up failed too: --stop exited 1")
 
     def test_cleanup_error_alone(self):
         with self.assertRaisesRegex(benchlib.BenchError, "^floor: cleaning up failed: .*No such file"):
@@ -189,6 +197,7 @@ class Preflight(unittest.TestCase):
 
     def test_busy_port(self):
         import socket
+
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", 0))
             listener.listen()
@@ -207,11 +216,16 @@ class Chart(unittest.TestCase):
 
     def test_comparison_drops_a_panel_that_repeats_another(self):
         import compare
+
         same = {"x": {"median": 1.0, "min": 1.0, "max": 1.0}}
         other = {"x": {"median": 2.0, "min": 2.0, "max": 2.0}}
         near = {"x": {"median": 1.0, "min": 0.995, "max": 1.0}}
-        panels = [("memory", "MiB", same), ("working set", "MiB, minus cache", near), ("rss", "MiB", other),
-                  ("stop", "s", same)]
+        panels = [
+            ("memory", "MiB", same),
+            ("working set", "MiB, minus cache", near),
+            ("rss", "MiB", other),
+            ("stop", "s", same),
+        ]
         self.assertEqual([p[0] for p in compare.distinct_panels(panels)], ["memory", "rss", "stop"])
 
     def test_zero_values_do_not_divide_by_zero(self):

@@ -180,9 +180,11 @@ def failed(start, end, kind="reset"):
 
 class WindowFigures(unittest.TestCase):
     # A fault at t=10 (its command returned at 10.1): failures from 10.2 to 11.0, back at 11.5.
-    EVENTS = ([ok(t / 10, t / 10 + 0.01) for t in range(90, 102)]
-              + [failed(10.2, 10.21, "refused"), failed(10.5, 10.6), failed(11.0, 13.0, "timeout")]
-              + [ok(11.4, 11.5), ok(11.6, 11.61), ok(12.0, 12.3, "kept")])
+    EVENTS = (
+        [ok(t / 10, t / 10 + 0.01) for t in range(90, 102)]
+        + [failed(10.2, 10.21, "refused"), failed(10.5, 10.6), failed(11.0, 13.0, "timeout")]
+        + [ok(11.4, 11.5), ok(11.6, 11.61), ok(12.0, 12.3, "kept")]
+    )
 
     def test_figures(self):
         figures = faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)
@@ -195,11 +197,15 @@ class WindowFigures(unittest.TestCase):
 
     def test_timeline_bins_what_ended_around_the_fault(self):
         line = faultstats.timeline(self.EVENTS, 10.0, 12.0)
-        self.assertEqual((line["from_s"], line["bin_s"], len(line["ok"]), len(line["failed"])), (-1.0, 0.1, 30, 30))
+        self.assertEqual(
+            (line["from_s"], line["bin_s"], len(line["ok"]), len(line["failed"])), (-1.0, 0.1, 30, 30)
+        )
         self.assertEqual(sum(line["ok"]) + sum(line["failed"]), 12 + 2 + 2)  # ended in [9.0, 12.0)
         self.assertEqual(line["failed"][12], 1)  # the refusal ended at 10.21
         self.assertEqual(line["ok"][25], 1)  # 11.5
-        self.assertEqual(faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)["sent"], 8)  # figures unchanged
+        self.assertEqual(
+            faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0)["sent"], 8
+        )  # figures unchanged
 
     def test_never_back(self):
         events = [failed(10.0 + t / 10, 10.05 + t / 10) for t in range(20)]
@@ -210,7 +216,9 @@ class WindowFigures(unittest.TestCase):
 
     def test_recovered_waits_for_quiet(self):
         self.assertFalse(faultstats.recovered(self.EVENTS, 10.1, 10.0, 11.3, 1.0))
-        self.assertFalse(faultstats.recovered(self.EVENTS, 10.1, 10.0, 13.5, 1.0))  # the timeout ended at 13.0
+        self.assertFalse(
+            faultstats.recovered(self.EVENTS, 10.1, 10.0, 13.5, 1.0)
+        )  # the timeout ended at 13.0
         self.assertTrue(faultstats.recovered(self.EVENTS, 10.1, 10.0, 14.1, 1.0))
 
     def test_availability_leaves_out_repairs(self):
@@ -218,8 +226,10 @@ class WindowFigures(unittest.TestCase):
         self.assertEqual(faultstats.availability(self.EVENTS, [(10.15, 11.1)]), (15, 15))
 
     def test_summary_over_rounds(self):
-        rounds = [faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0),
-                  faultstats.window_figures([failed(10.0, 10.1)], 10.0, 10.0, 12.0)]
+        rounds = [
+            faultstats.window_figures(self.EVENTS, 10.0, 10.1, 15.0),
+            faultstats.window_figures([failed(10.0, 10.1)], 10.0, 10.0, 12.0),
+        ]
         summary = faultstats.summarize_fault(rounds)
         self.assertEqual(summary["not_back"], 1)
         self.assertEqual(summary["back_s"]["n"], 1)
@@ -243,8 +253,10 @@ class WindowFigures(unittest.TestCase):
 
 class RunScriptNames(unittest.TestCase):
     def test_parse(self):
-        found = runscript.parse_names("image localhost/duet-server:latest\nimage localhost/duet-client:latest\n"
-                                      "container p-server\ncontainer p-client\nnetwork p\n")
+        found = runscript.parse_names(
+            "image localhost/duet-server:latest\nimage localhost/duet-client:latest\n"
+            "container p-server\ncontainer p-client\nnetwork p\n"
+        )
         self.assertEqual(found["container"], ["p-server", "p-client"])
         self.assertEqual(found["network"], ["p"])
         for bad in ("container", "volume x\ncontainer y", "image a\n"):
@@ -258,8 +270,12 @@ class RunScriptNames(unittest.TestCase):
         self.assertEqual(names.images, ["localhost/tally-server:latest", "localhost/tally-client:latest"])
         self.assertEqual((names.containers, names.network), (["p-7-server", "p-7-client"], "p-7"))
         self.assertEqual(run.role("p-7-server"), "tally-server")
-        self.assertEqual(runscript.RunScript(os.path.join(runscript.REPO, "units", "run.sh"), "docker", "p-7",
-                                             DUET).names("systemd").images, ["localhost/duet-systemd:latest"])
+        self.assertEqual(
+            runscript.RunScript(os.path.join(runscript.REPO, "units", "run.sh"), "docker", "p-7", DUET)
+            .names("systemd")
+            .images,
+            ["localhost/duet-systemd:latest"],
+        )
 
     def test_bad_spec_is_one_line(self):
         bad = os.path.join(self._tmp(), "pair.json")
@@ -272,51 +288,108 @@ class RunScriptNames(unittest.TestCase):
 
     def _tmp(self):
         import tempfile
+
         return tempfile.mkdtemp()
 
 
 class Replacement(unittest.TestCase):
     def test_run_args_from_inspect(self):
-        info = {"Name": "/p-server", "Id": "0123456789abcdef",
-                "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab", "duet-server"]}}},
-                "Config": {"Image": "localhost/duet-server:latest", "User": "65534:65534",
-                           "Env": ["PATH=/bin"]},
-                "HostConfig": {"ReadonlyRootfs": True, "CapDrop": ["ALL"], "CapAdd": None,
-                               "SecurityOpt": ["no-new-privileges"],
-                               "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
-                               "NetworkMode": "p", "Binds": None, "Tmpfs": None, "Memory": 0,
-                               "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "28081"}]}}}
-        self.assertEqual(faultreplace.replacement_run_args(info), [
-            "run", "-d", "--name", "p-server", "--read-only", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges", "--restart", "unless-stopped", "--network", "p",
-            "--network-alias", "duet-server",
-            "-p", "127.0.0.1:28081:8080/tcp", "--user", "65534:65534", "-e", "PATH=/bin",
-            "localhost/duet-server:latest"])
+        info = {
+            "Name": "/p-server",
+            "Id": "0123456789abcdef",
+            "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab", "duet-server"]}}},
+            "Config": {"Image": "localhost/duet-server:latest", "User": "65534:65534", "Env": ["PATH=/bin"]},
+            "HostConfig": {
+                "ReadonlyRootfs": True,
+                "CapDrop": ["ALL"],
+                "CapAdd": None,
+                "SecurityOpt": ["no-new-privileges"],
+                "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+                "NetworkMode": "p",
+                "Binds": None,
+                "Tmpfs": None,
+                "Memory": 0,
+                "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "28081"}]},
+            },
+        }
+        self.assertEqual(
+            faultreplace.replacement_run_args(info),
+            [
+                "run",
+                "-d",
+                "--name",
+                "p-server",
+                "--read-only",
+                "--cap-drop",
+                "ALL",
+                "--security-opt",
+                "no-new-privileges",
+                "--restart",
+                "unless-stopped",
+                "--network",
+                "p",
+                "--network-alias",
+                "duet-server",
+                "-p",
+                "127.0.0.1:28081:8080/tcp",
+                "--user",
+                "65534:65534",
+                "-e",
+                "PATH=/bin",
+                "localhost/duet-server:latest",
+            ],
+        )
 
     def test_labels_and_ulimits_are_kept(self):
         # What units/run.sh gives a container beside its flags: the run's label, and on
         # Podman --ulimit flags (inspected as RLIMIT_*; Docker inspects them as nofile).
-        info = {"Name": "/p-server", "Id": "0123456789abcdef",
-                "Config": {"Image": "localhost/duet-server:latest",
-                           "Labels": {"duet.run": "123-456", "org.opencontainers.image.title": "duet-server"}},
-                "HostConfig": {"Ulimits": [{"Name": "RLIMIT_NOFILE", "Soft": 524288, "Hard": 524288},
-                                           {"Name": "nproc", "Soft": 4194304, "Hard": 4194304}]}}
-        self.assertEqual(faultreplace.replacement_run_args(info), [
-            "run", "-d", "--name", "p-server",
-            "--label", "duet.run=123-456", "--label", "org.opencontainers.image.title=duet-server",
-            "--ulimit", "nofile=524288:524288", "--ulimit", "nproc=4194304:4194304",
-            "localhost/duet-server:latest"])
-
+        info = {
+            "Name": "/p-server",
+            "Id": "0123456789abcdef",
+            "Config": {
+                "Image": "localhost/duet-server:latest",
+                "Labels": {"duet.run": "123-456", "org.opencontainers.image.title": "duet-server"},
+            },
+            "HostConfig": {
+                "Ulimits": [
+                    {"Name": "RLIMIT_NOFILE", "Soft": 524288, "Hard": 524288},
+                    {"Name": "nproc", "Soft": 4194304, "Hard": 4194304},
+                ]
+            },
+        }
+        self.assertEqual(
+            faultreplace.replacement_run_args(info),
+            [
+                "run",
+                "-d",
+                "--name",
+                "p-server",
+                "--label",
+                "duet.run=123-456",
+                "--label",
+                "org.opencontainers.image.title=duet-server",
+                "--ulimit",
+                "nofile=524288:524288",
+                "--ulimit",
+                "nproc=4194304:4194304",
+                "localhost/duet-server:latest",
+            ],
+        )
 
     def test_podman_network_is_read_from_its_networks(self):
         # Podman says "bridge" in NetworkMode for its own networks too: a replacement
         # without --network would land on the default network, out of the client's reach.
-        info = {"Name": "/p-server", "Id": "0123456789abcdef",
-                "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab"]}}},
-                "Config": {"Image": "localhost/duet-server:latest"},
-                "HostConfig": {"NetworkMode": "bridge"}}
-        self.assertEqual(faultreplace.replacement_run_args(info),
-                         ["run", "-d", "--name", "p-server", "--network", "p", "localhost/duet-server:latest"])
+        info = {
+            "Name": "/p-server",
+            "Id": "0123456789abcdef",
+            "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab"]}}},
+            "Config": {"Image": "localhost/duet-server:latest"},
+            "HostConfig": {"NetworkMode": "bridge"},
+        }
+        self.assertEqual(
+            faultreplace.replacement_run_args(info),
+            ["run", "-d", "--name", "p-server", "--network", "p", "localhost/duet-server:latest"],
+        )
         for networks in ({"podman": {}}, {"bridge": {}}, {}):
             info["NetworkSettings"]["Networks"] = networks
             self.assertIsNone(faultreplace.user_network(info))
@@ -324,9 +397,11 @@ class Replacement(unittest.TestCase):
 
 class ClientLog(unittest.TestCase):
     def test_first_successful_poll_after_the_kill(self):
-        log = ("1970-01-01T00:00:09.000000000Z INFO poll status=200 latency=1ms\n"
-               "1970-01-01T00:00:10.500000000Z WARN server unreachable\n"
-               "1970-01-01T00:00:11.250000000Z duet-client[7]: INFO poll status=200 latency=1ms\n")
+        log = (
+            "1970-01-01T00:00:09.000000000Z INFO poll status=200 latency=1ms\n"
+            "1970-01-01T00:00:10.500000000Z WARN server unreachable\n"
+            "1970-01-01T00:00:11.250000000Z duet-client[7]: INFO poll status=200 latency=1ms\n"
+        )
         client_ok = re.compile(DUET.client_log_line)
         self.assertAlmostEqual(faultinject.client_back_from_log(log, 10.0, client_ok), 1.25)
         self.assertIsNone(faultinject.client_back_from_log(log, 12.0, client_ok))
@@ -345,19 +420,23 @@ class FromTheSpec(unittest.TestCase):
     def test_fault_targets(self):
         names = runscript.Names("systemd", [], ["p-systemd"], None)
         duet = faultinject.Approach(self.Bench(DUET), names)
-        self.assertEqual((duet.units, duet.programs, duet.comms),
-                         (("server.service", "client.service"), ("server", "client"),
-                          ("duet-server", "duet-client")))
+        self.assertEqual(
+            (duet.units, duet.programs, duet.comms),
+            (("server.service", "client.service"), ("server", "client"), ("duet-server", "duet-client")),
+        )
         other = faultinject.Approach(self.Bench(OTHER), names)
-        self.assertEqual((other.units, other.programs, other.comms),
-                         (("tally-web.service", "tally-poll.service"), ("web", "poll"),
-                          ("tally-web", "tally-poll")))
+        self.assertEqual(
+            (other.units, other.programs, other.comms),
+            (("tally-web.service", "tally-poll.service"), ("web", "poll"), ("tally-web", "tally-poll")),
+        )
 
     def test_start_path_log_marks(self):
         start, stop = startpath.log_patterns(DUET)
-        lines = {"supervisord_up_s": "2024-01-01 INFO supervisord started with pid 1",
-                 "spawned_server_s": "2024-01-01 INFO spawned: 'server' with pid 7",
-                 "listening_s": "duet-server: INFO listening address=0.0.0.0:8080 socket=bound workers=2"}
+        lines = {
+            "supervisord_up_s": "2024-01-01 INFO supervisord started with pid 1",
+            "spawned_server_s": "2024-01-01 INFO spawned: 'server' with pid 7",
+            "listening_s": "duet-server: INFO listening address=0.0.0.0:8080 socket=bound workers=2",
+        }
         for key, pattern in start:
             self.assertRegex(lines[key], pattern)
         self.assertNotRegex("INFO spawned: 'client' with pid 8", dict(start)["spawned_server_s"])
@@ -372,32 +451,44 @@ class FromTheSpec(unittest.TestCase):
 class ProgramProcesses(unittest.TestCase):
     """supervisorctl's names of a program's processes, as supervisor 4.2 prints `status`."""
 
-    PLAIN = ("client                           RUNNING   pid 9, uptime 0:00:03\n"
-             "exit-on-fatal                    RUNNING   pid 6, uptime 0:00:04\n"
-             "server                           RUNNING   pid 7, uptime 0:00:03\n")
-    GROUP = ("client                           RUNNING   pid 9, uptime 0:00:03\n"
-             "exit-on-fatal                    RUNNING   pid 6, uptime 0:00:04\n"
-             "server:server_00                 RUNNING   pid 7, uptime 0:00:03\n"
-             "server:server_01                 STARTING  \n")
+    PLAIN = (
+        "client                           RUNNING   pid 9, uptime 0:00:03\n"
+        "exit-on-fatal                    RUNNING   pid 6, uptime 0:00:04\n"
+        "server                           RUNNING   pid 7, uptime 0:00:03\n"
+    )
+    GROUP = (
+        "client                           RUNNING   pid 9, uptime 0:00:03\n"
+        "exit-on-fatal                    RUNNING   pid 6, uptime 0:00:04\n"
+        "server:server_00                 RUNNING   pid 7, uptime 0:00:03\n"
+        "server:server_01                 STARTING  \n"
+    )
 
     def test_a_program_and_a_group(self):
         self.assertEqual(faultinject.program_processes(self.PLAIN, "server"), ["server"])
-        self.assertEqual(faultinject.program_processes(self.GROUP, "server"), ["server:server_00", "server:server_01"])
+        self.assertEqual(
+            faultinject.program_processes(self.GROUP, "server"), ["server:server_00", "server:server_01"]
+        )
         self.assertEqual(faultinject.program_processes(self.GROUP, "client"), ["client"])
 
     def test_names_that_only_begin_alike(self):
-        self.assertEqual(faultinject.program_processes("servers   RUNNING   pid 7\nserver-2   RUNNING\n", "server"), [])
+        self.assertEqual(
+            faultinject.program_processes("servers   RUNNING   pid 7\nserver-2   RUNNING\n", "server"), []
+        )
         self.assertEqual(faultinject.program_processes(self.PLAIN, "web"), [])
 
 
 class OomCgroup(unittest.TestCase):
-    V1 = ("12:pids:/docker/abc\n9:memory:/docker/abc/system.slice/server.service\n"
-          "1:name=systemd:/docker/abc/system.slice/server.service\n0::/docker/abc\n")
+    V1 = (
+        "12:pids:/docker/abc\n9:memory:/docker/abc/system.slice/server.service\n"
+        "1:name=systemd:/docker/abc/system.slice/server.service\n0::/docker/abc\n"
+    )
     V2 = "0::/duet.slice/docker-abc.scope/system.slice/server.service\n"
 
     def test_v1_child_of_its_memory_cgroup(self):
-        self.assertEqual(faultoom.oom_cgroup_dir("v1", self.V1, "/cg"),
-                         "/cg/memory/docker/abc/system.slice/server.service/" + faultoom.OOM_CGROUP)
+        self.assertEqual(
+            faultoom.oom_cgroup_dir("v1", self.V1, "/cg"),
+            "/cg/memory/docker/abc/system.slice/server.service/" + faultoom.OOM_CGROUP,
+        )
         with self.assertRaises(benchlib.BenchError):
             faultoom.oom_cgroup_dir("v1", "12:pids:/docker/abc\n0::/docker/abc\n", "/cg")
 
@@ -407,16 +498,21 @@ class OomCgroup(unittest.TestCase):
         self.assertEqual(faultoom.oom_cgroup_dir("v2", self.V2, "/cg"), "/cg/" + faultoom.OOM_CGROUP)
 
     def test_limit_files(self):
-        self.assertEqual(faultoom.oom_limit_files("v1", 1048576, ["memory.limit_in_bytes"]),
-                         [("memory.limit_in_bytes", "1048576")])
-        self.assertEqual(faultoom.oom_limit_files("v2", 1048576, ["memory.max", "memory.swap.max"]),
-                         [("memory.max", "1048576"), ("memory.swap.max", "0")])
+        self.assertEqual(
+            faultoom.oom_limit_files("v1", 1048576, ["memory.limit_in_bytes"]),
+            [("memory.limit_in_bytes", "1048576")],
+        )
+        self.assertEqual(
+            faultoom.oom_limit_files("v2", 1048576, ["memory.max", "memory.swap.max"]),
+            [("memory.max", "1048576"), ("memory.swap.max", "0")],
+        )
         self.assertEqual(faultoom.oom_limit_files("v2", 1048576, ["memory.max"]), [("memory.max", "1048576")])
 
     def test_kill_count(self):
         self.assertEqual(faultoom.oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2)
-        self.assertEqual(faultoom.oom_kill_count("low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\n"
-                                               "oom_group_kill 0\n"), 1)
+        self.assertEqual(
+            faultoom.oom_kill_count("low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\noom_group_kill 0\n"), 1
+        )
         self.assertEqual(faultoom.oom_kill_count("low 0\nmax 0\noom 0\n"), 0)
 
 
@@ -438,18 +534,28 @@ class Outputs(unittest.TestCase):
 
     def test_chart_has_one_lane_per_approach_and_a_mark_per_fault(self):
         import xml.dom.minidom
+
         events = [ok(t / 10, t / 10 + 0.01) for t in range(90, 130)] + [failed(10.2, 10.21, "refused")]
         window = faultstats.window_figures(events, 10.0, 10.1, 13.0)
         window.update(fault="server-kill", round=1, timeline=faultstats.timeline(events, 10.0, 13.0))
         result = {"windows": [window], "ok": 40, "sent": 41, "repairs": 0, "baseline_p99_ms": 1.0}
-        run = {"facts": {"engine": "docker", "cgroup": "v1", "kernel": "k", "cpus": 2},
-               "args": {"rounds": 1, "rate": 200.0, "kept_interval": 0.02, "timeout": 2.0, "quiet": 3.0,
-                        "fault_timeout": 30.0},
-               "results": {"systemd": result, "separate": result}}
+        run = {
+            "facts": {"engine": "docker", "cgroup": "v1", "kernel": "k", "cpus": 2},
+            "args": {
+                "rounds": 1,
+                "rate": 200.0,
+                "kept_interval": 0.02,
+                "timeout": 2.0,
+                "quiet": 3.0,
+                "fault_timeout": 30.0,
+            },
+            "results": {"systemd": result, "separate": result},
+        }
         text = faultreport.svg(run)
         document = xml.dom.minidom.parseString(text)
-        self.assertEqual(len([n for n in document.getElementsByTagName("line")
-                              if n.getAttribute("stroke-dasharray")]), 2)
+        self.assertEqual(
+            len([n for n in document.getElementsByTagName("line") if n.getAttribute("stroke-dasharray")]), 2
+        )
         self.assertIn("1 failed", text)
         for window in result["windows"]:
             del window["timeline"]
@@ -458,25 +564,43 @@ class Outputs(unittest.TestCase):
     def test_render_refuses_what_is_not_its_json(self):
         import compare
         import tempfile
+
         directory = tempfile.mkdtemp()
-        cases = {"missing.json": None, "bad.json": "nope", "list.json": "[1]",
-                 "other.json": '{"facts": {}, "args": {}, "rounds": {}}',
-                 "broken.json": '{"facts": {}, "args": {}, "results": {"a": []}}'}
+        cases = {
+            "missing.json": None,
+            "bad.json": "nope",
+            "list.json": "[1]",
+            "other.json": '{"facts": {}, "args": {}, "rounds": {}}',
+            "broken.json": '{"facts": {}, "args": {}, "results": {"a": []}}',
+        }
         for name, text in cases.items():
             path = os.path.join(directory, name)
             if text is not None:
                 with open(path, "w") as file:
                     file.write(text)
-            with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a faults.json)"):
+            with self.assertRaisesRegex(
+                benchlib.BenchError, "^" + path + ": (cannot read|not a faults.json)"
+            ):
                 faultreport.render(path, directory)
-            with self.assertRaisesRegex(benchlib.BenchError, "^" + path + ": (cannot read|not a compare.json)"):
+            with self.assertRaisesRegex(
+                benchlib.BenchError, "^" + path + ": (cannot read|not a compare.json)"
+            ):
                 compare.render(path, directory)
 
     def test_bad_arguments_are_refused(self):
-        for argv in (["--faults", "server-kill,nope"], ["--quiet", "1", "--timeout", "2"], ["--rounds", "0"],
-                     ["--project", "a b"], ["--oom-burst", "0"], ["--fault-timeout", "0"],
-                     ["--oom-limit-kib", "-1"], ["--oom-connections", "0"], ["--port", "0"],
-                     ["--port", "65536"], ["--rounds", "-1"]):
+        for argv in (
+            ["--faults", "server-kill,nope"],
+            ["--quiet", "1", "--timeout", "2"],
+            ["--rounds", "0"],
+            ["--project", "a b"],
+            ["--oom-burst", "0"],
+            ["--fault-timeout", "0"],
+            ["--oom-limit-kib", "-1"],
+            ["--oom-connections", "0"],
+            ["--port", "0"],
+            ["--port", "65536"],
+            ["--rounds", "-1"],
+        ):
             with self.assertRaises(SystemExit):
                 with open(os.devnull, "w") as devnull:
                     stderr, sys.stderr = sys.stderr, devnull

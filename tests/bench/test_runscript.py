@@ -20,15 +20,33 @@ OTHER = runscript.pairspec.load(os.path.join(runscript.REPO, "tests", "runscript
 
 # Names on both sides of run.sh's rule, among them those the benchmarks' own rule used to
 # take (capitals, '_', '.') and the length bounds.
-NAMES = ("ab", "bench-1", "9lives", "p--q", "a" * 56, "a" * 57, "x", "Duet", "my_pair", "a.b", "-ab", "ab cd",
-         "bench/1", "é-x")
+NAMES = (
+    "ab",
+    "bench-1",
+    "9lives",
+    "p--q",
+    "a" * 56,
+    "a" * 57,
+    "x",
+    "Duet",
+    "my_pair",
+    "a.b",
+    "-ab",
+    "ab cd",
+    "bench/1",
+    "é-x",
+)
 
 
 def run_sh_takes(name):
     """Whether run.sh really runs under this project: --print-names (which reads the spec and
     names every container and the network) exits 0."""
-    done = subprocess.run([runscript.RUN_SH, "separate", "--spec", OTHER.path, "--project", name, "--print-names"],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [runscript.RUN_SH, "separate", "--spec", OTHER.path, "--project", name, "--print-names"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return done.returncode == 0
 
 
@@ -38,7 +56,9 @@ class ProjectRule(unittest.TestCase):
         for name in NAMES:
             with self.subTest(name=name):
                 refusal = runscript.project_refusal(name)
-                self.assertEqual(refusal is None, run_sh_takes(name), f"{name!r}: the benchmarks say {refusal!r}")
+                self.assertEqual(
+                    refusal is None, run_sh_takes(name), f"{name!r}: the benchmarks say {refusal!r}"
+                )
                 if refusal is not None:
                     self.assertTrue(refusal.startswith(f"bad project name: '{name}'"), refusal)
                     self.assertNotIn("--help", refusal)
@@ -48,13 +68,17 @@ class ProjectRule(unittest.TestCase):
 
     def test_check_project_is_one_parser_error(self):
         parser = argparse.ArgumentParser(prog="bench")
-        for name, said in (("My_Pair", "bench: error: --project: bad project name: 'My_Pair' (lowercase letters"),
-                           ("", "bench: error: --project: must not be empty")):
+        for name, said in (
+            ("My_Pair", "bench: error: --project: bad project name: 'My_Pair' (lowercase letters"),
+            ("", "bench: error: --project: must not be empty"),
+        ):
             stderr = io.StringIO()
             with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
                 runscript.check_project(parser, name)
             self.assertIn(said, stderr.getvalue())
-            self.assertEqual(len(stderr.getvalue().strip().splitlines()), 2)  # argparse's usage, then the error
+            self.assertEqual(
+                len(stderr.getvalue().strip().splitlines()), 2
+            )  # argparse's usage, then the error
         runscript.check_project(parser, "bench-2")
 
     def test_missing_run_script_is_one_parser_error(self):
@@ -62,15 +86,19 @@ class ProjectRule(unittest.TestCase):
         stderr = io.StringIO()
         with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
             runscript.check_project(parser, "bench-2", run="/nonexistent/run.sh")
-        self.assertIn("bench: error: --project: cannot run the run script /nonexistent/run.sh: No such file",
-                      stderr.getvalue())
+        self.assertIn(
+            "bench: error: --project: cannot run the run script /nonexistent/run.sh: No such file",
+            stderr.getvalue(),
+        )
 
 
 class NoFallback(unittest.TestCase):
     def test_a_run_script_without_project_is_an_error(self):
         script = os.path.join(tempfile.mkdtemp(), "run.sh")
         with open(script, "w") as file:
-            file.write('#!/bin/sh\nfor a; do [ "$a" = --spec ] && { echo "run.sh: unknown option: $a" >&2; exit 2; }; done\n')
+            file.write(
+                '#!/bin/sh\nfor a; do [ "$a" = --spec ] && { echo "run.sh: unknown option: $a" >&2; exit 2; }; done\n'
+            )
         os.chmod(script, 0o755)
         run = runscript.RunScript(script, "docker", "p1", OTHER)
         with self.assertRaises(benchlib.BenchError) as caught:

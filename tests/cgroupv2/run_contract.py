@@ -57,11 +57,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--engine", type=csv(ENGINES), default=list(ENGINES))
     ap.add_argument("--approach", type=csv(tuple(checks.CHECKS)), default=list(checks.CHECKS))
-    ap.add_argument("--spec", default=str(REPO / "units" / "pair.json"), help="the pair spec (default units/pair.json)")
+    ap.add_argument(
+        "--spec", default=str(REPO / "units" / "pair.json"), help="the pair spec (default units/pair.json)"
+    )
     ap.add_argument("--port", type=int, help="host port in the guest (default: the spec's port)")
     ap.add_argument("--time-scale", type=float, default=1.0)
-    ap.add_argument("--systemd-layout", metavar="IMAGE",
-                    help="also run the systemd checks on IMAGE, the Nix image layout (see above)")
+    ap.add_argument(
+        "--systemd-layout",
+        metavar="IMAGE",
+        help="also run the systemd checks on IMAGE, the Nix image layout (see above)",
+    )
     args = ap.parse_args()
     if args.time_scale < 1:
         ap.error("--time-scale must be >= 1")
@@ -73,8 +78,10 @@ def main():
         return 1
     relative = os.path.relpath(os.path.abspath(args.spec), REPO)
     if relative.startswith(".."):
-        print(f"run_contract.py: the spec {args.spec} is not in this checkout, so the guest cannot have it",
-              file=sys.stderr)
+        print(
+            f"run_contract.py: the spec {args.spec} is not in this checkout, so the guest cannot have it",
+            file=sys.stderr,
+        )
         return 1
     guest_spec = f"{GUEST_REPO}/{relative}"
     run = f"DUET_SPEC={shlex.quote(guest_spec)} {GUEST_RUN}"
@@ -82,8 +89,11 @@ def main():
     bounds = checks.Bounds().scaled(args.time_scale)
     machine = Machine(Ssh([HERE / "vm.sh", "ssh"]), name="cg2guest", verbose=True)
     if machine.execute(f"test -f {shlex.quote(guest_spec)}")[0] != 0:
-        print(f"run_contract.py: the guest has no {guest_spec}: stage {os.path.dirname(relative)} "
-              "(tests/cgroupv2/lib.sh cg2_stage)", file=sys.stderr)
+        print(
+            f"run_contract.py: the guest has no {guest_spec}: stage {os.path.dirname(relative)} "
+            "(tests/cgroupv2/lib.sh cg2_stage)",
+            file=sys.stderr,
+        )
         return 1
     runs = [(engine, approach, approach) for engine in args.engine for approach in args.approach]
     if args.systemd_layout:
@@ -91,14 +101,16 @@ def main():
     results = []
     for engine, approach, label in runs:
         if label == "systemd-layout":
-            machine.succeed(f"{engine} tag {shlex.quote(args.systemd_layout)} "
-                            f"{shlex.quote(spec.image_ref('systemd'))}")
+            machine.succeed(
+                f"{engine} tag {shlex.quote(args.systemd_layout)} {shlex.quote(spec.image_ref('systemd'))}"
+            )
         print(f"== {engine} {label}", flush=True)
         subtest = Subtests(prefix=f"{label} on {engine}: ")
         t0 = time.monotonic()
         try:
-            checks.CHECKS[approach](machine, run, spec, subtest=subtest, engine=engine, port=args.port,
-                                    bounds=bounds)
+            checks.CHECKS[approach](
+                machine, run, spec, subtest=subtest, engine=engine, port=args.port, bounds=bounds
+            )
             ok = True
         except Exception:
             traceback.print_exc()

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # CI stage "lint": one lint per language over the whole tree, from one list. Every shell
 # script git knows (by extension .sh/.bash, by a shell #! line or a `# shellcheck shell=`
-# first line) goes through `shellcheck -x -a`; every Python file (.py or a python #! line)
-# through ruff with ruff.toml. A library that another script names in a
-# `# shellcheck source=` directive is checked through that script (-a reports what is
-# wrong in the files it sources), with the variables and options its includer sets; checked
-# alone it would be full of names it cannot see. Rust is the crate stage's (clippy), Nix
-# the nix-lint stage's. Both linters must first reject a broken file, so the stage cannot
-# pass by checking nothing. Untracked files that git does not ignore are included.
+# first line) goes through `shellcheck -x -a`; every Python file (.py, .pyi or a python #!
+# line) through ruff with ruff.toml, its lint and its format check. A library that another
+# script names in a `# shellcheck source=` directive is checked through that script (-a
+# reports what is wrong in the files it sources), with the variables and options its
+# includer sets; checked alone it would be full of names it cannot see. Rust is the crate
+# stage's (clippy), Nix the nix-lint stage's. Both linters, and the format check, must
+# first reject a broken file, so the stage cannot pass by checking nothing. Untracked files
+# that git does not ignore are included.
 #
 # usage: tests/ci/lint.sh
 set -euo pipefail
@@ -32,7 +33,7 @@ is_shell() { # FILE
 }
 
 is_python() { # FILE
-  case $1 in *.py) return 0 ;; esac
+  case $1 in *.py | *.pyi) return 0 ;; esac
   [[ $(first_line "$1") =~ ^\#!.*python ]]
 }
 
@@ -58,8 +59,13 @@ linters_can_fail() {
   # shellcheck disable=SC2016  # the broken script is meant literally
   printf '#!/usr/bin/env bash\nrm -rf $1/*\n' >"$tmp/broken.sh"
   printf 'import os\n' >"$tmp/broken.py"
+  printf 'x = ( 1 )\n' >"$tmp/unformatted.py"
   if shellcheck -x -a "$tmp/broken.sh" >/dev/null 2>&1; then rm -rf "$tmp"; fail "shellcheck passed a broken script"; fi
   if ruff check --config ruff.toml --no-cache --quiet "$tmp/broken.py" >/dev/null 2>&1; then rm -rf "$tmp"; fail "ruff passed a broken file"; fi
+  if ruff format --check --config ruff.toml --no-cache --quiet "$tmp/unformatted.py" >/dev/null 2>&1; then
+    rm -rf "$tmp"
+    fail "ruff format passed an unformatted file"
+  fi
   rm -rf "$tmp"
 }
 
@@ -84,6 +90,9 @@ main() {
   shellcheck -x -a "${roots[@]}" || fail "shellcheck found the problems above"
   echo "-- ruff check: ${#python[@]} Python files ($(ruff --version))"
   ruff check --config ruff.toml --no-cache --quiet "${python[@]}" || fail "ruff found the problems above"
+  echo "-- ruff format --check: ${#python[@]} Python files"
+  ruff format --check --config ruff.toml --no-cache --quiet "${python[@]}" ||
+    fail "ruff format would change the files above; run: ruff format --config ruff.toml"
   echo "lint: all passed"
 }
 

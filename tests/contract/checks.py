@@ -52,9 +52,13 @@ class Bounds:
     wait_scale: float = 1
 
     def scaled(self, factor):
-        return Bounds(self.serving_again_s * factor, self.stop_s * factor,
-                      self.stop_separate_s * factor, self.down_s * factor,
-                      self.wait_scale * factor)
+        return Bounds(
+            self.serving_again_s * factor,
+            self.stop_s * factor,
+            self.stop_separate_s * factor,
+            self.down_s * factor,
+            self.wait_scale * factor,
+        )
 
     def wait(self, seconds):
         """A waiting bound of `seconds` on a host, for wait_until_succeeds."""
@@ -87,6 +91,7 @@ def expect(condition, message):
 
 
 # --- shell snippets --------------------------------------------------------------
+
 
 def q(text):
     return shlex.quote(str(text))
@@ -133,36 +138,44 @@ def exit_code_after(machine, engine, container, action, limit_s):
     restarts = int(inspect(machine, engine, container, "{{.RestartCount}}"))
     # Events are asked for by whole seconds: start in a second no earlier exit is in.
     out = machine.succeed(
-        "s=$(date +%s); while [ \"$(date +%s)\" = \"$s\" ]; do sleep 0.02; done; "
-        "echo \"since=$(date -u +%Y-%m-%dT%H:%M:%SZ)\"; s=$(date +%s%N); "
+        's=$(date +%s); while [ "$(date +%s)" = "$s" ]; do sleep 0.02; done; '
+        'echo "since=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; s=$(date +%s%N); '
         f"{{ {action}; }} >/dev/null; "
         f"d=$(( s + {int(limit_s * 1000)} * 1000000 )); "
         f"until [ \"$({engine} inspect -f '{{{{.RestartCount}}}}' {container})\" -gt {restarts} ]; do "
         '  if [ "$(date +%s%N)" -gt "$d" ]; then echo "ms=none"; exit 0; fi; sleep 0.1; '
-        "done; echo \"ms=$(( ($(date +%s%N) - s) / 1000000 ))\""
+        'done; echo "ms=$(( ($(date +%s%N) - s) / 1000000 ))"'
     )
     found = dict(line.strip().split("=", 1) for line in out.splitlines() if "=" in line)
     if found["ms"] == "none":
         return None, int(limit_s * 1000)
     since = found["since"]
     if engine == "podman":
-        events = (f"podman events --stream=false --since {since} --filter container={container} "
-                  "--filter event=died --format '{{.ContainerExitCode}}'")
+        events = (
+            f"podman events --stream=false --since {since} --filter container={container} "
+            "--filter event=died --format '{{.ContainerExitCode}}'"
+        )
     else:
-        events = (f"docker events --since {since} --until \"$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)\" "
-                  f"--filter container={container} --filter event=die --format '{{{{.Actor.Attributes.exitCode}}}}'")
+        events = (
+            f"docker events --since {since} --until \"$(date -u -d '+1 second' +%Y-%m-%dT%H:%M:%SZ)\" "
+            f"--filter container={container} --filter event=die --format '{{{{.Actor.Attributes.exitCode}}}}'"
+        )
     codes = [line.strip() for line in machine.succeed(events).splitlines() if line.strip()]
-    expect(codes and re.fullmatch(r"-?\d+", codes[0]),
-           f"{engine} events shows no exit of {container} since {since}, yet it was restarted: {codes}")
+    expect(
+        codes and re.fullmatch(r"-?\d+", codes[0]),
+        f"{engine} events shows no exit of {container} since {since}, yet it was restarted: {codes}",
+    )
     return int(codes[0]), int(found["ms"])
 
 
 def back_within(port, path, limit_s):
     """A shell loop that ends once `path` answers 200, or fails after limit_s."""
-    return (f"d=$(( $(date +%s%N) + {int(limit_s * 1000)} * 1000000 )); "
-            f"until curl -fs -o /dev/null --max-time 1 {q(url(port, path))}; do "
-            f'if [ "$(date +%s%N)" -gt "$d" ]; then echo "not back within {limit_s:g} s" >&2; exit 1; fi; '
-            "sleep 0.05; done")
+    return (
+        f"d=$(( $(date +%s%N) + {int(limit_s * 1000)} * 1000000 )); "
+        f"until curl -fs -o /dev/null --max-time 1 {q(url(port, path))}; do "
+        f'if [ "$(date +%s%N)" -gt "$d" ]; then echo "not back within {limit_s:g} s" >&2; exit 1; fi; '
+        "sleep 0.05; done"
+    )
 
 
 def now_utc(machine):
@@ -170,7 +183,8 @@ def now_utc(machine):
     whole seconds, so it waits for a new second to begin, and a line logged before the
     call is never `--since` it."""
     return machine.succeed(
-        's=$(date +%s); while [ "$(date +%s)" = "$s" ]; do sleep 0.02; done; date -u +%Y-%m-%dT%H:%M:%SZ').strip()
+        's=$(date +%s); while [ "$(date +%s)" = "$s" ]; do sleep 0.02; done; date -u +%Y-%m-%dT%H:%M:%SZ'
+    ).strip()
 
 
 def logs(engine, container, since=None):
@@ -189,7 +203,10 @@ def stop_timed(machine, engine, container, limit_s, allowed_exit_codes):
     code = int(inspect(machine, engine, container, "{{.State.ExitCode}}"))
     log(f"{engine} stop {container}: {ms} ms, exit code {code}")
     expect(code != 137, f"{container} was SIGKILLed on stop (exit 137)")
-    expect(code in allowed_exit_codes, f"{container} stopped with exit code {code}, expected one of {allowed_exit_codes}")
+    expect(
+        code in allowed_exit_codes,
+        f"{container} stopped with exit code {code}, expected one of {allowed_exit_codes}",
+    )
     expect(ms < limit_ms, f"{engine} stop {container} took {ms} ms, limit {limit_ms} ms")
 
 
@@ -199,11 +216,11 @@ def requests_during(machine, port, path, action):
     for every answer that was not a 200."""
     out = machine.succeed(
         "out=$(mktemp); flag=$(mktemp -u); "
-        f"( while [ ! -e \"$flag\" ]; do curl -s -o /dev/null -w 'http=%{{http_code}}/curl=%{{exitcode}}\\n' --max-time 10 {q(url(port, path))} >> \"$out\" || true; done ) >/dev/null 2>&1 & "
+        f'( while [ ! -e "$flag" ]; do curl -s -o /dev/null -w \'http=%{{http_code}}/curl=%{{exitcode}}\\n\' --max-time 10 {q(url(port, path))} >> "$out" || true; done ) >/dev/null 2>&1 & '
         "loop=$!; sleep 1; "
         f"{action}; "
-        "sleep 1; touch \"$flag\"; wait $loop; "
-        "echo total=$(wc -l < \"$out\"); sort \"$out\" | uniq -c; rm -f \"$out\" \"$flag\""
+        'sleep 1; touch "$flag"; wait $loop; '
+        'echo total=$(wc -l < "$out"); sort "$out" | uniq -c; rm -f "$out" "$flag"'
     )
     total, counts = 0, {}
     for line in out.splitlines():
@@ -221,9 +238,14 @@ def lost_message(total, failures, during):
     failed = sum(failures.values())
     log(f"{during}: {total} requests, {failed} failed {failures or ''}")
     expect(total >= 10, f"only {total} requests went out during {during}")
-    return None if failed == 0 else (
-        f"{failed} of {total} requests failed during {during}: {failures}"
-        " (curl 7 = connection refused, 52 = closed without an answer)")
+    return (
+        None
+        if failed == 0
+        else (
+            f"{failed} of {total} requests failed during {during}: {failures}"
+            " (curl 7 = connection refused, 52 = closed without an answer)"
+        )
+    )
 
 
 # curl's exit codes for a connection that was accepted and then closed without an answer.
@@ -239,13 +261,16 @@ def refused_message(total, failures, during):
     unanswered = sum(n for kind, n in failures.items() if kind in CLOSED_UNANSWERED)
     others = {kind: n for kind, n in failures.items() if kind not in CLOSED_UNANSWERED}
     if others or unanswered > 1:
-        return (f"{sum(failures.values())} of {total} requests failed during {during}: {failures}"
-                " (curl 7 = connection refused; at most one 52/56, closed without an answer, is "
-                "the killed process's own request)")
+        return (
+            f"{sum(failures.values())} of {total} requests failed during {during}: {failures}"
+            " (curl 7 = connection refused; at most one 52/56, closed without an answer, is "
+            "the killed process's own request)"
+        )
     return None
 
 
 # --- supervisord's names -----------------------------------------------------------
+
 
 def program_processes(status, program):
     """{namespec: state} of a supervisord program's processes, from `supervisorctl status`:
@@ -265,6 +290,7 @@ def process_name(namespec):
 
 
 # --- one approach of one pair on one engine ------------------------------------------
+
 
 class Target:
     """What every check of one approach needs: the machine, the run script, the spec, the
@@ -289,11 +315,15 @@ class Target:
         declared = ", ".join(self.spec.abilities) or "none"
         here = [a for a in self.spec.abilities if ABILITY_APPROACH[a] == self.approach]
         log(f"abilities declared: {declared}; checked in this approach: {', '.join(here) or 'none'}")
-        self.machine.succeed(f"{self.run} {self.approach} --engine {self.engine} --project {self.project} "
-                             f"--port {self.port} --detach")
+        self.machine.succeed(
+            f"{self.run} {self.approach} --engine {self.engine} --project {self.project} "
+            f"--port {self.port} --detach"
+        )
 
     def stop(self):
-        self.machine.succeed(f"{self.run} {self.approach} --engine {self.engine} --project {self.project} --stop")
+        self.machine.succeed(
+            f"{self.run} {self.approach} --engine {self.engine} --project {self.project} --stop"
+        )
 
     def inspect(self, what, template):
         return inspect(self.machine, self.engine, what, template)
@@ -308,17 +338,24 @@ class Target:
         """PID 1 of the container is the expected program, its image's StopSignal the
         expected signal, and the container is not privileged."""
         _, comm, argv = self.pid1(container)
-        expect(comm == comm_expected[:15], f"PID 1 of {container} is {comm!r} ({' '.join(argv)}), "
-               f"expected {comm_expected!r}")
+        expect(
+            comm == comm_expected[:15],
+            f"PID 1 of {container} is {comm!r} ({' '.join(argv)}), expected {comm_expected!r}",
+        )
         signal = self.inspect(self.image(key), "{{.Config.StopSignal}}")
-        expect(signal == signal_expected, f"image {self.image(key)} StopSignal is {signal!r}, expected {signal_expected}")
+        expect(
+            signal == signal_expected,
+            f"image {self.image(key)} StopSignal is {signal!r}, expected {signal_expected}",
+        )
         privileged = self.inspect(container, "{{.HostConfig.Privileged}}")
         expect(privileged == "false", f"{container} runs privileged (HostConfig.Privileged {privileged})")
         log(f"{container}: PID 1 {comm}, StopSignal {signal}, not privileged")
 
     def log_line_since(self, container, regex, since):
-        self.machine.wait_until_succeeds(f"{logs(self.engine, container, since)} | grep -E {q(regex)} >/dev/null",
-                                         timeout=self.bounds.wait(60))
+        self.machine.wait_until_succeeds(
+            f"{logs(self.engine, container, since)} | grep -E {q(regex)} >/dev/null",
+            timeout=self.bounds.wait(60),
+        )
 
     def check_log_lines(self, container, lines):
         """Each (what, regex) of lines matches a line of the container's logs."""
@@ -335,7 +372,8 @@ class Target:
     def wait_serving(self):
         self.machine.wait_until_succeeds(
             f"curl -fs -o /dev/null --max-time 2 {q(url(self.port, self.spec.health_path))}",
-            timeout=self.bounds.wait(SETTLE_S))
+            timeout=self.bounds.wait(SETTLE_S),
+        )
 
     def down_for_good(self, container, break_command, kill_command, what):
         """A server that cannot start (break_command) is killed (kill_command): the
@@ -344,14 +382,20 @@ class Target:
         break_command changed, so it fails again: only its restart is asserted."""
         self.machine.succeed(break_command)
         code, ms = exit_code_after(self.machine, self.engine, container, kill_command, self.bounds.down_s)
-        expect(code is not None, f"{container} not down and restarted {self.bounds.down_s:g} s after {what}: "
-               f"the server cannot start, and nothing took the container down")
-        log(f"{container} exited with code {code} after {what}; restarted by the engine's restart policy "
-            f"{ms} ms after the kill")
+        expect(
+            code is not None,
+            f"{container} not down and restarted {self.bounds.down_s:g} s after {what}: "
+            f"the server cannot start, and nothing took the container down",
+        )
+        log(
+            f"{container} exited with code {code} after {what}; restarted by the engine's restart policy "
+            f"{ms} ms after the kill"
+        )
         expect(code != 0, f"{container} exited 0 after {what}: a failure must not look like a clean stop")
 
 
 # --- systemd ---------------------------------------------------------------------
+
 
 def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
     t = Target(machine, run, spec, "systemd", subtest, engine, port, bounds)
@@ -371,27 +415,39 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
 
         with subtest(f"systemd reaches running; {server} and {client} are active, nothing stray runs"):
             # The bus can refuse for a moment right after boot: retry until it answers.
-            machine.wait_until_succeeds(f"timeout 60 {sx} systemctl is-system-running --wait",
-                                        timeout=bounds.wait(SETTLE_S))
+            machine.wait_until_succeeds(
+                f"timeout 60 {sx} systemctl is-system-running --wait", timeout=bounds.wait(SETTLE_S)
+            )
             state = machine.succeed(f"{sx} systemctl is-system-running || true").strip()
-            expect(state == "running", f"system state is {state!r}, expected 'running' (failed units: "
-                   + machine.succeed(f"{sx} systemctl --failed --no-legend --plain || true").strip() + ")")
+            expect(
+                state == "running",
+                f"system state is {state!r}, expected 'running' (failed units: "
+                + machine.succeed(f"{sx} systemctl --failed --no-legend --plain || true").strip()
+                + ")",
+            )
             states = machine.succeed(f"{sx} systemctl is-active {server} {client} || true").split()
             expect(states == ["active"] * 2, f"{server}, {client}: {states}")
             log(f"system running; {server}, {client} active")
-            running = machine.succeed(f"{sx} systemctl list-units --type=service --state=running --no-legend --plain")
-            strays = [line.split()[0] for line in running.splitlines() if re.search(r"getty|supervisor", line)]
+            running = machine.succeed(
+                f"{sx} systemctl list-units --type=service --state=running --no-legend --plain"
+            )
+            strays = [
+                line.split()[0] for line in running.splitlines() if re.search(r"getty|supervisor", line)
+            ]
             expect(not strays, f"services that have no business in this container are running: {strays}")
 
         with subtest(f"HTTP 200 from the host; the client's log line in the journal of {client}"):
             t.serving()
             machine.wait_until_succeeds(
                 f"{sx} journalctl -u {client} -o cat | grep -E {q(spec.client_log_line)} >/dev/null",
-                timeout=bounds.wait(60))
+                timeout=bounds.wait(60),
+            )
             log(f"the client's line /{spec.client_log_line}/ in the journal")
 
-        with subtest("the pair's units in the image verify clean"
-                     + (", their drop-ins applied" if spec.drop_ins else "")):
+        with subtest(
+            "the pair's units in the image verify clean"
+            + (", their drop-ins applied" if spec.drop_ins else "")
+        ):
             # The units as they are in the image must verify, with the executables present.
             # verify exits 0 on mere warnings (an unknown key, say): its output must not
             # mention the pair's units, drop-ins or executables either.
@@ -403,7 +459,10 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
             if spec.drop_ins:
                 log("drop-ins applied: " + ", ".join(path for path, _ in spec.drop_in_paths()))
             out = machine.succeed(
-                f"{sx} systemd-analyze verify " + " ".join(f"/etc/systemd/system/{u}" for u in units) + " 2>&1")
+                f"{sx} systemd-analyze verify "
+                + " ".join(f"/etc/systemd/system/{u}" for u in units)
+                + " 2>&1"
+            )
             names = "|".join(re.escape(n) for n in units + list(spec.drop_ins) + [spec.server, spec.client])
             ours = [line for line in out.splitlines() if re.search(names, line)]
             expect(not ours, "systemd-analyze verify warns about the units:\n" + "\n".join(ours))
@@ -420,41 +479,63 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
                 expect(state == "active", f"{socket} is {state!r}, expected active")
                 server_pid = main_pid(server)
                 total, failures = requests_during(
-                    machine, t.port, spec.health_path,
-                    " && ".join([f"{sx} systemctl restart {server} && sleep 0.5"] * 3))
+                    machine,
+                    t.port,
+                    spec.health_path,
+                    " && ".join([f"{sx} systemctl restart {server} && sleep 0.5"] * 3),
+                )
                 # Asserted after the stop, so that the steps after this one still run.
                 lost = lost_message(total, failures, f"3 x systemctl restart {server}")
-                expect(main_pid(server) != server_pid, f"{server} MainPID did not change: no restart happened")
+                expect(
+                    main_pid(server) != server_pid, f"{server} MainPID did not change: no restart happened"
+                )
 
         if spec.has("notify"):
             with subtest(f"notify: {server} is Type=notify and active"):
                 shown = machine.succeed(f"{sx} systemctl show -p Type -p ActiveState -p SubState {server}")
                 props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
-                expect(props.get("Type") == "notify", f"{server} is Type={props.get('Type')}, expected notify")
-                expect(props.get("ActiveState") == "active",
-                       f"{server} is {props.get('ActiveState')}/{props.get('SubState')}, expected active")
+                expect(
+                    props.get("Type") == "notify", f"{server} is Type={props.get('Type')}, expected notify"
+                )
+                expect(
+                    props.get("ActiveState") == "active",
+                    f"{server} is {props.get('ActiveState')}/{props.get('SubState')}, expected active",
+                )
                 log(f"{server}: Type=notify, {props['ActiveState']}/{props.get('SubState')}")
 
-        with subtest(f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"):
+        with subtest(
+            f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"
+        ):
             server_pid, client_pid = main_pid(server), main_pid(client)
             since = now_utc(machine)
-            ms = back_after_kill_ms(machine, f"{sx} systemctl kill --signal=SIGKILL {server}", t.port,
-                                    spec.health_path, bounds.serving_again_s)
+            ms = back_after_kill_ms(
+                machine,
+                f"{sx} systemctl kill --signal=SIGKILL {server}",
+                t.port,
+                spec.health_path,
+                bounds.serving_again_s,
+            )
             log(f"killed server serving again after {ms} ms")
             machine.wait_until_succeeds(f"{sx} systemctl is-active {server}", timeout=bounds.wait(30))
             expect(main_pid(server) != server_pid, f"{server} MainPID did not change after the kill")
             t.log_line_since(c, spec.client_log_line, since)
-            expect(main_pid(client) == client_pid, f"{client} was restarted with the server ({client_pid} -> {main_pid(client)})")
+            expect(
+                main_pid(client) == client_pid,
+                f"{client} was restarted with the server ({client_pid} -> {main_pid(client)})",
+            )
             log("the client's polls recovered without a restart")
 
-        with subtest(f"a SIGKILLed client comes back ({client} active with a new MainPID, its log line again)"):
+        with subtest(
+            f"a SIGKILLed client comes back ({client} active with a new MainPID, its log line again)"
+        ):
             client_pid = main_pid(client)
             since = now_utc(machine)
             machine.succeed(f"{sx} systemctl kill --signal=SIGKILL {client}")
             machine.wait_until_succeeds(
-                f"[ \"$({sx} systemctl show -p MainPID --value {client})\" != {client_pid} ] && "
-                f"[ \"$({sx} systemctl show -p MainPID --value {client})\" != 0 ] && {sx} systemctl is-active {client}",
-                timeout=bounds.wait(30))
+                f'[ "$({sx} systemctl show -p MainPID --value {client})" != {client_pid} ] && '
+                f'[ "$({sx} systemctl show -p MainPID --value {client})" != 0 ] && {sx} systemctl is-active {client}',
+                timeout=bounds.wait(30),
+            )
             t.log_line_since(c, spec.client_log_line, since)
             log(f"killed client back as pid {main_pid(client)}, logging /{spec.client_log_line}/")
 
@@ -472,23 +553,32 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
         if spec.has("socket-activation"):
             with subtest("socket-activation: no request was lost while the server restarted"):
                 expect(lost is None, lost)
-        with subtest(f"a server that cannot start takes the container down (non-zero exit within "
-                     f"{bounds.down_s:g} s), then the restart policy acts"):
-            expect(server in spec.exit_on_failure,
-                   f"the spec's systemd.exitOnFailure does not list {server}: a server that cannot come back "
-                   "would leave the container up")
+        with subtest(
+            f"a server that cannot start takes the container down (non-zero exit within "
+            f"{bounds.down_s:g} s), then the restart policy acts"
+        ):
+            expect(
+                server in spec.exit_on_failure,
+                f"the spec's systemd.exitOnFailure does not list {server}: a server that cannot come back "
+                "would leave the container up",
+            )
             machine.succeed(f"{e} start {c}")
-            machine.wait_until_succeeds(f"timeout 60 {sx} systemctl is-system-running --wait",
-                                        timeout=bounds.wait(SETTLE_S))
-            t.down_for_good(c, f"{sx} chmod a-x /bin/{spec.server}",
-                            f"{sx} systemctl kill --signal=SIGKILL {server}",
-                            f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}")
+            machine.wait_until_succeeds(
+                f"timeout 60 {sx} systemctl is-system-running --wait", timeout=bounds.wait(SETTLE_S)
+            )
+            t.down_for_good(
+                c,
+                f"{sx} chmod a-x /bin/{spec.server}",
+                f"{sx} systemctl kill --signal=SIGKILL {server}",
+                f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}",
+            )
 
     finally:
         t.stop()
 
 
 # --- supervisord -----------------------------------------------------------------
+
 
 def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
     t = Target(machine, run, spec, "supervisord", subtest, engine, port, bounds)
@@ -511,9 +601,10 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
         """Every process of the program RUNNING (`status` exits 0 for STARTING too)."""
         pattern = f"^{re.escape(program)}(:[^ ]+)? "
         machine.wait_until_succeeds(
-            f"out=$({sx} supervisorctl status || true) && echo \"$out\" | grep -E {q(pattern)} >/dev/null && "
-            f"! echo \"$out\" | grep -E {q(pattern)} | grep -Ev {q(pattern.rstrip(' ') + ' +RUNNING')} >/dev/null",
-            timeout=bounds.wait(60))
+            f'out=$({sx} supervisorctl status || true) && echo "$out" | grep -E {q(pattern)} >/dev/null && '
+            f'! echo "$out" | grep -E {q(pattern)} | grep -Ev {q(pattern.rstrip(" ") + " +RUNNING")} >/dev/null',
+            timeout=bounds.wait(60),
+        )
 
     with subtest(f"start supervisord on {e}"):
         t.start()
@@ -526,30 +617,45 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
             wait_running(client)
             out = status()
             servers, clients = program_processes(out, server), program_processes(out, client)
-            log(f"supervisorctl status: {', '.join(sorted(servers))} and {', '.join(sorted(clients))} RUNNING")
+            log(
+                f"supervisorctl status: {', '.join(sorted(servers))} and {', '.join(sorted(clients))} RUNNING"
+            )
 
         with subtest("HTTP 200 from the host"):
             t.serving()
 
         if spec.has("inherited-socket"):
-            with subtest(f"inherited-socket: a killed {server} process refuses no connection while its twin runs"):
+            with subtest(
+                f"inherited-socket: a killed {server} process refuses no connection while its twin runs"
+            ):
                 before = pids(server)
-                expect(len(before) >= 2, f"{server} has {len(before)} process ({', '.join(before)}): "
-                       "inherited-socket needs a group of at least two (numprocs=2), or the socket closes with it")
+                expect(
+                    len(before) >= 2,
+                    f"{server} has {len(before)} process ({', '.join(before)}): "
+                    "inherited-socket needs a group of at least two (numprocs=2), or the socket closes with it",
+                )
                 victim = sorted(before)[0]
-                total, failures = requests_during(machine, t.port, spec.health_path,
-                                                  f"{sx} supervisorctl signal KILL {victim}")
+                total, failures = requests_during(
+                    machine, t.port, spec.health_path, f"{sx} supervisorctl signal KILL {victim}"
+                )
                 lost = refused_message(total, failures, f"a SIGKILL of {victim}")
                 wait_running(server)
                 after = pids(server)
                 expect(after[victim] != before[victim], f"{victim} pid did not change after the kill")
                 log(f"{victim} back as pid {after[victim]}")
 
-        with subtest(f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"):
+        with subtest(
+            f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"
+        ):
             client_pids, server_pids = pids(client), pids(server)
             since = now_utc(machine)
-            ms = back_after_kill_ms(machine, f"{sx} supervisorctl signal KILL {server}:*", t.port,
-                                    spec.health_path, bounds.serving_again_s)
+            ms = back_after_kill_ms(
+                machine,
+                f"{sx} supervisorctl signal KILL {server}:*",
+                t.port,
+                spec.health_path,
+                bounds.serving_again_s,
+            )
             log(f"killed {', '.join(sorted(server_pids))}: serving again after {ms} ms")
             wait_running(server)
             new = pids(server)
@@ -565,16 +671,23 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
             machine.succeed(f"{sx} supervisorctl signal KILL {client}:*")
             machine.wait_until_succeeds(
                 f"{sx} supervisorctl pid {' '.join(client_pids)} | grep -Evx {q('|'.join(client_pids.values()) + '|0')} >/dev/null",
-                timeout=bounds.wait(30))
+                timeout=bounds.wait(30),
+            )
             wait_running(client)
             t.log_line_since(c, spec.client_log_line, since)
             log(f"killed client back as {pids(client)}")
 
         with subtest(f"{e} logs shows both programs' log lines and supervisord's spawn lines"):
             names = sorted(program_processes(status(), server)) + sorted(program_processes(status(), client))
-            spawned = [(f"supervisord spawn ({n})", rf"spawned: '{re.escape(process_name(n))}'") for n in names]
-            t.check_log_lines(c, [("server", spec.server_log_line), ("client", spec.client_log_line)] + spawned)
-            log(f"{e} logs shows /{spec.server_log_line}/, /{spec.client_log_line}/ and the spawn of {', '.join(names)}")
+            spawned = [
+                (f"supervisord spawn ({n})", rf"spawned: '{re.escape(process_name(n))}'") for n in names
+            ]
+            t.check_log_lines(
+                c, [("server", spec.server_log_line), ("client", spec.client_log_line)] + spawned
+            )
+            log(
+                f"{e} logs shows /{spec.server_log_line}/, /{spec.client_log_line}/ and the spawn of {', '.join(names)}"
+            )
 
         with subtest(f"{e} stop within {bounds.stop_s:g} s, exit 0"):
             stop_timed(machine, e, c, bounds.stop_s, (0,))
@@ -582,20 +695,26 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
         if spec.has("inherited-socket"):
             with subtest("inherited-socket: no connection was refused while a server process restarted"):
                 expect(lost is None, lost)
-        with subtest(f"a server that cannot start takes the container down (non-zero exit within "
-                     f"{bounds.down_s:g} s), then the restart policy acts"):
+        with subtest(
+            f"a server that cannot start takes the container down (non-zero exit within "
+            f"{bounds.down_s:g} s), then the restart policy acts"
+        ):
             machine.succeed(f"{e} start {c}")
             t.wait_serving()
             wait_running(server)
-            t.down_for_good(c, f"{sx} chmod a-x /bin/{spec.server}",
-                            f"{sx} supervisorctl signal KILL {server}:*",
-                            f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}")
+            t.down_for_good(
+                c,
+                f"{sx} chmod a-x /bin/{spec.server}",
+                f"{sx} supervisorctl signal KILL {server}:*",
+                f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}",
+            )
 
     finally:
         t.stop()
 
 
 # --- separate --------------------------------------------------------------------
+
 
 def check_readiness(t, container):
     """readiness: after the stop signal the readiness path answers 503 while the server
@@ -619,9 +738,14 @@ def check_readiness(t, container):
     code, _ = exit_code_after(machine, t.engine, container, action, t.bounds.down_s)
     answer = machine.succeed(f"cat {answer_file}; rm -f {answer_file}").strip()
     log(f"GET {path} after SIGTERM: {answer!r}; {container} exited with {code}")
-    expect(re.match(r"HTTP/1\.[01] 503", answer), f"GET {path} after SIGTERM answered {answer!r}, expected 503")
-    expect(code == 0, f"{container} exited with {code} after SIGTERM, expected 0 (None: not restarted "
-           f"within {t.bounds.down_s:g} s)")
+    expect(
+        re.match(r"HTTP/1\.[01] 503", answer), f"GET {path} after SIGTERM answered {answer!r}, expected 503"
+    )
+    expect(
+        code == 0,
+        f"{container} exited with {code} after SIGTERM, expected 0 (None: not restarted "
+        f"within {t.bounds.down_s:g} s)",
+    )
     t.wait_serving()
     log(f"{container} back by restart policy and serving")
 
@@ -633,7 +757,9 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
     with subtest(f"start separate on {e}"):
         t.start()
     try:
-        with subtest(f"PID 1 of {sc} is {spec.server}, of {cc} {spec.client}; StopSignal SIGTERM; not privileged"):
+        with subtest(
+            f"PID 1 of {sc} is {spec.server}, of {cc} {spec.client}; StopSignal SIGTERM; not privileged"
+        ):
             t.check_pid1(sc, "server", spec.server, "SIGTERM")
             t.check_pid1(cc, "client", spec.client, "SIGTERM")
 
@@ -649,7 +775,9 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
             client_pid = t.inspect(cc, "{{.State.Pid}}")
             environ = machine.succeed(f"tr '\\0' '\\n' < /proc/{client_pid}/environ").split("\n")
             wanted = f"{spec.server_host_env}={sc}"
-            expect(wanted in environ, f"{cc} does not find the server by name ({wanted} not in its environment)")
+            expect(
+                wanted in environ, f"{cc} does not find the server by name ({wanted} not in its environment)"
+            )
             t.log_line_since(cc, spec.client_log_line, None)
             log(f"{cc} has {wanted} and logs /{spec.client_log_line}/")
 
@@ -658,10 +786,15 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
                 pid, _, argv = t.pid1(c)
                 status_file = machine.succeed(f"cat /proc/{pid}/status")
                 uid = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status_file, re.M)
-                expect(uid and uid.group(1) != "0" and uid.group(2) != "0", f"{c} runs as root:\n{status_file}")
+                expect(
+                    uid and uid.group(1) != "0" and uid.group(2) != "0", f"{c} runs as root:\n{status_file}"
+                )
                 expect(re.search(r"^CapEff:\s+0+$", status_file, re.M), f"{c} has capabilities")
                 expect(re.search(r"^NoNewPrivs:\s+1$", status_file, re.M), f"{c} may gain privileges")
-                expect(t.inspect(c, "{{.HostConfig.ReadonlyRootfs}}") == "true", f"{c} root filesystem is writable")
+                expect(
+                    t.inspect(c, "{{.HostConfig.ReadonlyRootfs}}") == "true",
+                    f"{c} root filesystem is writable",
+                )
                 # An executable that is itself the process (not a script run by an
                 # interpreter, which the kernel would put first in argv) needs no other
                 # program in the image: then there must be no shell. A script's image
@@ -674,19 +807,29 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
                 log(f"{c}: uid {uid.group(1)}, no capabilities, no_new_privs, read-only root{shell}")
 
         if spec.has("readiness"):
-            with subtest(f"readiness: after SIGTERM, {spec.readiness_path} answers 503 while the server drains"):
+            with subtest(
+                f"readiness: after SIGTERM, {spec.readiness_path} answers 503 while the server drains"
+            ):
                 check_readiness(t, sc)
 
-        with subtest(f"a SIGKILLed server exits non-zero, is back by restart policy within "
-                     f"{bounds.serving_again_s:g} s; the client rides through"):
+        with subtest(
+            f"a SIGKILLed server exits non-zero, is back by restart policy within "
+            f"{bounds.serving_again_s:g} s; the client rides through"
+        ):
             client_restarts = t.inspect(cc, "{{.RestartCount}}")
             since = now_utc(machine)
             pid = t.inspect(sc, "{{.State.Pid}}")
             code, ms = exit_code_after(
-                machine, e, sc, f"kill -KILL {pid}; {back_within(t.port, spec.health_path, bounds.serving_again_s)}",
-                bounds.serving_again_s)
+                machine,
+                e,
+                sc,
+                f"kill -KILL {pid}; {back_within(t.port, spec.health_path, bounds.serving_again_s)}",
+                bounds.serving_again_s,
+            )
             expect(code is not None, f"{sc} not restarted within {bounds.serving_again_s:g} s of a SIGKILL")
-            log(f"{sc} exited with code {code}; restarted by the restart policy and serving {ms} ms after the kill")
+            log(
+                f"{sc} exited with code {code}; restarted by the restart policy and serving {ms} ms after the kill"
+            )
             expect(code != 0, f"{sc} exit code after SIGKILL: {code}, expected non-zero")
             t.log_line_since(cc, spec.client_log_line, since)
             expect(t.inspect(cc, "{{.RestartCount}}") == client_restarts, "the client was restarted")
@@ -699,7 +842,9 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
             machine.succeed(f"kill -KILL {pid}")
             machine.wait_until_succeeds(
                 f"[ \"$({e} inspect -f '{{{{.RestartCount}}}}' {cc})\" -gt {restarts} ] && "
-                f"[ \"$({e} inspect -f '{{{{.State.Running}}}}' {cc})\" = true ]", timeout=bounds.wait(30))
+                f"[ \"$({e} inspect -f '{{{{.State.Running}}}}' {cc})\" = true ]",
+                timeout=bounds.wait(30),
+            )
             t.log_line_since(cc, spec.client_log_line, since)
             log(f"{cc} restarted, logging /{spec.client_log_line}/")
 
@@ -708,7 +853,9 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
             t.check_log_lines(cc, [("client", spec.client_log_line)])
             log(f"{e} logs: /{spec.server_log_line}/ in {sc}, /{spec.client_log_line}/ in {cc}")
 
-        with subtest(f"{e} stop of the client, then the server, each within {bounds.stop_separate_s:g} s, exit 0"):
+        with subtest(
+            f"{e} stop of the client, then the server, each within {bounds.stop_separate_s:g} s, exit 0"
+        ):
             for c in (cc, sc):
                 stop_timed(machine, e, c, bounds.stop_separate_s, (0,))
     finally:

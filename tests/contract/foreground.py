@@ -10,6 +10,7 @@ line it follows names its container (`NAME | line`) and carries no escape code, 
 SIGINT, and checks the exit status (130) and that nothing run.sh --print-names lists as
 a container or network is left in the engine.
 """
+
 import argparse
 import os
 import signal
@@ -29,16 +30,25 @@ ENV = dict(os.environ)
 
 def made_by(approach, project):
     """(kind, name) of the containers and network a run of approach makes."""
-    out = subprocess.run([RUN, approach, "--project", project, "--print-names"],
-                         capture_output=True, text=True, check=True, env=ENV).stdout
-    return [tuple(line.split(" ", 1)) for line in out.splitlines()
-            if line.split(" ", 1)[0] in ("container", "network")]
+    out = subprocess.run(
+        [RUN, approach, "--project", project, "--print-names"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=ENV,
+    ).stdout
+    return [
+        tuple(line.split(" ", 1))
+        for line in out.splitlines()
+        if line.split(" ", 1)[0] in ("container", "network")
+    ]
 
 
 def process_tree(root):
     """`ps` lines of root and every process descended from it (by parent PID)."""
-    table = subprocess.run(["ps", "-eo", "pid=,ppid=,pgid=,stat=,etime=,args="],
-                           capture_output=True, text=True).stdout.splitlines()
+    table = subprocess.run(
+        ["ps", "-eo", "pid=,ppid=,pgid=,stat=,etime=,args="], capture_output=True, text=True
+    ).stdout.splitlines()
     parent = {int(line.split()[0]): int(line.split()[1]) for line in table}
 
     def descends(pid):
@@ -47,12 +57,15 @@ def process_tree(root):
                 return True
             pid = parent.get(pid, 0)
         return False
+
     return "\n".join(line for line in table if descends(int(line.split()[0]))) or "(no process)"
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("approach", nargs="?", default="separate", choices=("systemd", "supervisord", "separate"))
+    parser.add_argument(
+        "approach", nargs="?", default="separate", choices=("systemd", "supervisord", "separate")
+    )
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
     parser.add_argument("--spec", default=os.path.join(REPO, "units", "pair.json"))
     parser.add_argument("--port", type=int, help="host port (default: the spec's port)")
@@ -74,7 +87,16 @@ def main():
 
     made = made_by(args.approach, args.project)
     containers = [name for kind, name in made if kind == "container"]
-    command = [RUN, args.approach, "--engine", args.engine, "--port", str(args.port), "--project", args.project]
+    command = [
+        RUN,
+        args.approach,
+        "--engine",
+        args.engine,
+        "--port",
+        str(args.port),
+        "--project",
+        args.project,
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     deadline = time.monotonic() + 180
     up = False
@@ -98,8 +120,10 @@ def main():
     except subprocess.TimeoutExpired:
         # Its output ends only when every process holding it has ended: say which are left.
         alive = "ended" if proc.poll() is not None else "still running"
-        print(f"FAIL: run.sh did not end within 60 s of SIGINT (run.sh itself: {alive}); "
-              "what is left of it:", file=sys.stderr)
+        print(
+            f"FAIL: run.sh did not end within 60 s of SIGINT (run.sh itself: {alive}); what is left of it:",
+            file=sys.stderr,
+        )
         print(process_tree(proc.pid), file=sys.stderr)
         proc.kill()
         try:
@@ -128,8 +152,10 @@ def main():
     if problems:
         print("".join(lines)[-2000:], file=sys.stderr)
         return 1
-    print(f"foreground {args.approach} on {args.engine}: log lines named by container; "
-          f"Ctrl-C stopped and removed everything (exit 130)")
+    print(
+        f"foreground {args.approach} on {args.engine}: log lines named by container; "
+        f"Ctrl-C stopped and removed everything (exit 130)"
+    )
     return 0
 
 

@@ -45,8 +45,13 @@ class LocalShell:
     def run(self, line, timeout):
         """Runs line under bash; returns (status, stdout bytes)."""
         try:
-            proc = subprocess.run(["bash", "-c", line], cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, timeout=timeout)
+            proc = subprocess.run(
+                ["bash", "-c", line],
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             return 124, b""
         return proc.returncode, proc.stdout
@@ -64,8 +69,9 @@ class Ssh:
 
     def run(self, line, timeout):
         try:
-            proc = subprocess.run(self.argv + [line], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  timeout=timeout)
+            proc = subprocess.run(
+                self.argv + [line], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, timeout=timeout
+            )
         except subprocess.TimeoutExpired:
             return 124, b""
         if proc.returncode == 255:
@@ -132,7 +138,8 @@ class Machine:
             return out
         raise CommandFailed(
             f"action timed out after {time.monotonic() - started:.2f} seconds (timeout={timeout}): "
-            f"`{command}` (last exit code {status})")
+            f"`{command}` (last exit code {status})"
+        )
 
     def wait_until_succeeds(self, command, timeout=900):
         self._trace(f"waiting for success: {command}")

@@ -30,8 +30,11 @@ def main():
     parser = argparse.ArgumentParser(description="container contract against local images")
     parser.add_argument("approaches", nargs="*", metavar="APPROACH", default=list(checks.CHECKS))
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
-    parser.add_argument("--spec", default=os.path.join(REPO, "units", "pair.json"),
-                        help="the pair spec (default units/pair.json)")
+    parser.add_argument(
+        "--spec",
+        default=os.path.join(REPO, "units", "pair.json"),
+        help="the pair spec (default units/pair.json)",
+    )
     parser.add_argument("--port", type=int, help="host port (default: the spec's port)")
     parser.add_argument("--image-dir", help="let the run script load the image tarballs in DIR first")
     parser.add_argument("-v", "--verbose", action="store_true", help="echo every command")

@@ -56,8 +56,7 @@ class DriverSemantics:
         self.assertNotEqual(m.execute("echo $UNSET_VARIABLE_OF_THIS_TEST")[0], 0)
 
     def test_quotes_survive(self):
-        self.assertEqual(self.machine().succeed("""printf '%s|' "a b" 'c'"'"'d' \\$HOME"""),
-                         "a b|c'd|$HOME|")
+        self.assertEqual(self.machine().succeed("""printf '%s|' "a b" 'c'"'"'d' \\$HOME"""), "a b|c'd|$HOME|")
 
     def test_timeout_is_124(self):
         started = time.monotonic()
@@ -74,7 +73,9 @@ class DriverSemantics:
             tries = os.path.join(tmp, "tries")
             out = self.machine().wait_until_succeeds(
                 f"n=$(cat {tries} 2>/dev/null || echo 0); echo $((n + 1)) > {tries}; "
-                f"[ $n -ge 2 ]; echo tries=$((n + 1))", timeout=20)
+                f"[ $n -ge 2 ]; echo tries=$((n + 1))",
+                timeout=20,
+            )
         self.assertEqual(out, "tries=3\n")
 
     def test_wait_until_succeeds_times_out(self):
@@ -115,12 +116,15 @@ class SubtestsTest(unittest.TestCase):
 class BoundsTest(unittest.TestCase):
     def test_contract_values(self):
         b = checks.Bounds()
-        self.assertEqual((b.serving_again_s, b.stop_s, b.stop_separate_s, b.down_s, b.wait(60)), (5, 5, 2, 30, 60))
+        self.assertEqual(
+            (b.serving_again_s, b.stop_s, b.stop_separate_s, b.down_s, b.wait(60)), (5, 5, 2, 30, 60)
+        )
 
     def test_scaled(self):
         b = checks.Bounds().scaled(6)
-        self.assertEqual((b.serving_again_s, b.stop_s, b.stop_separate_s, b.down_s, b.wait(60)),
-                         (30, 30, 12, 180, 360))
+        self.assertEqual(
+            (b.serving_again_s, b.stop_s, b.stop_separate_s, b.down_s, b.wait(60)), (30, 30, 12, 180, 360)
+        )
         self.assertEqual(checks.Bounds().scaled(1.5).wait(5), 8)
 
 
@@ -137,8 +141,10 @@ serverless                       RUNNING   pid 40, uptime 0:00:10
 
 class SupervisordNamesTest(unittest.TestCase):
     def test_group_processes(self):
-        self.assertEqual(checks.program_processes(STATUS, "server"),
-                         {"server:server_00": "RUNNING", "server:server_01": "STARTING"})
+        self.assertEqual(
+            checks.program_processes(STATUS, "server"),
+            {"server:server_00": "RUNNING", "server:server_01": "STARTING"},
+        )
 
     def test_plain_program(self):
         self.assertEqual(checks.program_processes(STATUS, "client"), {"client": "RUNNING"})
@@ -166,7 +172,9 @@ class RefusedTest(unittest.TestCase):
     def test_refusals_and_more_fail(self):
         self.assertIn("curl 7", checks.refused_message(40, {"http=000/curl=7": 1}, "a kill"))
         self.assertIsNotNone(checks.refused_message(40, {"http=000/curl=52": 2}, "a kill"))
-        self.assertIsNotNone(checks.refused_message(40, {"http=000/curl=52": 1, "http=000/curl=56": 1}, "a kill"))
+        self.assertIsNotNone(
+            checks.refused_message(40, {"http=000/curl=52": 1, "http=000/curl=56": 1}, "a kill")
+        )
         self.assertIsNotNone(checks.refused_message(40, {"http=503/curl=0": 1}, "a kill"))
         with self.assertRaises(checks.ContractError):
             checks.refused_message(3, {}, "a kill")
@@ -201,7 +209,7 @@ def take_spec(argv):
         if i + 1 >= len(argv):
             sys.exit("test_machine.py: --spec needs a file")
         file = argv[i + 1]
-        del argv[i:i + 2]
+        del argv[i : i + 2]
         return file
     return SPEC
 

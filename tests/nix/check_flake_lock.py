@@ -99,7 +99,7 @@ def check(repo: Path) -> list[str]:
         if not REV.match(str(locked.get("rev", ""))):
             problems.append(f"node {name}: locked.rev missing or not 40 hex digits")
         nar = str(locked.get("narHash", ""))
-        if not NAR_HASH.match(nar) or len(base64.b64decode(nar[len("sha256-"):])) != 32:
+        if not NAR_HASH.match(nar) or len(base64.b64decode(nar[len("sha256-") :])) != 32:
             problems.append(f"node {name}: locked.narHash missing or not a sha256 SRI hash")
         if not isinstance(locked.get("lastModified"), int) or locked["lastModified"] <= 0:
             problems.append(f"node {name}: locked.lastModified missing or not a positive integer")

@@ -21,13 +21,17 @@ def main(argv):
     tracked = set(git(repo, "ls-files").splitlines())
     tracked_dirs = {str(Path(f).parent) for f in tracked}
     tracked_dirs |= {str(p) for f in tracked for p in Path(f).parents}
-    nix_files = [f for f in tracked | set(git(repo, "ls-files", "--others", "--exclude-standard").splitlines())
-                 if f.endswith(".nix")]
+    nix_files = [
+        f
+        for f in tracked | set(git(repo, "ls-files", "--others", "--exclude-standard").splitlines())
+        if f.endswith(".nix")
+    ]
     literal = re.compile(re.escape(str(repo)) + r"(/[A-Za-z0-9._+/-]*)?")
     problems, count = [], 0
     for nix_file in sorted(nix_files):
-        parsed = subprocess.run(["nix-instantiate", "--parse", str(repo / nix_file)],
-                                capture_output=True, text=True)
+        parsed = subprocess.run(
+            ["nix-instantiate", "--parse", str(repo / nix_file)], capture_output=True, text=True
+        )
         if parsed.returncode != 0:
             problems.append(f"{nix_file}: does not parse")
             continue

@@ -92,8 +92,16 @@ def check_rust_versions(repo: Path, nix_rustc: str, report: Report) -> None:
         )
     metadata = json.loads(
         run(
-            ["cargo", "metadata", "--format-version", "1", "--locked", "--offline",
-             "--filter-platform", host_triple(repo)],
+            [
+                "cargo",
+                "metadata",
+                "--format-version",
+                "1",
+                "--locked",
+                "--offline",
+                "--filter-platform",
+                host_triple(repo),
+            ],
             repo,
         )
     )
@@ -119,12 +127,12 @@ def check_rust_versions(repo: Path, nix_rustc: str, report: Report) -> None:
 
 def toolchain(repo: Path) -> dict:
     """rustc's version and commit, and the commits clippy and rustfmt name."""
-    verbose = dict(
-        line.split(": ", 1) for line in run(["rustc", "-vV"], repo).splitlines() if ": " in line
-    )
+    verbose = dict(line.split(": ", 1) for line in run(["rustc", "-vV"], repo).splitlines() if ": " in line)
     found = {"rustc": verbose["release"], "commit": verbose.get("commit-hash", "unknown")}
-    for tool, command in (("clippy", ["cargo", "clippy", "--version"]),
-                          ("rustfmt", ["rustfmt", "--version"])):
+    for tool, command in (
+        ("clippy", ["cargo", "clippy", "--version"]),
+        ("rustfmt", ["rustfmt", "--version"]),
+    ):
         text = run(command, repo).strip()
         match = re.search(r"\(([0-9a-f]+) ", text)
         found[tool] = (text, match.group(1) if match else None)

@@ -16,9 +16,16 @@ GOOD = ("units/pair.json", "tests/second-pair/pair.json")
 def evaluate(repo: Path, spec: str):
     """(exit code, the error lines) of evaluating the spec's validation."""
     done = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "-E",
-         f"builtins.seq (import ./nix/lib/spec.nix ./{spec}).name true"],
-        cwd=repo, capture_output=True, text=True,
+        [
+            "nix-instantiate",
+            "--eval",
+            "--strict",
+            "-E",
+            f"builtins.seq (import ./nix/lib/spec.nix ./{spec}).name true",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
     )
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     return done.returncode, errors
@@ -52,8 +59,10 @@ def main(argv):
     for p in problems:
         print(f"FAIL: {p}")
     if not problems:
-        print(f"spec validation in Nix: {len(specs)} bad specs refused naming their field, "
-              f"{len(GOOD)} good ones accepted")
+        print(
+            f"spec validation in Nix: {len(specs)} bad specs refused naming their field, "
+            f"{len(GOOD)} good ones accepted"
+        )
     return 1 if problems else 0
 
 

@@ -22,8 +22,7 @@ REVISION = "0123abcd"
 DUET = {
     "systemd": {"Entrypoint": ["/sbin/init"], "StopSignal": "SIGRTMIN+3"},
     "supervisord": {"Entrypoint": ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"]},
-    "server": {"Entrypoint": ["/bin/duet-server"], "User": "65534:65534",
-               "ExposedPorts": {"8080/tcp": {}}},
+    "server": {"Entrypoint": ["/bin/duet-server"], "User": "65534:65534", "ExposedPorts": {"8080/tcp": {}}},
     "client": {"Entrypoint": ["/bin/duet-client"], "User": "65534:65534"},
 }
 
@@ -31,7 +30,9 @@ DUET = {
 def nix_eval(repo: Path, expr: str):
     done = subprocess.run(
         ["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
-        cwd=repo, capture_output=True, text=True,
+        cwd=repo,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if "nixbld" not in line]
@@ -42,7 +43,9 @@ def nix_eval(repo: Path, expr: str):
 def pairspec(repo: Path, *args):
     done = subprocess.run(
         [sys.executable, str(repo / "units/run/pairspec.py"), *args],
-        cwd=repo, capture_output=True, text=True,
+        cwd=repo,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise RuntimeError(f"pairspec.py {' '.join(args)}: {done.stderr.strip()}")
@@ -51,10 +54,13 @@ def pairspec(repo: Path, *args):
 
 def nix_config(repo: Path, spec: str, key: str, revision):
     rev = "null" if revision is None else f'"{revision}"'
-    return nix_eval(repo, (
-        f"import ./nix/lib/config.nix {{ pair = import ./nix/lib/spec.nix ./{spec};"
-        f' key = "{key}"; version = "{VERSION}"; revision = {rev}; }}'
-    ))
+    return nix_eval(
+        repo,
+        (
+            f"import ./nix/lib/config.nix {{ pair = import ./nix/lib/spec.nix ./{spec};"
+            f' key = "{key}"; version = "{VERSION}"; revision = {rev}; }}'
+        ),
+    )
 
 
 def compare_spec(repo: Path, spec: str):
@@ -62,24 +68,32 @@ def compare_spec(repo: Path, spec: str):
     derived = pairspec(repo, "json", spec)
     nix_derived = nix_eval(repo, f"(import ./nix/lib/spec.nix ./{spec}).derived")
     if nix_derived != derived:
-        problems.append(f"{spec}: derived values differ:\n  nix      {json.dumps(nix_derived, sort_keys=True)}"
-                        f"\n  pairspec {json.dumps(derived, sort_keys=True)}")
+        problems.append(
+            f"{spec}: derived values differ:\n  nix      {json.dumps(nix_derived, sort_keys=True)}"
+            f"\n  pairspec {json.dumps(derived, sort_keys=True)}"
+        )
     for key in KEYS:
         for revision in (None, REVISION):
             args = ["config", spec, key, VERSION] + ([revision] if revision else [])
             want = pairspec(repo, *args)
             got = nix_config(repo, spec, key, revision)
             if got["config"] != want:
-                problems.append(f"{spec}: {key} (revision {revision}): config differs:\n"
-                                f"  nix      {json.dumps(got['config'], sort_keys=True)}\n"
-                                f"  pairspec {json.dumps(want, sort_keys=True)}")
+                problems.append(
+                    f"{spec}: {key} (revision {revision}): config differs:\n"
+                    f"  nix      {json.dumps(got['config'], sort_keys=True)}\n"
+                    f"  pairspec {json.dumps(want, sort_keys=True)}"
+                )
             if got["name"] != f"localhost/{derived['images'][key]}":
-                problems.append(f"{spec}: {key}: image name {got['name']}, expected localhost/{derived['images'][key]}")
+                problems.append(
+                    f"{spec}: {key}: image name {got['name']}, expected localhost/{derived['images'][key]}"
+                )
             if got["tags"] != ["latest", VERSION]:
                 problems.append(f"{spec}: {key}: tags {got['tags']}, expected ['latest', '{VERSION}']")
             labels = got["config"].get("Labels", {})
             if (revision is None) == ("org.opencontainers.image.revision" in labels):
-                problems.append(f"{spec}: {key}: revision label {'without' if revision is None else 'missing with'} a revision")
+                problems.append(
+                    f"{spec}: {key}: revision label {'without' if revision is None else 'missing with'} a revision"
+                )
     return problems
 
 

@@ -84,16 +84,29 @@ def calls(path):
         if not text_at:
             raise Unreadable(f"{path}: a writeShellApplication without text = ''...''")
         text = indented_string(body, text_at.end() - 2)[0]
-        name = re.search(r'(?m)^\s*name\s*=\s*"([^"$]+)"\s*;', body) or re.search(r"(?m)^\s*inherit\s+name\s*;", body)
-        excludes = re.findall(r'"(SC\d+)"', (re.search(r"excludeShellChecks\s*=\s*\[([^\]]*)\]", body) or [None, ""])[1])
+        name = re.search(r'(?m)^\s*name\s*=\s*"([^"$]+)"\s*;', body) or re.search(
+            r"(?m)^\s*inherit\s+name\s*;", body
+        )
+        excludes = re.findall(
+            r'"(SC\d+)"', (re.search(r"excludeShellChecks\s*=\s*\[([^\]]*)\]", body) or [None, ""])[1]
+        )
         for unread in ("runtimeEnv", "bashOptions", "extraShellCheckFlags", "checkPhase"):
             if re.search(rf"(?m)^\s*{unread}\s*=", body):
-                raise Unreadable(f"{path}: writeShellApplication with {unread}, which this check does not model")
-        header = "#!/nix/store/" + "0" * 32 + "-bash/bin/bash\n" + "\n".join(
-            f"set -o {o}" for o in ("errexit", "nounset", "pipefail")) + "\n"
+                raise Unreadable(
+                    f"{path}: writeShellApplication with {unread}, which this check does not model"
+                )
+        header = (
+            "#!/nix/store/"
+            + "0" * 32
+            + "-bash/bin/bash\n"
+            + "\n".join(f"set -o {o}" for o in ("errexit", "nounset", "pipefail"))
+            + "\n"
+        )
         if re.search(r"(?m)^\s*runtimeInputs\s*=", body):
             header += '\nexport PATH="/nix/store/' + "0" * 32 + '-path/bin:$PATH"\n'
-        label = f"{path}:{src.count(chr(10), 0, m.start()) + 1}" + (f" ({name[1]})" if name and name.groups() else "")
+        label = f"{path}:{src.count(chr(10), 0, m.start()) + 1}" + (
+            f" ({name[1]})" if name and name.groups() else ""
+        )
         found.append((label, header + "\n" + text + "\n", excludes))
     return found
 
@@ -130,11 +143,13 @@ def main():
                 failed = True
         # A broken copy: an unquoted expansion in the first script's text.
         label, script, excludes = scripts[0]
-        status, _ = shellcheck(script + 'ls $DUET_SPEC_DIR/*\n', excludes, tmp)
+        status, _ = shellcheck(script + "ls $DUET_SPEC_DIR/*\n", excludes, tmp)
         if status == 0:
             print("FAIL: a broken copy (an unquoted expansion) passed shellcheck")
             failed = True
-    print(f"writeShellApplication texts: {len(scripts)} through shellcheck: {'FAIL' if failed else 'pass'}; broken copy caught")
+    print(
+        f"writeShellApplication texts: {len(scripts)} through shellcheck: {'FAIL' if failed else 'pass'}; broken copy caught"
+    )
     return 1 if failed else 0
 
 

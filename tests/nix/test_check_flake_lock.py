@@ -63,7 +63,8 @@ CASES = {
 def run_checker(directory):
     return subprocess.run(
         [sys.executable, str(HERE / "check_flake_lock.py"), str(directory)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -84,8 +85,10 @@ def main(argv):
             (work / "flake.lock").write_text(json.dumps(lock))
             done = run_checker(work)
             if done.returncode != 1 or expected not in done.stdout:
-                failures.append(f"{breaker.__name__}: exit {done.returncode}, expected 1 with "
-                                f"{expected!r}; output: {done.stdout.strip()} {done.stderr.strip()}")
+                failures.append(
+                    f"{breaker.__name__}: exit {done.returncode}, expected 1 with "
+                    f"{expected!r}; output: {done.stdout.strip()} {done.stderr.strip()}"
+                )
     for failure in failures:
         print(f"FAIL: {failure}")
     if not failures:

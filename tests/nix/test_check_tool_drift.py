@@ -59,17 +59,29 @@ def cases(parts: set[str]) -> list[tuple[str, object, int, str]]:
     """(name, break the copy, expected exit status, expected output)"""
     found = [
         ("unchanged", lambda copy: None, 0, r"^ok: "),
-        ("table for another nixpkgs",
-         table(lambda t: t["nixpkgs"].update(rev="0" * 40)), 1, r"^FAIL: flake\.lock locks nixpkgs"),
+        (
+            "table for another nixpkgs",
+            table(lambda t: t["nixpkgs"].update(rev="0" * 40)),
+            1,
+            r"^FAIL: flake\.lock locks nixpkgs",
+        ),
     ]
     if "rust" in parts:
         found += rust_cases()
     if "nixfmt" in parts:
         found += [
-            ("nixpkgs' nixfmt another release",
-             table(lambda t: t["nixfmt"].update(version="0.1.0")), 1, r"^FAIL: .* formats as nixfmt"),
-            ("nixfmt_rs version not recorded",
-             table(lambda t: t.update(nixfmt_rs={})), 1, r"^FAIL: nixfmt-rs .* is not in"),
+            (
+                "nixpkgs' nixfmt another release",
+                table(lambda t: t["nixfmt"].update(version="0.1.0")),
+                1,
+                r"^FAIL: .* formats as nixfmt",
+            ),
+            (
+                "nixfmt_rs version not recorded",
+                table(lambda t: t.update(nixfmt_rs={})),
+                1,
+                r"^FAIL: nixfmt-rs .* is not in",
+            ),
         ]
     return found
 
@@ -78,21 +90,40 @@ def rust_cases() -> list[tuple[str, object, int, str]]:
     major, minor = installed_rustc()
     newer, older = f"{major}.{minor + 1}.0", f"{major}.{minor - 1}.0"
     return [
-        ("rust-version above nixpkgs' rustc",
-         lambda copy: set_rust_version(copy, newer), 1, r"^FAIL: Cargo\.toml rust-version"),
-        ("dependencies above the crate's rust-version",
-         claim_old_rust, 1, r"^FAIL: dependencies that need a newer rustc"),
-        ("CI's rustc older than nixpkgs'",
-         table(lambda t: t["rustc"].update(version=newer)), 1, r"^FAIL: CI's rustc .* is older"),
-        ("CI's rustc newer than nixpkgs'",
-         table(lambda t: t["rustc"].update(version=older)), 0, r"^note: CI's rustc .* is newer"),
+        (
+            "rust-version above nixpkgs' rustc",
+            lambda copy: set_rust_version(copy, newer),
+            1,
+            r"^FAIL: Cargo\.toml rust-version",
+        ),
+        (
+            "dependencies above the crate's rust-version",
+            claim_old_rust,
+            1,
+            r"^FAIL: dependencies that need a newer rustc",
+        ),
+        (
+            "CI's rustc older than nixpkgs'",
+            table(lambda t: t["rustc"].update(version=newer)),
+            1,
+            r"^FAIL: CI's rustc .* is older",
+        ),
+        (
+            "CI's rustc newer than nixpkgs'",
+            table(lambda t: t["rustc"].update(version=older)),
+            0,
+            r"^note: CI's rustc .* is newer",
+        ),
     ]
 
 
 def copy_checkout(repo: Path, into: Path) -> None:
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo, capture_output=True, text=True, check=True,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for name in filter(None, files):
         source = repo / name
@@ -118,14 +149,17 @@ def main(argv: list[str]) -> int:
             copy = Path(scratch)
             copy_checkout(repo, copy)
             breakage(copy)
-            out = subprocess.run([sys.executable, str(CHECKER), *only, str(copy)],
-                                 capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, str(CHECKER), *only, str(copy)], capture_output=True, text=True
+            )
         if out.returncode == status and re.search(expected, out.stdout, re.M):
             print(f"ok: {name}")
         else:
             failures += 1
-            print(f"FAIL: {name}: exit {out.returncode} (expected {status}), "
-                  f"no line matching {expected!r} in:\n{out.stdout}{out.stderr}")
+            print(
+                f"FAIL: {name}: exit {out.returncode} (expected {status}), "
+                f"no line matching {expected!r} in:\n{out.stdout}{out.stderr}"
+            )
     return 1 if failures else 0
 
 

@@ -31,7 +31,7 @@ TESTS = {
     "vm-separate": [],
 }
 # What default.nix's prelude defines (store paths stand in as such).
-PRELUDE = '''import sys
+PRELUDE = """import sys
 
 sys.path.insert(0, "/nix/store/cccccccccccccccccccccccccccccccc-source")
 sys.path.insert(0, "/nix/store/rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr-source/run")
@@ -39,15 +39,24 @@ SPEC = "/nix/store/ssssssssssssssssssssssssssssssss-source/pair.json"
 RUN = "/nix/store/llllllllllllllllllllllllllllllll-load-and-run/bin/load-and-run"
 APPROACH = "systemd"
 ENGINE = "docker"
-'''
+"""
 
 BROKEN = [
     ("misspelt name", "contract.py", "start_all()", "start_al()", "pyflakes"),
-    ("wrong keyword", "contract.py", 'machine.wait_until_succeeds(f"{ENGINE} info", timeout=120)',
-     'machine.wait_until_succeeds(f"{ENGINE} info", timout=120)', "mypy"),
-    ("a string where the driver takes an int", "systemd_docker.py",
-     'machine.succeed(f"{RUN} systemd --engine docker --stop")',
-     'machine.succeed(f"{RUN} systemd --engine docker --stop", timeout="60")', "mypy"),
+    (
+        "wrong keyword",
+        "contract.py",
+        'machine.wait_until_succeeds(f"{ENGINE} info", timeout=120)',
+        'machine.wait_until_succeeds(f"{ENGINE} info", timout=120)',
+        "mypy",
+    ),
+    (
+        "a string where the driver takes an int",
+        "systemd_docker.py",
+        'machine.succeed(f"{RUN} systemd --engine docker --stop")',
+        'machine.succeed(f"{RUN} systemd --engine docker --stop", timeout="60")',
+        "mypy",
+    ),
 ]
 
 
@@ -84,13 +93,30 @@ def lint_all(variants, tmp):
         typed[key].write_text(header + text)
         found[key] = []
     env = dict(os.environ, PYFLAKES_BUILTINS=",".join(["machine", *DRIVER_GLOBALS]))
-    flakes = subprocess.run([sys.executable, "-m", "pyflakes", *map(str, scripts.values())],
-                            capture_output=True, text=True, env=env)
+    flakes = subprocess.run(
+        [sys.executable, "-m", "pyflakes", *map(str, scripts.values())],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     mypy = subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-implicit-optional", "--no-error-summary", "--hide-error-context",
-         "--no-incremental", "--cache-dir", str(pathlib.Path(tmp) / "mypy-cache"), "--python-version", "3.11",
-         *map(str, typed.values())],
-        capture_output=True, text=True, env={"MYPYPATH": str(STUB_DIR), "PATH": ""},
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--no-implicit-optional",
+            "--no-error-summary",
+            "--hide-error-context",
+            "--no-incremental",
+            "--cache-dir",
+            str(pathlib.Path(tmp) / "mypy-cache"),
+            "--python-version",
+            "3.11",
+            *map(str, typed.values()),
+        ],
+        capture_output=True,
+        text=True,
+        env={"MYPYPATH": str(STUB_DIR), "PATH": ""},
     )
     for tool, run, files, skip in (("pyflakes", flakes, scripts, 0), ("mypy", mypy, typed, offset)):
         for out in (run.stdout + run.stderr).splitlines():
@@ -145,7 +171,9 @@ def main():
     for key, tests in names.items():
         for tool, message in found[key]:
             print(f"FAIL: vm-lint {key}: {tool}: {message}")
-        print(f"vm-lint: {', '.join(tests)} ({key.replace('+', ' + ')}): pyflakes, mypy: {'FAIL' if found[key] else 'pass'}")
+        print(
+            f"vm-lint: {', '.join(tests)} ({key.replace('+', ' + ')}): pyflakes, mypy: {'FAIL' if found[key] else 'pass'}"
+        )
         failed |= bool(found[key])
     for index, (what, _, _, _, tool) in enumerate(BROKEN):
         caught = any(t == tool for t, _ in found[f"broken{index}"])

@@ -57,7 +57,9 @@ def check_hardening(cid, service):
     }
     if seen != want:
         raise e.Failure(f"{service} runs with {seen}, expected {want}")
-    print(f"compose: {service} runs as {seen['user']}, read-only, cap drop ALL, no-new-privileges, restart unless-stopped")
+    print(
+        f"compose: {service} runs as {seen['user']}, read-only, cap drop ALL, no-new-privileges, restart unless-stopped"
+    )
 
 
 def mebibytes(text):
@@ -73,17 +75,26 @@ def check_limits(cid, service, spec):
     memory = int(inspect(cid, "{{.HostConfig.Memory}}"))
     reservation = int(inspect(cid, "{{.HostConfig.MemoryReservation}}"))
     if (memory, reservation) != (want_limit, want_reservation):
-        raise e.Failure(f"{service}: memory limit {memory}, reservation {reservation}; the file says {want_limit}, {want_reservation}")
+        raise e.Failure(
+            f"{service}: memory limit {memory}, reservation {reservation}; the file says {want_limit}, {want_reservation}"
+        )
     usage = e.docker("stats", "--no-stream", "--format", "{{.MemUsage}}", cid, quiet=True)
     cgroup_limit = mebibytes(usage.split("/")[1])
     if abs(cgroup_limit - want_limit / 2**20) > 0.5:
-        raise e.Failure(f"{service}: docker stats shows {usage!r}: the cgroup's limit is not {want_limit / 2**20:.0f} MiB")
-    log = inspect(cid, "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}} {{index .HostConfig.LogConfig.Config \"max-file\"}}")
+        raise e.Failure(
+            f"{service}: docker stats shows {usage!r}: the cgroup's limit is not {want_limit / 2**20:.0f} MiB"
+        )
+    log = inspect(
+        cid,
+        '{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config "max-size"}} {{index .HostConfig.LogConfig.Config "max-file"}}',
+    )
     options = spec["logging"]["options"]
     want_log = f"{spec['logging']['driver']} {options['max-size']} {options['max-file']}"
     if log != want_log:
         raise e.Failure(f"{service}: log config {log!r}, the file says {want_log!r}")
-    print(f"compose: {service}: memory limit {memory // 2**20} MiB (cgroup: {usage.split('/')[1].strip()}), reservation {reservation // 2**20} MiB, logs {log}")
+    print(
+        f"compose: {service}: memory limit {memory // 2**20} MiB (cgroup: {usage.split('/')[1].strip()}), reservation {reservation // 2**20} MiB, logs {log}"
+    )
 
 
 def test(project):
@@ -102,8 +113,14 @@ def test(project):
             check_limits(cid, service, spec[service])
 
         for cid in servers:
-            e.wait_until("duet-server healthy by its health check", lambda: inspect(cid, "{{.State.Health.Status}}") == "healthy", 90)
-        print(f"compose: {len(servers)} duet-server containers healthy (/bin/duet-client --probe in the image)")
+            e.wait_until(
+                "duet-server healthy by its health check",
+                lambda: inspect(cid, "{{.State.Health.Status}}") == "healthy",
+                90,
+            )
+        print(
+            f"compose: {len(servers)} duet-server containers healthy (/bin/duet-client --probe in the image)"
+        )
 
         def client_got_200():
             return "poll status=200" in e.run("docker", "logs", client, quiet=True)[1]
@@ -112,8 +129,19 @@ def test(project):
         print("compose: duet-client gets 200 from duet-server by service name")
 
         network = f"{project}_default"
-        e.run("docker", "run", "--rm", "--network", network, m.image_ref(m.load_images(), "client", m.crate_version()),
-              "--probe", "--host", "duet-server", "--port", "8080")
+        e.run(
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            network,
+            m.image_ref(m.load_images(), "client", m.crate_version()),
+            "--probe",
+            "--host",
+            "duet-server",
+            "--port",
+            "8080",
+        )
         print(f"compose: a one-off container on {network} reaches duet-server by name")
 
         for port in PUBLISHED:

@@ -58,7 +58,9 @@ def check_engine():
     """The engine must be a private one (tests/ci/private-engines.sh sets DOCKER_HOST)."""
     need("docker")
     if not os.environ.get("DOCKER_HOST"):
-        raise Failure("DOCKER_HOST is not set: run under tests/ci/private-engines.sh, never on the host's engine")
+        raise Failure(
+            "DOCKER_HOST is not set: run under tests/ci/private-engines.sh, never on the host's engine"
+        )
     run("docker", "info", quiet=True)
 
 
@@ -71,11 +73,22 @@ def check_images():
         ref = m.image_ref(images, key, version)
         status, _ = run("docker", "image", "inspect", ref, check=False, quiet=True)
         if status != 0:
-            raise Failure(f"image {ref} is not loaded: build it (tests/standins/build.sh tags the crate version) first")
+            raise Failure(
+                f"image {ref} is not loaded: build it (tests/standins/build.sh tags the crate version) first"
+            )
     server = m.image_ref(images, "server", version)
     status, out = run(
-        "docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/duet-client", server, "--version",
-        check=False, quiet=True,
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "/bin/duet-client",
+        server,
+        "--version",
+        check=False,
+        quiet=True,
     )
     if status != 0:
         raise Failure(f"{server} has no working /bin/duet-client, its health-check probe: {out.strip()}")

@@ -99,8 +99,10 @@ def load_images():
     return {
         "registry": pairspec.REGISTRY,
         "tag": "latest",
-        "images": {key: {"name": spec.image_name(key), "config": spec.image_config(key, spec.version or "0")}
-                   for key in pairspec.KEYS},
+        "images": {
+            key: {"name": spec.image_name(key), "config": spec.image_config(key, spec.version or "0")}
+            for key in pairspec.KEYS
+        },
     }
 
 

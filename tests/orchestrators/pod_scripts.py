@@ -42,8 +42,14 @@ DNS_NAME = "duet-server.duet.svc.cluster.local"
 def load_scripts(source):
     """The script constants of k3s_common.py, evaluated from their assignments alone."""
     tree = ast.parse(source)
-    body = [n for n in tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
-            and isinstance(n.targets[0], ast.Name) and n.targets[0].id in SCRIPTS]
+    body = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        and len(n.targets) == 1
+        and isinstance(n.targets[0], ast.Name)
+        and n.targets[0].id in SCRIPTS
+    ]
     found = {}
     exec(compile(ast.Module(body=body, type_ignores=[]), str(COMMON), "exec"), {}, found)
     missing = sorted(set(SCRIPTS) - set(found))
@@ -79,12 +85,14 @@ class Dns:
         end = 12
         while query[end] != 0:
             end += query[end] + 1
-        question = query[12:end + 5]
-        qtype = struct.unpack("!H", query[end + 1:end + 3])[0]
+        question = query[12 : end + 5]
+        qtype = struct.unpack("!H", query[end + 1 : end + 3])[0]
         record = b""
         if qtype == 1:
             record = struct.pack("!HHHIH", 0xC00C, 1, 1, 5, 4) + socket.inet_aton("127.0.0.1")
-        header = struct.pack("!HHHHHH", struct.unpack("!H", query[:2])[0], 0x8180, 1, 1 if record else 0, 0, 0)
+        header = struct.pack(
+            "!HHHHHH", struct.unpack("!H", query[:2])[0], 0x8180, 1, 1 if record else 0, 0, 0
+        )
         return header + question + record
 
     def close(self):
@@ -108,8 +116,11 @@ class Server:
             self.timer.start()
 
     def start(self):
-        self.proc = subprocess.Popen([f"{self.bin_dir}/duet-server", "--listen", f"127.0.0.1:{self.port}"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [f"{self.bin_dir}/duet-server", "--listen", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def close(self):
         if self.timer:
@@ -129,9 +140,13 @@ class Box:
             (self.bin / applet).symlink_to(busybox)
 
     def start(self, script, *args):
-        return subprocess.Popen([str(self.bin / "sh"), "-c", script, "probe", *map(str, args)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env={"PATH": str(self.bin)})
+        return subprocess.Popen(
+            [str(self.bin / "sh"), "-c", script, "probe", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={"PATH": str(self.bin)},
+        )
 
     def run(self, script, *args, timeout=60):
         proc = self.start(script, *args)
@@ -194,8 +209,16 @@ def cases(box, scripts, bin_dir, tmp, dns, only=None):
     if only in (None, "STREAM_SCRIPT"):
         problems, out = stream_case(box, scripts, bin_dir, tmp)
         results.append(("stream: server late, then 0 failed", problems, out))
-        code, out = box.run(scripts["STREAM_SCRIPT"], "http://127.0.0.1:9/", 3, pathlib.Path(tmp) / "stop-never", timeout=30)
-        results.append(("stream: no server, gives up at its bound", expect(code, out, 1, r"^gave up: first answer from "), out))
+        code, out = box.run(
+            scripts["STREAM_SCRIPT"], "http://127.0.0.1:9/", 3, pathlib.Path(tmp) / "stop-never", timeout=30
+        )
+        results.append(
+            (
+                "stream: no server, gives up at its bound",
+                expect(code, out, 1, r"^gave up: first answer from "),
+                out,
+            )
+        )
     if only in (None, "ADMITTED_SCRIPT"):
         results += admitted_cases(box, scripts, bin_dir)
     if only in (None, "REFUSED_SCRIPT"):
@@ -213,35 +236,50 @@ def admitted_cases(box, scripts, bin_dir):
     results.append(("admitted: server late, body once it answers", expect(code, out, 0, r"^# TYPE "), out))
 
     code, out = box.run(scripts["ADMITTED_SCRIPT"], "http://127.0.0.1:9/metrics", 3, timeout=30)
-    results.append(("admitted: no server, gives up at its bound", expect(code, out, 1, r"^gave up: answer from "), out))
+    results.append(
+        ("admitted: no server, gives up at its bound", expect(code, out, 1, r"^gave up: answer from "), out)
+    )
     return results
 
 
 def refused_cases(box, scripts, bin_dir, dns):
     results = []
 
-    code, out = box.run(scripts["REFUSED_SCRIPT"], DNS_NAME, "http://127.0.0.1:9/", 10, dns.address, timeout=60)
+    code, out = box.run(
+        scripts["REFUSED_SCRIPT"], DNS_NAME, "http://127.0.0.1:9/", 10, dns.address, timeout=60
+    )
     results.append(("refused: egress open (DNS), port refusing", expect(code, out, 1, r"^refused: "), out))
 
     server = Server(bin_dir, delay=0)
     try:
         time.sleep(1)
-        code, out = box.run(scripts["REFUSED_SCRIPT"], DNS_NAME, f"{server.url}/", 10, dns.address, timeout=60)
+        code, out = box.run(
+            scripts["REFUSED_SCRIPT"], DNS_NAME, f"{server.url}/", 10, dns.address, timeout=60
+        )
     finally:
         server.close()
     results.append(("refused: the server answers", expect(code, out, 0, r"^reached "), out))
 
     dns.answering = False
     try:
-        code, out = box.run(scripts["REFUSED_SCRIPT"], DNS_NAME, "http://127.0.0.1:9/", 3, dns.address, timeout=60)
+        code, out = box.run(
+            scripts["REFUSED_SCRIPT"], DNS_NAME, "http://127.0.0.1:9/", 3, dns.address, timeout=60
+        )
     finally:
         dns.answering = True
-    results.append(("refused: egress closed (DNS silent): proves nothing, exit 2", expect(code, out, 2, r"^gave up: DNS answer for "), out))
+    results.append(
+        (
+            "refused: egress closed (DNS silent): proves nothing, exit 2",
+            expect(code, out, 2, r"^gave up: DNS answer for "),
+            out,
+        )
+    )
     return results
 
 
 def broken_copies(scripts):
     """(what, script changed, scripts with that change) for each defect the cases must catch."""
+
     def without(name, pattern):
         text, n = re.subn(pattern, "", scripts[name], flags=re.M)
         if n == 0:
@@ -249,8 +287,15 @@ def broken_copies(scripts):
         return name, dict(scripts, **{name: text})
 
     return [
-        ("the stream counting from its first request", *without("STREAM_SCRIPT", r"^retry .*first answer.*$")),
-        ("a one-shot scrape", "ADMITTED_SCRIPT", {**scripts, "ADMITTED_SCRIPT": scripts["RETRY_SH"] + 'timeout 8 wget -q -O - "$1"\n'}),
+        (
+            "the stream counting from its first request",
+            *without("STREAM_SCRIPT", r"^retry .*first answer.*$"),
+        ),
+        (
+            "a one-shot scrape",
+            "ADMITTED_SCRIPT",
+            {**scripts, "ADMITTED_SCRIPT": scripts["RETRY_SH"] + 'timeout 8 wget -q -O - "$1"\n'},
+        ),
         ("a refusal with no DNS proof", *without("REFUSED_SCRIPT", r"^retry .*resolves \|\| exit 2$")),
     ]
 
@@ -283,8 +328,14 @@ def main():
                     print("  | " + "\n  | ".join(out.rstrip().splitlines()[-15:]))
                 failed |= bool(problems)
             for what, script, copy in broken:
-                missed = [name for name, problems, _ in cases(box, copy, args.bin_dir, tmp, dns, only=script) if problems]
-                print(f"pod-scripts: broken copy ({what}): {'caught by ' + missed[0] if missed else 'MISSED: FAIL'}")
+                missed = [
+                    name
+                    for name, problems, _ in cases(box, copy, args.bin_dir, tmp, dns, only=script)
+                    if problems
+                ]
+                print(
+                    f"pod-scripts: broken copy ({what}): {'caught by ' + missed[0] if missed else 'MISSED: FAIL'}"
+                )
                 failed |= not missed
             print(f"pod-scripts: {len(broken)} broken copies")
     finally:

@@ -162,7 +162,9 @@ def check_base_sources(raw_images, kustomization, images, version, bad):
     kustomization's images:, to the crate version."""
     for ref in raw_images:
         if ":" in ref.rsplit("/", 1)[-1] or "@" in ref:
-            bad.append(f"base object file names image {ref} with a tag: the tag belongs in kustomization.yaml's images:")
+            bad.append(
+                f"base object file names image {ref} with a tag: the tag belongs in kustomization.yaml's images:"
+            )
     entries = {e.get("name"): e for e in kustomization.get("images", [])}
     for key in ("server", "client"):
         entry = entries.get(m.image_name(images, key))
@@ -175,13 +177,22 @@ def check_base_sources(raw_images, kustomization, images, version, bad):
 def check_labels(objects, version, bad):
     for (kind, name), obj in objects.items():
         labels = obj["metadata"].get("labels", {})
-        wanted = {"app.kubernetes.io/part-of": "duet", "app.kubernetes.io/instance": "duet", "app.kubernetes.io/version": version}
+        wanted = {
+            "app.kubernetes.io/part-of": "duet",
+            "app.kubernetes.io/instance": "duet",
+            "app.kubernetes.io/version": version,
+        }
         for key, value in wanted.items():
             if labels.get(key) != value:
                 bad.append(f"{kind}/{name}: label {key} is {labels.get(key)!r}, not {value!r}")
     for name, component in ((SERVER, "server"), (CLIENT, "client")):
         labels = pod_labels(objects, name)
-        for key, value in ((NAME, name), ("app.kubernetes.io/component", component), ("app.kubernetes.io/version", version), ("app.kubernetes.io/instance", "duet")):
+        for key, value in (
+            (NAME, name),
+            ("app.kubernetes.io/component", component),
+            ("app.kubernetes.io/version", version),
+            ("app.kubernetes.io/instance", "duet"),
+        ):
             if labels.get(key) != value:
                 bad.append(f"Deployment {name} pods: label {key} is {labels.get(key)!r}, not {value!r}")
 
@@ -213,9 +224,13 @@ def check_deployment_basics(objects, bad):
         min_ready = d["spec"].get("minReadySeconds", 0)
         deadline = d["spec"].get("progressDeadlineSeconds")
         if min_ready <= 0:
-            bad.append(f"Deployment {name}: no minReadySeconds: a pod Ready for an instant counts as available")
+            bad.append(
+                f"Deployment {name}: no minReadySeconds: a pod Ready for an instant counts as available"
+            )
         if deadline is None or deadline <= min_ready:
-            bad.append(f"Deployment {name}: progressDeadlineSeconds {deadline} is not set above minReadySeconds {min_ready}")
+            bad.append(
+                f"Deployment {name}: progressDeadlineSeconds {deadline} is not set above minReadySeconds {min_ready}"
+            )
         check_restricted(f"Deployment {name}", pod_spec(d), bad)
 
 
@@ -232,13 +247,26 @@ def check_spread(objects, bad):
         and matches(t.get("labelSelector", {}).get("matchLabels"), labels)
     ]
     if not spread:
-        bad.append(f"Deployment {SERVER}: no topologySpreadConstraints on kubernetes.io/hostname matching its labels")
+        bad.append(
+            f"Deployment {SERVER}: no topologySpreadConstraints on kubernetes.io/hostname matching its labels"
+        )
     for t in spread:
-        if t.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule" and t.get("nodeTaintsPolicy") != "Honor":
-            bad.append(f"Deployment {SERVER}: a hard spread with nodeTaintsPolicy {t.get('nodeTaintsPolicy', 'Ignore (default)')}: a tainted or cordoned node holds a replica Pending")
+        if (
+            t.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"
+            and t.get("nodeTaintsPolicy") != "Honor"
+        ):
+            bad.append(
+                f"Deployment {SERVER}: a hard spread with nodeTaintsPolicy {t.get('nodeTaintsPolicy', 'Ignore (default)')}: a tainted or cordoned node holds a replica Pending"
+            )
         if "pod-template-hash" not in t.get("matchLabelKeys", []):
-            bad.append(f"Deployment {SERVER}: spread without matchLabelKeys [pod-template-hash]: a rollout's surge pod counts the old pods")
-    if pod.get("affinity", {}).get("podAntiAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution"):
+            bad.append(
+                f"Deployment {SERVER}: spread without matchLabelKeys [pod-template-hash]: a rollout's surge pod counts the old pods"
+            )
+    if (
+        pod.get("affinity", {})
+        .get("podAntiAffinity", {})
+        .get("requiredDuringSchedulingIgnoredDuringExecution")
+    ):
         bad.append(f"Deployment {SERVER}: required pod anti-affinity strands a replica on one node")
 
 
@@ -250,7 +278,10 @@ def check_server(objects, images, bad):
     if spec.get("replicas") != 2:
         bad.append(f"Deployment {SERVER}: replicas {spec.get('replicas')}, not 2")
     strategy = spec.get("strategy", {})
-    if strategy.get("type") != "RollingUpdate" or strategy.get("rollingUpdate", {}).get("maxUnavailable") != 0:
+    if (
+        strategy.get("type") != "RollingUpdate"
+        or strategy.get("rollingUpdate", {}).get("maxUnavailable") != 0
+    ):
         bad.append(f"Deployment {SERVER}: not RollingUpdate with maxUnavailable 0")
     labels = pod_labels(objects, SERVER)
     pod = pod_spec(d)
@@ -266,10 +297,16 @@ def check_server(objects, images, bad):
         if not get or get.get("path") != path or get.get("port") not in ("http", PORT):
             bad.append(f"Deployment {SERVER}: {probe} is not httpGet {path} on port http")
     annotations = spec["template"]["metadata"].get("annotations", {})
-    scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT), "prometheus.io/path": METRICS_PATH}
+    scrape = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(PORT),
+        "prometheus.io/path": METRICS_PATH,
+    }
     for key, value in scrape.items():
         if annotations.get(key) != value:
-            bad.append(f"Deployment {SERVER} pods: annotation {key} is {annotations.get(key)!r}, not {value!r}")
+            bad.append(
+                f"Deployment {SERVER} pods: annotation {key} is {annotations.get(key)!r}, not {value!r}"
+            )
     env = env_of(c)
     try:
         delay = m.seconds(env["DUET_SHUTDOWN_DELAY"])
@@ -281,7 +318,9 @@ def check_server(objects, images, bad):
             bad.append(f"Deployment {SERVER}: no shutdown delay: requests may reach a terminating pod")
         grace = pod.get("terminationGracePeriodSeconds", 30)
         if not grace > delay + drain:
-            bad.append(f"Deployment {SERVER}: terminationGracePeriodSeconds {grace} <= delay {delay} + drain {drain}")
+            bad.append(
+                f"Deployment {SERVER}: terminationGracePeriodSeconds {grace} <= delay {delay} + drain {drain}"
+            )
     unknown = set(env) - SERVER_ENV
     if unknown:
         bad.append(f"Deployment {SERVER}: env {sorted(unknown)} is not one the server reads")
@@ -297,7 +336,10 @@ def check_server(objects, images, bad):
         if matches(svc["spec"].get("selector"), pod_labels(objects, CLIENT)):
             bad.append(f"Service {SERVER}: selector also matches the client's pods")
         svc_ports = svc["spec"].get("ports", [])
-        if [(p.get("port"), p.get("targetPort")) for p in svc_ports] not in ([(PORT, "http")], [(PORT, PORT)]):
+        if [(p.get("port"), p.get("targetPort")) for p in svc_ports] not in (
+            [(PORT, "http")],
+            [(PORT, PORT)],
+        ):
             bad.append(f"Service {SERVER}: ports {svc_ports}, not {PORT} -> the container's http port")
 
     pdb = objects.get(("PodDisruptionBudget", SERVER))
@@ -307,9 +349,13 @@ def check_server(objects, images, bad):
         if not matches(pdb["spec"].get("selector", {}).get("matchLabels"), labels):
             bad.append(f"PodDisruptionBudget {SERVER}: selector does not match the server's pods")
         if "minAvailable" in pdb["spec"] or pdb["spec"].get("maxUnavailable") != 1:
-            bad.append(f"PodDisruptionBudget {SERVER}: not maxUnavailable 1 (minAvailable blocks a drain at 1 replica)")
+            bad.append(
+                f"PodDisruptionBudget {SERVER}: not maxUnavailable 1 (minAvailable blocks a drain at 1 replica)"
+            )
         if pdb["spec"].get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
-            bad.append(f"PodDisruptionBudget {SERVER}: unhealthyPodEvictionPolicy is not AlwaysAllow: an unready pod can block a drain")
+            bad.append(
+                f"PodDisruptionBudget {SERVER}: unhealthyPodEvictionPolicy is not AlwaysAllow: an unready pod can block a drain"
+            )
 
 
 def check_client(objects, bad):
@@ -335,13 +381,17 @@ def check_network_policies(objects, bad):
     policies = [o for (kind, _), o in objects.items() if kind == "NetworkPolicy"]
     server, client = pod_labels(objects, SERVER), pod_labels(objects, CLIENT)
     deny = [
-        p for p in policies
+        p
+        for p in policies
         if p["spec"].get("podSelector") == {}
         and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
-        and not p["spec"].get("ingress") and not p["spec"].get("egress")
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
     ]
     if not deny:
-        bad.append("NetworkPolicy: no default deny (podSelector {}, policyTypes Ingress and Egress, no rules)")
+        bad.append(
+            "NetworkPolicy: no default deny (podSelector {}, policyTypes Ingress and Egress, no rules)"
+        )
 
     def selects(policy, labels):
         chosen = policy["spec"].get("podSelector", {}).get("matchLabels", {})
@@ -351,7 +401,9 @@ def check_network_policies(objects, bad):
         if set(peer) == {"podSelector"}:
             return wanted == "client" and peer["podSelector"] == {"matchLabels": {NAME: CLIENT}}
         if set(peer) == {"namespaceSelector"}:
-            return wanted == "monitoring" and peer["namespaceSelector"] == {"matchLabels": MONITORING_NAMESPACE_LABELS}
+            return wanted == "monitoring" and peer["namespaceSelector"] == {
+                "matchLabels": MONITORING_NAMESPACE_LABELS
+            }
         return False
 
     server_from = set()
@@ -369,9 +421,17 @@ def check_network_policies(objects, bad):
             if _ports(rule) not in ([("8080", "TCP")], [("http", "TCP")]):
                 bad.append(f"NetworkPolicy {name}: server ingress on ports {_ports(rule)}, not 8080/TCP only")
             for peer in peers:
-                kind = "client" if peer_is(peer, "client") else "monitoring" if peer_is(peer, "monitoring") else None
+                kind = (
+                    "client"
+                    if peer_is(peer, "client")
+                    else "monitoring"
+                    if peer_is(peer, "monitoring")
+                    else None
+                )
                 if kind is None:
-                    bad.append(f"NetworkPolicy {name}: ingress from {peer}: only duet-client pods or a namespace labelled {MONITORING_NAMESPACE_LABELS}")
+                    bad.append(
+                        f"NetworkPolicy {name}: ingress from {peer}: only duet-client pods or a namespace labelled {MONITORING_NAMESPACE_LABELS}"
+                    )
                 server_from.add(kind)
         for rule in p["spec"].get("egress", []):
             if p["spec"].get("podSelector") == {} or not selects(p, client) or selects(p, server):
@@ -383,10 +443,15 @@ def check_network_policies(objects, bad):
             elif ports == [("8080", "TCP")] and peers == [{"podSelector": {"matchLabels": {NAME: SERVER}}}]:
                 server_from.add("to-server")
             else:
-                bad.append(f"NetworkPolicy {name}: client egress {rule} is neither DNS (53 UDP+TCP) nor duet-server:8080")
-    for want, what in (("client", "ingress to duet-server from duet-client"),
-                       ("monitoring", f"ingress to duet-server from a namespace labelled {MONITORING_NAMESPACE_LABELS}"),
-                       ("dns", "duet-client's egress to DNS"), ("to-server", "duet-client's egress to duet-server:8080")):
+                bad.append(
+                    f"NetworkPolicy {name}: client egress {rule} is neither DNS (53 UDP+TCP) nor duet-server:8080"
+                )
+    for want, what in (
+        ("client", "ingress to duet-server from duet-client"),
+        ("monitoring", f"ingress to duet-server from a namespace labelled {MONITORING_NAMESPACE_LABELS}"),
+        ("dns", "duet-client's egress to DNS"),
+        ("to-server", "duet-client's egress to duet-server:8080"),
+    ):
         if want not in server_from:
             bad.append(f"NetworkPolicy: nothing allows {what}")
 
@@ -412,7 +477,9 @@ def check_overlay(base, overlay, images, version, bad):
             for c in pod_spec(normalised[("Deployment", name)])["containers"]:
                 c["image"] = m.image_ref(images, key, version)
     if normalised != base:
-        changed = sorted(f"{k}/{n}" for (k, n) in set(base) | set(normalised) if base.get((k, n)) != normalised.get((k, n)))
+        changed = sorted(
+            f"{k}/{n}" for (k, n) in set(base) | set(normalised) if base.get((k, n)) != normalised.get((k, n))
+        )
         bad.append(f"registry overlay changes more than the images: {changed}")
 
 
@@ -452,7 +519,9 @@ def check_compose(compose, dnsrr, images, version):
             continue
         w = f"compose {name}"
         if s.get("image") != m.image_ref(images, key, version):
-            bad.append(f"{w}: image {s.get('image')} != {m.image_ref(images, key, version)} (the crate version)")
+            bad.append(
+                f"{w}: image {s.get('image')} != {m.image_ref(images, key, version)} (the crate version)"
+            )
         if s.get("user") != f"{UID}:{UID}":
             bad.append(f"{w}: user {s.get('user')}, not {UID}:{UID}")
         if s.get("read_only") is not True:
@@ -467,14 +536,20 @@ def check_compose(compose, dnsrr, images, version):
             bad.append(f"{w}: restart {s.get('restart')}")
         deploy = s.get("deploy", {})
         if deploy.get("endpoint_mode", "vip") != "vip":
-            bad.append(f"{w}: deploy.endpoint_mode {deploy['endpoint_mode']}: the shipped file keeps Swarm's default vip (dnsrr is compose.dnsrr.yaml's)")
+            bad.append(
+                f"{w}: deploy.endpoint_mode {deploy['endpoint_mode']}: the shipped file keeps Swarm's default vip (dnsrr is compose.dnsrr.yaml's)"
+            )
         if "restart_policy" in deploy:
             bad.append(f"{w}: deploy.restart_policy turns Compose's restart into `always`")
         if "memory" not in deploy.get("resources", {}).get("limits", {}):
             bad.append(f"{w}: no deploy.resources.limits.memory")
         logging = s.get("logging", {})
-        if logging.get("driver") not in ("json-file", "local") or not LOG_OPTIONS <= set(logging.get("options", {})):
-            bad.append(f"{w}: logging {logging} does not rotate (driver json-file or local with {sorted(LOG_OPTIONS)})")
+        if logging.get("driver") not in ("json-file", "local") or not LOG_OPTIONS <= set(
+            logging.get("options", {})
+        ):
+            bad.append(
+                f"{w}: logging {logging} does not rotate (driver json-file or local with {sorted(LOG_OPTIONS)})"
+            )
     server = services.get(SERVER, {})
     env = compose_env(server)
     try:
@@ -490,7 +565,9 @@ def check_compose(compose, dnsrr, images, version):
         bad.append(f"compose {SERVER}: env {sorted(unknown)} is not one the server reads")
     test = server.get("healthcheck", {}).get("test", [])
     if test[:3] != ["CMD", PROBE_BINARY, "--probe"]:
-        bad.append(f"compose {SERVER}: healthcheck {test} is not [CMD, {PROBE_BINARY}, --probe, ...] (no shell in the image)")
+        bad.append(
+            f"compose {SERVER}: healthcheck {test} is not [CMD, {PROBE_BINARY}, --probe, ...] (no shell in the image)"
+        )
     update = server.get("deploy", {}).get("update_config", {})
     if update.get("order") != "start-first":
         bad.append(f"compose {SERVER}: deploy.update_config.order is not start-first")
@@ -509,7 +586,9 @@ def check_compose(compose, dnsrr, images, version):
     if got != want:
         bad.append(f"compose.dnsrr.yaml: {got}, expected only deploy.endpoint_mode dnsrr on both services")
     if dnsrr.get("version") != compose.get("version"):
-        bad.append(f"compose.dnsrr.yaml: version {dnsrr.get('version')} != compose.yaml's {compose.get('version')}")
+        bad.append(
+            f"compose.dnsrr.yaml: version {dnsrr.get('version')} != compose.yaml's {compose.get('version')}"
+        )
     return bad
 
 
@@ -526,7 +605,9 @@ def check_binaries(bin_dir, objects, compose):
     """The env names are ones the programs read; the probes get 200 from a real server."""
     bad = []
     for program, names in (("duet-server", SERVER_ENV), ("duet-client", CLIENT_ENV)):
-        help_text = subprocess.run([f"{bin_dir}/{program}", "--help"], capture_output=True, text=True, check=True).stdout
+        help_text = subprocess.run(
+            [f"{bin_dir}/{program}", "--help"], capture_output=True, text=True, check=True
+        ).stdout
         for name in sorted(names):
             if f"[env: {name}=" not in help_text:
                 bad.append(f"{program} --help names no env {name}: it does not read it")
@@ -557,7 +638,11 @@ def check_binaries(bin_dir, objects, compose):
             if status != 200:
                 bad.append(f"Deployment {SERVER} {probe} {path}: the server answers {status}")
         # The path the scrape annotation names serves Prometheus text.
-        path = objects[("Deployment", SERVER)]["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/path", METRICS_PATH)
+        path = (
+            objects[("Deployment", SERVER)]["spec"]["template"]["metadata"]
+            .get("annotations", {})
+            .get("prometheus.io/path", METRICS_PATH)
+        )
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
                 status, body = answer.status, answer.read().decode(errors="replace")
@@ -571,7 +656,9 @@ def check_binaries(bin_dir, objects, compose):
         test[test.index("--port") + 1] = str(port)
         probe = subprocess.run(test, capture_output=True, text=True, timeout=10)
         if probe.returncode != 0:
-            bad.append(f"compose {SERVER} healthcheck exits {probe.returncode} against a serving server: {probe.stderr.strip()}")
+            bad.append(
+                f"compose {SERVER} healthcheck exits {probe.returncode} against a serving server: {probe.stderr.strip()}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -609,57 +696,160 @@ def broken_copies():
         del b["objects"][("NetworkPolicy", name)]
 
     return [
-        ("client writable root", lambda b: container(b, CLIENT)["securityContext"].pop("readOnlyRootFilesystem")),
-        ("server adds NET_RAW", lambda b: container(b, SERVER)["securityContext"]["capabilities"].update(add=["NET_RAW"])),
-        ("pod seccomp removed", lambda b: pod_spec(deployment(b, CLIENT))["securityContext"].pop("seccompProfile")),
-        ("token mounted", lambda b: pod_spec(deployment(b, SERVER)).update(automountServiceAccountToken=True)),
-        ("grace too short", lambda b: pod_spec(deployment(b, SERVER)).update(terminationGracePeriodSeconds=10)),
+        (
+            "client writable root",
+            lambda b: container(b, CLIENT)["securityContext"].pop("readOnlyRootFilesystem"),
+        ),
+        (
+            "server adds NET_RAW",
+            lambda b: container(b, SERVER)["securityContext"]["capabilities"].update(add=["NET_RAW"]),
+        ),
+        (
+            "pod seccomp removed",
+            lambda b: pod_spec(deployment(b, CLIENT))["securityContext"].pop("seccompProfile"),
+        ),
+        (
+            "token mounted",
+            lambda b: pod_spec(deployment(b, SERVER)).update(automountServiceAccountToken=True),
+        ),
+        (
+            "grace too short",
+            lambda b: pod_spec(deployment(b, SERVER)).update(terminationGracePeriodSeconds=10),
+        ),
         ("no shutdown delay", lambda b: set_env(container(b, SERVER), "DUET_SHUTDOWN_DELAY", "0s")),
-        ("selector mismatch", lambda b: deployment(b, SERVER)["spec"]["selector"]["matchLabels"].update({NAME: "other"})),
-        ("service selects nothing", lambda b: b["objects"][("Service", SERVER)]["spec"]["selector"].update({NAME: "duet-srv"})),
-        ("readiness on /healthz", lambda b: container(b, SERVER)["readinessProbe"]["httpGet"].update(path="/healthz")),
+        (
+            "selector mismatch",
+            lambda b: deployment(b, SERVER)["spec"]["selector"]["matchLabels"].update({NAME: "other"}),
+        ),
+        (
+            "service selects nothing",
+            lambda b: b["objects"][("Service", SERVER)]["spec"]["selector"].update({NAME: "duet-srv"}),
+        ),
+        (
+            "readiness on /healthz",
+            lambda b: container(b, SERVER)["readinessProbe"]["httpGet"].update(path="/healthz"),
+        ),
         ("wrong image", lambda b: container(b, CLIENT).update(image="duet-client:0.1.0")),
         ("image latest", lambda b: container(b, SERVER).update(image="localhost/duet-server:latest")),
         ("image untagged", lambda b: container(b, CLIENT).update(image="localhost/duet-client")),
         ("tag in an object file", lambda b: b["raw_images"].append("localhost/duet-server:0.1.0")),
-        ("kustomization tag not the crate version", lambda b: b["kustomization"]["images"][0].update(newTag="0.0.9")),
+        (
+            "kustomization tag not the crate version",
+            lambda b: b["kustomization"]["images"][0].update(newTag="0.0.9"),
+        ),
         ("units/pair.json's version not the crate's", lambda b: b.update(pair_version="0.0.9")),
         ("pull Always", lambda b: container(b, CLIENT).update(imagePullPolicy="Always")),
-        ("misnamed env", lambda b: container(b, CLIENT)["env"].append({"name": "SERVER_HOSTNAME", "value": "x"})),
-        ("maxUnavailable 1", lambda b: deployment(b, SERVER)["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=1)),
+        (
+            "misnamed env",
+            lambda b: container(b, CLIENT)["env"].append({"name": "SERVER_HOSTNAME", "value": "x"}),
+        ),
+        (
+            "maxUnavailable 1",
+            lambda b: deployment(b, SERVER)["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable=1),
+        ),
         ("no minReadySeconds", lambda b: deployment(b, SERVER)["spec"].pop("minReadySeconds")),
-        ("no progressDeadlineSeconds", lambda b: deployment(b, CLIENT)["spec"].pop("progressDeadlineSeconds")),
-        ("version label in a selector", lambda b: deployment(b, CLIENT)["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/version": "0.1.0"})),
-        ("version label in the service selector", lambda b: b["objects"][("Service", SERVER)]["spec"]["selector"].update({"app.kubernetes.io/version": "0.1.0"})),
-        ("no version label", lambda b: deployment(b, SERVER)["spec"]["template"]["metadata"]["labels"].pop("app.kubernetes.io/version")),
-        ("no component label", lambda b: deployment(b, CLIENT)["spec"]["template"]["metadata"]["labels"].pop("app.kubernetes.io/component")),
+        (
+            "no progressDeadlineSeconds",
+            lambda b: deployment(b, CLIENT)["spec"].pop("progressDeadlineSeconds"),
+        ),
+        (
+            "version label in a selector",
+            lambda b: deployment(b, CLIENT)["spec"]["selector"]["matchLabels"].update(
+                {"app.kubernetes.io/version": "0.1.0"}
+            ),
+        ),
+        (
+            "version label in the service selector",
+            lambda b: b["objects"][("Service", SERVER)]["spec"]["selector"].update(
+                {"app.kubernetes.io/version": "0.1.0"}
+            ),
+        ),
+        (
+            "no version label",
+            lambda b: deployment(b, SERVER)["spec"]["template"]["metadata"]["labels"].pop(
+                "app.kubernetes.io/version"
+            ),
+        ),
+        (
+            "no component label",
+            lambda b: deployment(b, CLIENT)["spec"]["template"]["metadata"]["labels"].pop(
+                "app.kubernetes.io/component"
+            ),
+        ),
         ("spread ignores taints", lambda b: spread(b).pop("nodeTaintsPolicy")),
-        ("required anti-affinity", lambda b: pod_spec(deployment(b, SERVER)).update(affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname"}]}})),
+        (
+            "required anti-affinity",
+            lambda b: pod_spec(deployment(b, SERVER)).update(
+                affinity={
+                    "podAntiAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": [
+                            {"topologyKey": "kubernetes.io/hostname"}
+                        ]
+                    }
+                }
+            ),
+        ),
         ("PDB minAvailable", lambda b: (pdb(b).pop("maxUnavailable"), pdb(b).update(minAvailable=1))),
         ("PDB unhealthy pods block", lambda b: pdb(b).pop("unhealthyPodEvictionPolicy")),
-        ("scrape port wrong", lambda b: deployment(b, SERVER)["spec"]["template"]["metadata"]["annotations"].update({"prometheus.io/port": "9090"})),
+        (
+            "scrape port wrong",
+            lambda b: deployment(b, SERVER)["spec"]["template"]["metadata"]["annotations"].update(
+                {"prometheus.io/port": "9090"}
+            ),
+        ),
         ("no default deny", lambda b: drop_policy(b, "default-deny")),
         ("default deny of ingress only", lambda b: policy(b, "default-deny").update(policyTypes=["Ingress"])),
-        ("server open to every pod", lambda b: policy(b, SERVER)["ingress"][0]["from"].append({"podSelector": {}})),
+        (
+            "server open to every pod",
+            lambda b: policy(b, SERVER)["ingress"][0]["from"].append({"podSelector": {}}),
+        ),
         ("server open to everything", lambda b: policy(b, SERVER)["ingress"][0].pop("from")),
-        ("server open to an address block", lambda b: policy(b, SERVER)["ingress"][0]["from"].append({"ipBlock": {"cidr": "0.0.0.0/0"}})),
+        (
+            "server open to an address block",
+            lambda b: policy(b, SERVER)["ingress"][0]["from"].append({"ipBlock": {"cidr": "0.0.0.0/0"}}),
+        ),
         ("server ingress on every port", lambda b: policy(b, SERVER)["ingress"][0].pop("ports")),
         ("no monitoring namespace", lambda b: policy(b, SERVER)["ingress"][0]["from"].pop(1)),
         ("no policy for the server", lambda b: drop_policy(b, SERVER)),
         ("client egress anywhere", lambda b: policy(b, CLIENT)["egress"].append({})),
         ("client without DNS", lambda b: policy(b, CLIENT)["egress"].pop(0)),
-        ("overlay leaves the client local", lambda b: pod_spec(b["overlay"][("Deployment", CLIENT)])["containers"][0].update(image="localhost/duet-client:0.1.0")),
-        ("overlay changes replicas", lambda b: b["overlay"][("Deployment", SERVER)]["spec"].update(replicas=3)),
-        ("compose shell health check", lambda b: b["compose"]["services"][SERVER]["healthcheck"].update(test=["CMD-SHELL", "curl -f localhost:8080"])),
+        (
+            "overlay leaves the client local",
+            lambda b: pod_spec(b["overlay"][("Deployment", CLIENT)])["containers"][0].update(
+                image="localhost/duet-client:0.1.0"
+            ),
+        ),
+        (
+            "overlay changes replicas",
+            lambda b: b["overlay"][("Deployment", SERVER)]["spec"].update(replicas=3),
+        ),
+        (
+            "compose shell health check",
+            lambda b: b["compose"]["services"][SERVER]["healthcheck"].update(
+                test=["CMD-SHELL", "curl -f localhost:8080"]
+            ),
+        ),
         ("compose grace short", lambda b: b["compose"]["services"][SERVER].update(stop_grace_period="5s")),
         ("compose caps kept", lambda b: b["compose"]["services"][CLIENT].pop("cap_drop")),
-        ("compose dnsrr in the shipped file", lambda b: b["compose"]["services"][SERVER]["deploy"].update(endpoint_mode="dnsrr")),
+        (
+            "compose dnsrr in the shipped file",
+            lambda b: b["compose"]["services"][SERVER]["deploy"].update(endpoint_mode="dnsrr"),
+        ),
         ("compose override without the client", lambda b: b["dnsrr"]["services"].pop(CLIENT)),
         ("compose override publishes", lambda b: b["dnsrr"]["services"][SERVER].update(ports=["8080:8080"])),
-        ("compose image latest", lambda b: b["compose"]["services"][SERVER].update(image="localhost/duet-server:latest")),
+        (
+            "compose image latest",
+            lambda b: b["compose"]["services"][SERVER].update(image="localhost/duet-server:latest"),
+        ),
         ("compose no log rotation", lambda b: b["compose"]["services"][CLIENT]["logging"].pop("options")),
-        ("compose no memory limit", lambda b: b["compose"]["services"][SERVER]["deploy"]["resources"].pop("limits")),
-        ("compose client by IP", lambda b: b["compose"]["services"][CLIENT]["environment"].update(SERVER_HOST="10.0.0.2")),
+        (
+            "compose no memory limit",
+            lambda b: b["compose"]["services"][SERVER]["deploy"]["resources"].pop("limits"),
+        ),
+        (
+            "compose client by IP",
+            lambda b: b["compose"]["services"][CLIENT]["environment"].update(SERVER_HOST="10.0.0.2"),
+        ),
     ]
 
 
@@ -677,14 +867,19 @@ def check_pair_version(pair_version, version):
     """The images carry units/pair.json's version as their tag; the manifests and Compose
     name the crate's: the two must be one (absent, Nix takes the crate's)."""
     if pair_version is not None and pair_version != version:
-        return [f"units/pair.json: version {pair_version} != Cargo.toml's {version}: the images would be tagged"
-                f" {pair_version} while the manifests and Compose name {version}"]
+        return [
+            f"units/pair.json: version {pair_version} != Cargo.toml's {version}: the images would be tagged"
+            f" {pair_version} while the manifests and Compose name {version}"
+        ]
     return []
 
 
 def check_all(bundle, images, version):
-    return (check_pair_version(bundle["pair_version"], version) + check_kubernetes(bundle, images, version)
-            + check_compose(bundle["compose"], bundle["dnsrr"], images, version))
+    return (
+        check_pair_version(bundle["pair_version"], version)
+        + check_kubernetes(bundle, images, version)
+        + check_compose(bundle["compose"], bundle["dnsrr"], images, version)
+    )
 
 
 def main():

@@ -73,7 +73,9 @@ def main():
             path.write_text(text)
             for version in versions:
                 ok, out = validate(path, version, count)
-                print(f"schema: {what} rendered, {count} objects, against Kubernetes {version} --strict: {'pass' if ok else 'FAIL'}")
+                print(
+                    f"schema: {what} rendered, {count} objects, against Kubernetes {version} --strict: {'pass' if ok else 'FAIL'}"
+                )
                 if not ok:
                     print(out)
                     failed = True

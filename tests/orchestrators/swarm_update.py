@@ -47,12 +47,16 @@ wait
 
 def service_tasks(service):
     """Container ids of the running tasks of a service (on this single node)."""
-    return e.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}", quiet=True).split()
+    return e.docker(
+        "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}", quiet=True
+    ).split()
 
 
 def healthy_tasks(service, want):
     ids = service_tasks(service)
-    states = [e.docker("inspect", "-f", "{{.State.Health.Status}}", i, quiet=True) for i in ids] if ids else []
+    states = (
+        [e.docker("inspect", "-f", "{{.State.Health.Status}}", i, quiet=True) for i in ids] if ids else []
+    )
     return len(ids) == want and all(s == "healthy" for s in states)
 
 
@@ -83,7 +87,9 @@ def test(stack, max_requests):
     requester = f"{stack}-requester"
     init_swarm()
     try:
-        deploy_out = e.run("docker", "stack", "deploy", "-c", str(m.COMPOSE), "-c", str(m.COMPOSE_DNSRR), stack)[1]
+        deploy_out = e.run(
+            "docker", "stack", "deploy", "-c", str(m.COMPOSE), "-c", str(m.COMPOSE_DNSRR), stack
+        )[1]
         print(deploy_out.strip())
         mode = e.docker("service", "inspect", "-f", "{{.Spec.EndpointSpec.Mode}}", server, quiet=True)
         if mode != "dnsrr":
@@ -91,11 +97,24 @@ def test(stack, max_requests):
         e.wait_until(f"2 healthy {server} tasks", lambda: healthy_tasks(server, 2), 120)
         print(f"swarm: {server}: 2 tasks healthy, endpoint mode {mode}")
         task = service_tasks(server)[0]
-        print("swarm: a server task runs with user={} read-only={} cap-drop={} security-opt={} memory={} log={}".format(
-            *(e.docker("inspect", "-f", f, task, quiet=True) for f in (
-                "{{.Config.User}}", "{{.HostConfig.ReadonlyRootfs}}", "{{.HostConfig.CapDrop}}", "{{.HostConfig.SecurityOpt}}",
-                "{{.HostConfig.Memory}}", "{{.HostConfig.LogConfig}}"))))
-        want = m.size_bytes(m.load_compose(m.COMPOSE)["services"]["duet-server"]["deploy"]["resources"]["limits"]["memory"])
+        print(
+            "swarm: a server task runs with user={} read-only={} cap-drop={} security-opt={} memory={} log={}".format(
+                *(
+                    e.docker("inspect", "-f", f, task, quiet=True)
+                    for f in (
+                        "{{.Config.User}}",
+                        "{{.HostConfig.ReadonlyRootfs}}",
+                        "{{.HostConfig.CapDrop}}",
+                        "{{.HostConfig.SecurityOpt}}",
+                        "{{.HostConfig.Memory}}",
+                        "{{.HostConfig.LogConfig}}",
+                    )
+                )
+            )
+        )
+        want = m.size_bytes(
+            m.load_compose(m.COMPOSE)["services"]["duet-server"]["deploy"]["resources"]["limits"]["memory"]
+        )
         memory = int(e.docker("inspect", "-f", "{{.HostConfig.Memory}}", task, quiet=True))
         if memory != want:
             raise e.Failure(f"{server} task memory limit {memory}, the file says {want}")
@@ -107,10 +126,29 @@ def test(stack, max_requests):
         print(f"swarm: {client} gets 200 from duet-server by service name")
 
         old = set(service_tasks(server))
-        e.run("docker", "run", "-d", "--name", requester, "--network", f"{stack}_default",
-              "--entrypoint", "bash", REQUESTER_IMAGE, "-c", REQUESTER, "requester", str(max_requests), str(WORKERS))
+        e.run(
+            "docker",
+            "run",
+            "-d",
+            "--name",
+            requester,
+            "--network",
+            f"{stack}_default",
+            "--entrypoint",
+            "bash",
+            REQUESTER_IMAGE,
+            "-c",
+            REQUESTER,
+            "requester",
+            str(max_requests),
+            str(WORKERS),
+        )
         try:
-            e.wait_until("the request stream under way", lambda: "progress sent=" in e.run("docker", "logs", requester, quiet=True)[1], 60)
+            e.wait_until(
+                "the request stream under way",
+                lambda: "progress sent=" in e.run("docker", "logs", requester, quiet=True)[1],
+                60,
+            )
         except e.Failure:
             print(e.run("docker", "logs", requester, check=False, quiet=True)[1][-3000:])
             print(e.run("docker", "ps", "-a", check=False, quiet=True)[1])
@@ -134,7 +172,9 @@ def test(stack, max_requests):
         if sent < MIN_REQUESTS:
             raise e.Failure(f"only {sent} requests during the update: too few to tell (a machine this busy?)")
         if sent >= max_requests - WORKERS:
-            raise e.Failure(f"the stream reached its bound of {max_requests} before the update ended: raise --max-requests")
+            raise e.Failure(
+                f"the stream reached its bound of {max_requests} before the update ended: raise --max-requests"
+            )
         if failed:
             print("\n".join(line for line in log.splitlines() if "failed: status" in line)[-3000:])
             raise e.Failure(f"{failed} of {sent} requests failed during the update")

@@ -34,23 +34,73 @@ PRELUDE_VALUES = 'MANIFESTS = "/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-sourc
 
 BROKEN = [
     ("misspelled name", COMMON, "wait_for(", "wiat_for(", "pyflakes"),
-    ("wrong keyword to execute", COMMON, 'node.execute("k3s ctr -n k8s.io images ls -q", timeout=30)', 'node.execute("k3s ctr -n k8s.io images ls -q", timout=30)', "mypy"),
-    ("a string where the driver takes an int", COMMON, "timeout=timeout + 30", 'timeout=f"{timeout + 30}"', "mypy"),
-    ("wait_until_succeeds in a helper", COMMON, 'status, _ = kube.execute(f"kubectl -n {NS} get pod {name} >/dev/null 2>&1", timeout=30)', 'status, _ = 0, kube.wait_until_succeeds(f"! kubectl -n {NS} get pod {name}", timeout=120)', "mypy"),
-    ("wait_until_succeeds", "k3s.py", 'machine.wait_for_unit("k3s", timeout=300)', 'machine.wait_until_succeeds("kubectl get nodes", timeout=300)', "mypy"),
-    ("grep -q at the end of a pipe", COMMON, "k3s ctr -n k8s.io images ls -q", "k3s ctr -n k8s.io images ls -q | grep -q duet", "grep -q"),
-    ("a machine the test does not have", "k3s.py", 'wait_node_ready(machine, "machine")', 'wait_node_ready(agent, "agent")', "pyflakes"),
-    ("the client's log over a relative window", COMMON, "--since-time={since_time}", "--since=60s", "logs --since"),
-    ("the client's 200 looked for without a moment", "k3s.py", "check_client_gets_200(machine, Moments.applied)", "check_client_gets_200(machine)", "mypy"),
+    (
+        "wrong keyword to execute",
+        COMMON,
+        'node.execute("k3s ctr -n k8s.io images ls -q", timeout=30)',
+        'node.execute("k3s ctr -n k8s.io images ls -q", timout=30)',
+        "mypy",
+    ),
+    (
+        "a string where the driver takes an int",
+        COMMON,
+        "timeout=timeout + 30",
+        'timeout=f"{timeout + 30}"',
+        "mypy",
+    ),
+    (
+        "wait_until_succeeds in a helper",
+        COMMON,
+        'status, _ = kube.execute(f"kubectl -n {NS} get pod {name} >/dev/null 2>&1", timeout=30)',
+        'status, _ = 0, kube.wait_until_succeeds(f"! kubectl -n {NS} get pod {name}", timeout=120)',
+        "mypy",
+    ),
+    (
+        "wait_until_succeeds",
+        "k3s.py",
+        'machine.wait_for_unit("k3s", timeout=300)',
+        'machine.wait_until_succeeds("kubectl get nodes", timeout=300)',
+        "mypy",
+    ),
+    (
+        "grep -q at the end of a pipe",
+        COMMON,
+        "k3s ctr -n k8s.io images ls -q",
+        "k3s ctr -n k8s.io images ls -q | grep -q duet",
+        "grep -q",
+    ),
+    (
+        "a machine the test does not have",
+        "k3s.py",
+        'wait_node_ready(machine, "machine")',
+        'wait_node_ready(agent, "agent")',
+        "pyflakes",
+    ),
+    (
+        "the client's log over a relative window",
+        COMMON,
+        "--since-time={since_time}",
+        "--since=60s",
+        "logs --since",
+    ),
+    (
+        "the client's 200 looked for without a moment",
+        "k3s.py",
+        "check_client_gets_200(machine, Moments.applied)",
+        "check_client_gets_200(machine)",
+        "mypy",
+    ),
 ]
 
 
 def assemble(sources, test):
     """The testScript for test, and [(first line, source file)] to map lines back."""
     machines = TESTS[test]
-    prelude = "from nixos_test_driver import BaseMachine, _machine, start_all, subtest\n" + "".join(
-        f'{name} = _machine("{name}")\n' for name in machines
-    ) + PRELUDE_VALUES
+    prelude = (
+        "from nixos_test_driver import BaseMachine, _machine, start_all, subtest\n"
+        + "".join(f'{name} = _machine("{name}")\n' for name in machines)
+        + PRELUDE_VALUES
+    )
     parts = [("prelude", prelude), (COMMON, sources[COMMON]), (test, sources[test])]
     text, spans, line = "", [], 1
     for name, part in parts:
@@ -77,9 +127,23 @@ def lint(sources, test, tmp):
         hit = re.match(rf"{re.escape(str(path))}:(\d+):(?:\d+:)? (.*)", out)
         found.append(("pyflakes", f"{where(spans, int(hit[1]))}: {hit[2]}" if hit else out))
     mypy = subprocess.run(
-        [sys.executable, "-m", "mypy", "--check-untyped-defs", "--no-error-summary", "--hide-error-context",
-         "--no-incremental", "--cache-dir", str(pathlib.Path(tmp) / "mypy-cache"), "--python-version", "3.11", str(path)],
-        capture_output=True, text=True, env={"MYPYPATH": str(STUB_DIR), "PATH": ""},
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--check-untyped-defs",
+            "--no-error-summary",
+            "--hide-error-context",
+            "--no-incremental",
+            "--cache-dir",
+            str(pathlib.Path(tmp) / "mypy-cache"),
+            "--python-version",
+            "3.11",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env={"MYPYPATH": str(STUB_DIR), "PATH": ""},
     )
     for out in (mypy.stdout + mypy.stderr).splitlines():
         hit = re.match(rf"{re.escape(str(path))}:(\d+): (.*)", out)
@@ -93,7 +157,12 @@ def lint(sources, test, tmp):
         if not line.lstrip().startswith("#") and re.search(r"\bgrep\s+(-\w*q|--quiet)", line):
             found.append(("grep -q", f"{where(spans, number)}: `grep -q` under pipefail: {line.strip()}"))
         if not line.lstrip().startswith("#") and re.search(r"--since=", line):
-            found.append(("logs --since", f"{where(spans, number)}: a relative log window reads earlier steps' lines: {line.strip()}"))
+            found.append(
+                (
+                    "logs --since",
+                    f"{where(spans, number)}: a relative log window reads earlier steps' lines: {line.strip()}",
+                )
+            )
     return found
 
 
@@ -105,7 +174,9 @@ def main():
     sources = {p.name: p.read_text() for p in VM_DIR.glob("k3s*.py")}
     expected = {COMMON, *TESTS}
     if set(sources) != expected:
-        print(f"FAIL: vm-lint: nix/vm-tests/k3s*.py are {sorted(sources)}, this check knows {sorted(expected)}")
+        print(
+            f"FAIL: vm-lint: nix/vm-tests/k3s*.py are {sorted(sources)}, this check knows {sorted(expected)}"
+        )
         return 1
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +184,9 @@ def main():
             found = lint(sources, test, tmp)
             for tool, message in found:
                 print(f"FAIL: vm-lint {test}: {tool}: {message}")
-            print(f"vm-lint: {test} with {COMMON} against the driver stub: pyflakes, mypy, no grep -q, no relative log window: {'FAIL' if found else 'pass'}")
+            print(
+                f"vm-lint: {test} with {COMMON} against the driver stub: pyflakes, mypy, no grep -q, no relative log window: {'FAIL' if found else 'pass'}"
+            )
             failed |= bool(found)
         for what, name, old, new, tool in BROKEN:
             if old not in sources[name]:

@@ -14,6 +14,7 @@ bash alone (the same usage errors; exit 0 for good arguments, whatever the spec)
 tests/try.sh's answers to --help and to a mistyped argument: its own usage, at once,
 before anything is installed or built.
 """
+
 import json
 import os
 import shutil
@@ -31,11 +32,15 @@ OTHER = os.path.join(HERE, "other-pair", "pair.json")
 PUBLISH = "-p 127.0.0.1:8080:8080"
 RESTART = "--stop-timeout 10 --restart unless-stopped"
 DOCKER_V1 = "-t --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:ro --tmpfs /run --tmpfs /run/lock"
-DOCKER_V2 = ("-t --cgroupns=host --cgroup-parent=duet.slice "
-             "-v /sys/fs/cgroup/duet.slice:/sys/fs/cgroup/duet.slice:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp")
+DOCKER_V2 = (
+    "-t --cgroupns=host --cgroup-parent=duet.slice "
+    "-v /sys/fs/cgroup/duet.slice:/sys/fs/cgroup/duet.slice:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp"
+)
 HARDENED = "--network duet --read-only --cap-drop ALL --security-opt no-new-privileges"
-REFUSED_V1 = ("run.sh: systemd 256 in localhost/duet-systemd:latest refuses cgroup v1 (since 256) and this host "
-              "has cgroup {cgroup}: use a cgroup v2 host or an image with systemd < 256\n")
+REFUSED_V1 = (
+    "run.sh: systemd 256 in localhost/duet-systemd:latest refuses cgroup v1 (since 256) and this host "
+    "has cgroup {cgroup}: use a cgroup v2 host or an image with systemd < 256\n"
+)
 
 # (engine, cgroup, approach, systemd version) -> expected stdout, one line a container;
 # a cell that is refused holds ("refused", stderr).
@@ -48,7 +53,8 @@ TABLE = {
     ("docker", "v2", "systemd", 262): [f"duet-systemd {DOCKER_V2} {RESTART} {PUBLISH}"],
     ("podman", "v1", "systemd", 252): [f"duet-systemd -t --systemd=always {RESTART} {PUBLISH}"],
     ("podman", "hybrid", "systemd", 252): [
-        f"duet-systemd --runtime runc -t --systemd=always -v /sys/fs/cgroup/unified:/sys/fs/cgroup/unified:rw {RESTART} {PUBLISH}"],
+        f"duet-systemd --runtime runc -t --systemd=always -v /sys/fs/cgroup/unified:/sys/fs/cgroup/unified:rw {RESTART} {PUBLISH}"
+    ],
     ("podman", "v2", "systemd", 252): [f"duet-systemd -t --systemd=always {RESTART} {PUBLISH}"],
     ("podman", "v1", "systemd", 256): ("refused", REFUSED_V1.format(cgroup="v1")),
     ("podman", "hybrid", "systemd", 256): ("refused", REFUSED_V1.format(cgroup="hybrid")),
@@ -61,41 +67,71 @@ TABLE = {
     ("podman", "v2", "supervisord", None): [f"duet-supervisord {RESTART} {PUBLISH}"],
     ("docker", "v1", "separate", None): [
         f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}"],
+        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
+    ],
     ("docker", "hybrid", "separate", None): [
         f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}"],
+        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
+    ],
     ("docker", "v2", "separate", None): [
         f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}"],
+        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
+    ],
     ("podman", "v1", "separate", None): [
         f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}"],
+        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
+    ],
     ("podman", "hybrid", "separate", None): [
         f"duet-server --runtime runc {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client --runtime runc {HARDENED} -e SERVER_HOST=duet-server {RESTART}"],
+        f"duet-client --runtime runc {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
+    ],
     ("podman", "v2", "separate", None): [
         f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}"],
+        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
+    ],
 }
 
 NAMES = {
     ("systemd", "duet"): ["image localhost/duet-systemd:latest", "container duet-systemd"],
     ("supervisord", "duet"): ["image localhost/duet-supervisord:latest", "container duet-supervisord"],
-    ("separate", "duet"): ["image localhost/duet-server:latest", "image localhost/duet-client:latest",
-                           "container duet-server", "container duet-client", "network duet"],
+    ("separate", "duet"): [
+        "image localhost/duet-server:latest",
+        "image localhost/duet-client:latest",
+        "container duet-server",
+        "container duet-client",
+        "network duet",
+    ],
     ("systemd", "bench-2"): ["image localhost/duet-systemd:latest", "container bench-2-systemd"],
-    ("separate", "bench-2"): ["image localhost/duet-server:latest", "image localhost/duet-client:latest",
-                              "container bench-2-server", "container bench-2-client", "network bench-2"],
+    ("separate", "bench-2"): [
+        "image localhost/duet-server:latest",
+        "image localhost/duet-client:latest",
+        "container bench-2-server",
+        "container bench-2-client",
+        "network bench-2",
+    ],
 }
 
 # A project and port other than the defaults, in one cell.
-OTHER_PROJECT = (["separate", "--engine", "docker", "--project", "bench-2", "--port", "18080",
-                  "--print-flags", "--cgroup", "v2"],
-                 ["bench-2-server --network bench-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
-                  f"{RESTART} -p 127.0.0.1:18080:8080",
-                  "bench-2-client --network bench-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
-                  f"-e SERVER_HOST=bench-2-server {RESTART}"])
+OTHER_PROJECT = (
+    [
+        "separate",
+        "--engine",
+        "docker",
+        "--project",
+        "bench-2",
+        "--port",
+        "18080",
+        "--print-flags",
+        "--cgroup",
+        "v2",
+    ],
+    [
+        "bench-2-server --network bench-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
+        f"{RESTART} -p 127.0.0.1:18080:8080",
+        "bench-2-client --network bench-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
+        f"-e SERVER_HOST=bench-2-server {RESTART}",
+    ],
+)
 
 # argv -> the one line on stderr (exit 2)
 USAGE_ERRORS = {
@@ -107,15 +143,18 @@ USAGE_ERRORS = {
     ("--engine", "rkt"): "run.sh: unknown engine: rkt (docker or podman); see run.sh --help",
     ("systemd", "separate"): "run.sh: more than one approach: systemd and separate; see run.sh --help",
     ("--project", "x"): "run.sh: bad project name: 'x' (lowercase letters, digits and '-', 2-56 characters, "
-                        "not starting with '-'); see run.sh --help",
-    ("--project", "Duet"): "run.sh: bad project name: 'Duet' (lowercase letters, digits and '-', 2-56 characters, "
-                           "not starting with '-'); see run.sh --help",
+    "not starting with '-'); see run.sh --help",
+    (
+        "--project",
+        "Duet",
+    ): "run.sh: bad project name: 'Duet' (lowercase letters, digits and '-', 2-56 characters, "
+    "not starting with '-'); see run.sh --help",
     ("--print-flags",): "run.sh: --print-flags needs --cgroup v1|hybrid|v2; see run.sh --help",
     ("--print-flags", "--cgroup", "v3"): "run.sh: bad --cgroup: v3 (v1, hybrid or v2); see run.sh --help",
     ("--print-flags", "--cgroup", "v1"): "run.sh: --print-flags for systemd needs --systemd-version N "
-                                         "(a whole number); see run.sh --help",
+    "(a whole number); see run.sh --help",
     ("--cgroup", "v2"): "run.sh: --cgroup and --systemd-version go only with --print-flags "
-                        "(a run reads them from the host and the image); see run.sh --help",
+    "(a run reads them from the host and the image); see run.sh --help",
     ("--stop", "--print-names"): "run.sh: --stop and --print-names do not go together; see run.sh --help",
     ("--spec",): "run.sh: --spec needs a value; see run.sh --help",
     ("--spec", ""): "run.sh: --spec needs a file; see run.sh --help",
@@ -129,44 +168,77 @@ O_HARDENED = "--network tally --read-only --cap-drop ALL --security-opt no-new-p
 OTHER_TABLE = {
     ("docker", "hybrid", "systemd", 252): [f"tally-systemd {DOCKER_V1} {O_TAIL} -p 127.0.0.1:9431:9431"],
     ("docker", "v2", "systemd", 252): [f"tally-systemd {DOCKER_V2} {O_TAIL} -p 127.0.0.1:9431:9431"],
-    ("podman", "hybrid", "supervisord", None): [f"tally-supervisord --runtime runc {O_TAIL} -p 127.0.0.1:9431:9431"],
+    ("podman", "hybrid", "supervisord", None): [
+        f"tally-supervisord --runtime runc {O_TAIL} -p 127.0.0.1:9431:9431"
+    ],
     ("docker", "v1", "separate", None): [
         f"tally-server {O_HARDENED} {O_TAIL} -p 127.0.0.1:9431:9431",
-        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}"],
+        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}",
+    ],
     ("podman", "v2", "separate", None): [
         f"tally-server {O_HARDENED} {O_TAIL} -p 127.0.0.1:9431:9431",
-        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}"],
+        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}",
+    ],
 }
-OTHER_REFUSED = ("run.sh: systemd 256 in localhost/tally-systemd:latest refuses cgroup v1 (since 256) and this host "
-                 "has cgroup v1: use a cgroup v2 host or an image with systemd < 256\n")
+OTHER_REFUSED = (
+    "run.sh: systemd 256 in localhost/tally-systemd:latest refuses cgroup v1 (since 256) and this host "
+    "has cgroup v1: use a cgroup v2 host or an image with systemd < 256\n"
+)
 OTHER_NAMES = {
     ("systemd", None): ["image localhost/tally-systemd:latest", "container tally-systemd"],
     ("supervisord", None): ["image localhost/tally-supervisord:latest", "container tally-supervisord"],
-    ("separate", None): ["image localhost/tally-server:latest", "image localhost/tally-client:latest",
-                         "container tally-server", "container tally-client", "network tally"],
-    ("separate", "t-2"): ["image localhost/tally-server:latest", "image localhost/tally-client:latest",
-                          "container t-2-server", "container t-2-client", "network t-2"],
+    ("separate", None): [
+        "image localhost/tally-server:latest",
+        "image localhost/tally-client:latest",
+        "container tally-server",
+        "container tally-client",
+        "network tally",
+    ],
+    ("separate", "t-2"): [
+        "image localhost/tally-server:latest",
+        "image localhost/tally-client:latest",
+        "container t-2-server",
+        "container t-2-client",
+        "network t-2",
+    ],
 }
-OTHER_PORT = (["separate", "--project", "t-2", "--port", "18080", "--print-flags", "--cgroup", "v2"],
-              [f"t-2-server --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges {O_TAIL} "
-               "-p 127.0.0.1:18080:9431",
-               "t-2-client --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
-               f"-e TALLY_UPSTREAM=t-2-server {O_TAIL}"])
+OTHER_PORT = (
+    ["separate", "--project", "t-2", "--port", "18080", "--print-flags", "--cgroup", "v2"],
+    [
+        f"t-2-server --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges {O_TAIL} "
+        "-p 127.0.0.1:18080:9431",
+        "t-2-client --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
+        f"-e TALLY_UPSTREAM=t-2-server {O_TAIL}",
+    ],
+)
 
 # Bad specs, made from the other pair's: (what, change to the JSON document, the one line
 # run.sh prints without its "run.sh: " prefix).
 BAD_SPECS = [
     ("port 0", lambda d: d.update(port=0), "pair.json: port: 0 is not a whole number in 1-65535"),
-    ("unknown field", lambda d: d.update(prot=1),
-     "pair.json: prot: unknown field (known: client, description, health, name, port, server, stopTimeoutSec, "
-     "supervisord, systemd, users, version)"),
-    ("no server executable", lambda d: d["server"].pop("executable"), "pair.json: server.executable: missing"),
-    ("unknown ability", lambda d: d["server"].update(abilities=["telepathy"]),
-     "pair.json: server.abilities: unknown ability 'telepathy' (known: socket-activation, notify, readiness, "
-     "inherited-socket)"),
-    ("health command not in the image", lambda d: d["health"].update(command=["curl", "-f", "localhost"]),
-     "pair.json: health.command: 'curl' is not in the images (it must be server.executable or "
-     "client.executable)"),
+    (
+        "unknown field",
+        lambda d: d.update(prot=1),
+        "pair.json: prot: unknown field (known: client, description, health, name, port, server, stopTimeoutSec, "
+        "supervisord, systemd, users, version)",
+    ),
+    (
+        "no server executable",
+        lambda d: d["server"].pop("executable"),
+        "pair.json: server.executable: missing",
+    ),
+    (
+        "unknown ability",
+        lambda d: d["server"].update(abilities=["telepathy"]),
+        "pair.json: server.abilities: unknown ability 'telepathy' (known: socket-activation, notify, readiness, "
+        "inherited-socket)",
+    ),
+    (
+        "health command not in the image",
+        lambda d: d["health"].update(command=["curl", "-f", "localhost"]),
+        "pair.json: health.command: 'curl' is not in the images (it must be server.executable or "
+        "client.executable)",
+    ),
 ]
 
 
@@ -190,35 +262,65 @@ def main():
         r = run(*argv)
         what = f"{engine} {cgroup} {approach}" + (f" systemd {version}" if version else "")
         if isinstance(expected, tuple):
-            check(failures, what, (r.returncode, r.stdout, r.stderr) == (1, "", expected[1]),
-                  f"expected refusal (exit 1) {expected[1]!r}, got exit {r.returncode} {r.stdout!r} {r.stderr!r}")
+            check(
+                failures,
+                what,
+                (r.returncode, r.stdout, r.stderr) == (1, "", expected[1]),
+                f"expected refusal (exit 1) {expected[1]!r}, got exit {r.returncode} {r.stdout!r} {r.stderr!r}",
+            )
         else:
             got = r.stdout.splitlines()
-            check(failures, what, r.returncode == 0 and got == expected,
-                  f"exit {r.returncode}\n  got      {got}\n  expected {expected}\n  {r.stderr}")
+            check(
+                failures,
+                what,
+                r.returncode == 0 and got == expected,
+                f"exit {r.returncode}\n  got      {got}\n  expected {expected}\n  {r.stderr}",
+            )
     r = run(*OTHER_PROJECT[0])
-    check(failures, "other project and port", r.stdout.splitlines() == OTHER_PROJECT[1],
-          f"got {r.stdout.splitlines()}, expected {OTHER_PROJECT[1]}")
+    check(
+        failures,
+        "other project and port",
+        r.stdout.splitlines() == OTHER_PROJECT[1],
+        f"got {r.stdout.splitlines()}, expected {OTHER_PROJECT[1]}",
+    )
 
     for (approach, project), expected in NAMES.items():
-        for how, argv, env in (("--project", [approach, "--project", project, "--print-names"], None),
-                               ("DUET_PROJECT", [approach, "--print-names"], {"DUET_PROJECT": project})):
+        for how, argv, env in (
+            ("--project", [approach, "--project", project, "--print-names"], None),
+            ("DUET_PROJECT", [approach, "--print-names"], {"DUET_PROJECT": project}),
+        ):
             r = run(*argv, env=env)
-            check(failures, f"names {approach} {project} ({how})", r.returncode == 0 and r.stdout.splitlines() == expected,
-                  f"got {r.stdout.splitlines()} (exit {r.returncode}), expected {expected}")
+            check(
+                failures,
+                f"names {approach} {project} ({how})",
+                r.returncode == 0 and r.stdout.splitlines() == expected,
+                f"got {r.stdout.splitlines()} (exit {r.returncode}), expected {expected}",
+            )
     r = run("--print-names")
     check(failures, "names default approach", r.stdout.splitlines() == NAMES[("systemd", "duet")], r.stdout)
 
     r = run("--help")
-    check(failures, "--help", r.returncode == 0 and r.stdout.startswith("usage: run.sh") and r.stderr == "",
-          f"exit {r.returncode}, stdout starts {r.stdout[:40]!r}, stderr {r.stderr!r}")
+    check(
+        failures,
+        "--help",
+        r.returncode == 0 and r.stdout.startswith("usage: run.sh") and r.stderr == "",
+        f"exit {r.returncode}, stdout starts {r.stdout[:40]!r}, stderr {r.stderr!r}",
+    )
     r = run("--help", "--spec", "/nonexistent/pair.json")
-    check(failures, "--help reads no spec", r.returncode == 0 and r.stdout.startswith("usage: run.sh") and r.stderr == "",
-          f"exit {r.returncode}, stderr {r.stderr!r}")
+    check(
+        failures,
+        "--help reads no spec",
+        r.returncode == 0 and r.stdout.startswith("usage: run.sh") and r.stderr == "",
+        f"exit {r.returncode}, stderr {r.stderr!r}",
+    )
     for argv, line in USAGE_ERRORS.items():
         r = run(*argv)
-        check(failures, f"usage error {' '.join(argv)}", (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
-              f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
+        check(
+            failures,
+            f"usage error {' '.join(argv)}",
+            (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
+            f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
+        )
 
     total = len(TABLE) + 1 + 2 * len(NAMES) + 3 + len(USAGE_ERRORS)
     total += other_pair(failures)
@@ -240,26 +342,53 @@ def other_pair(failures):
             if version is not None:
                 argv += ["--systemd-version", str(version)]
             r = run(*argv, env=env)
-            check(failures, f"other pair ({how}) {engine} {cgroup} {approach}", r.returncode == 0 and r.stdout.splitlines() == expected,
-                  f"exit {r.returncode}\n  got      {r.stdout.splitlines()}\n  expected {expected}\n  {r.stderr}")
+            check(
+                failures,
+                f"other pair ({how}) {engine} {cgroup} {approach}",
+                r.returncode == 0 and r.stdout.splitlines() == expected,
+                f"exit {r.returncode}\n  got      {r.stdout.splitlines()}\n  expected {expected}\n  {r.stderr}",
+            )
             checks += 1
         r = run("systemd", *spec_argv, "--print-flags", "--cgroup", "v1", "--systemd-version", "256", env=env)
-        check(failures, f"other pair ({how}) systemd 256 refused", (r.returncode, r.stdout, r.stderr) == (1, "", OTHER_REFUSED),
-              f"exit {r.returncode} {r.stdout!r} {r.stderr!r}")
+        check(
+            failures,
+            f"other pair ({how}) systemd 256 refused",
+            (r.returncode, r.stdout, r.stderr) == (1, "", OTHER_REFUSED),
+            f"exit {r.returncode} {r.stdout!r} {r.stderr!r}",
+        )
         for (approach, project), expected in OTHER_NAMES.items():
-            r = run(approach, *spec_argv, *(["--project", project] if project else []), "--print-names", env=env)
-            check(failures, f"other pair ({how}) names {approach} {project or '(the spec name)'}",
-                  r.returncode == 0 and r.stdout.splitlines() == expected,
-                  f"got {r.stdout.splitlines()} (exit {r.returncode}, {r.stderr!r}), expected {expected}")
+            r = run(
+                approach, *spec_argv, *(["--project", project] if project else []), "--print-names", env=env
+            )
+            check(
+                failures,
+                f"other pair ({how}) names {approach} {project or '(the spec name)'}",
+                r.returncode == 0 and r.stdout.splitlines() == expected,
+                f"got {r.stdout.splitlines()} (exit {r.returncode}, {r.stderr!r}), expected {expected}",
+            )
         r = run(*OTHER_PORT[0], *spec_argv, env=env)
-        check(failures, f"other pair ({how}) project and port", r.stdout.splitlines() == OTHER_PORT[1],
-              f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {OTHER_PORT[1]}")
+        check(
+            failures,
+            f"other pair ({how}) project and port",
+            r.stdout.splitlines() == OTHER_PORT[1],
+            f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {OTHER_PORT[1]}",
+        )
         checks += 1 + len(OTHER_NAMES) + 1
     # --spec wins over DUET_SPEC; DUET_PROJECT over the spec's name.
-    r = run("supervisord", "--spec", OTHER, "--print-names", env={"DUET_SPEC": "/nonexistent.json", "DUET_PROJECT": "p-9"})
+    r = run(
+        "supervisord",
+        "--spec",
+        OTHER,
+        "--print-names",
+        env={"DUET_SPEC": "/nonexistent.json", "DUET_PROJECT": "p-9"},
+    )
     expected = ["image localhost/tally-supervisord:latest", "container p-9-supervisord"]
-    check(failures, "--spec over DUET_SPEC, DUET_PROJECT over the spec's name", r.stdout.splitlines() == expected,
-          f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {expected}")
+    check(
+        failures,
+        "--spec over DUET_SPEC, DUET_PROJECT over the spec's name",
+        r.stdout.splitlines() == expected,
+        f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {expected}",
+    )
     return checks + 1
 
 
@@ -280,31 +409,54 @@ def bad_specs(failures):
             change(doc)
             with open(bad, "w") as f:
                 json.dump(doc, f)
-            for argv in (["separate", "--print-names"], ["separate", "--engine", "docker", "--port", "18999"]):
+            for argv in (
+                ["separate", "--print-names"],
+                ["separate", "--engine", "docker", "--port", "18999"],
+            ):
                 r = run(*argv, "--spec", bad)
-                check(failures, f"bad spec ({what}): {' '.join(argv)}",
-                      (r.returncode, r.stdout, r.stderr) == (1, "", f"run.sh: {line}\n"),
-                      f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}, expected {line!r}")
+                check(
+                    failures,
+                    f"bad spec ({what}): {' '.join(argv)}",
+                    (r.returncode, r.stdout, r.stderr) == (1, "", f"run.sh: {line}\n"),
+                    f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}, expected {line!r}",
+                )
                 checks += 1
         r = run("--print-names", "--spec", os.path.join(work, "absent.json"))
         line = f"run.sh: cannot read the spec {work}/absent.json: No such file or directory\n"
-        check(failures, "spec file missing", (r.returncode, r.stdout, r.stderr) == (1, "", line),
-              f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
+        check(
+            failures,
+            "spec file missing",
+            (r.returncode, r.stdout, r.stderr) == (1, "", line),
+            f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
+        )
         with open(bad, "w") as f:
             f.write('{"name": "tally",')
         r = run("--print-names", "--spec", bad)
-        check(failures, "spec not JSON", r.returncode == 1 and r.stdout == "" and len(r.stderr.splitlines()) == 1
-              and r.stderr.startswith("run.sh: pair.json: not JSON: "), f"exit {r.returncode}, stderr {r.stderr!r}")
+        check(
+            failures,
+            "spec not JSON",
+            r.returncode == 1
+            and r.stdout == ""
+            and len(r.stderr.splitlines()) == 1
+            and r.stderr.startswith("run.sh: pair.json: not JSON: "),
+            f"exit {r.returncode}, stderr {r.stderr!r}",
+        )
 
         # No python3: a PATH of bash and dirname alone.
         bare = os.path.join(work, "bin")
         os.mkdir(bare)
         for tool in ("bash", "dirname"):
             os.symlink(shutil.which(tool), os.path.join(bare, tool))
-        r = subprocess.run([RUN, "--print-names"], capture_output=True, text=True, env={"PATH": bare}, timeout=30)
+        r = subprocess.run(
+            [RUN, "--print-names"], capture_output=True, text=True, env={"PATH": bare}, timeout=30
+        )
         line = "run.sh: python3 not found in PATH: run.sh reads the pair spec with it\n"
-        check(failures, "python3 missing", (r.returncode, r.stdout, r.stderr) == (1, "", line),
-              f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
+        check(
+            failures,
+            "python3 missing",
+            (r.returncode, r.stdout, r.stderr) == (1, "", line),
+            f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
+        )
         checks += 3
     finally:
         shutil.rmtree(work)
@@ -317,7 +469,7 @@ TRY_ERRORS = {
     ("separate", "--detatch"): "try.sh: unknown option: --detatch",
     ("--engine", "dokcer"): "try.sh: unknown engine: dokcer (docker or podman)",
     ("--project", "My_Pair"): "try.sh: bad project name: 'My_Pair' (lowercase letters, digits and '-', 2-56 "
-                              "characters, not starting with '-')",
+    "characters, not starting with '-')",
 }
 # A bound that tells "answered from the arguments" from "installed or built first" (minutes).
 AT_ONCE_S = 5
@@ -335,36 +487,63 @@ def check_args_and_try(failures):
             os.symlink(shutil.which(tool), os.path.join(bare, tool))
         env = {"PATH": bare}
         for argv, line in USAGE_ERRORS.items():
-            r = subprocess.run([RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30)
-            check(failures, f"--check-args {' '.join(argv)}", (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
-                  f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}")
+            r = subprocess.run(
+                [RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30
+            )
+            check(
+                failures,
+                f"--check-args {' '.join(argv)}",
+                (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
+                f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
+            )
             checks += 1
-        for argv in (["separate", "--engine", "podman", "--project", "p-2", "--port", "18080", "--detach"],
-                     ["--spec", "/nonexistent/pair.json", "--stop"],
-                     ["systemd", "--print-flags", "--cgroup", "v1", "--systemd-version", "252"]):
-            r = subprocess.run([RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30)
-            check(failures, f"--check-args {' '.join(argv)}", (r.returncode, r.stdout, r.stderr) == (0, "", ""),
-                  f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}")
+        for argv in (
+            ["separate", "--engine", "podman", "--project", "p-2", "--port", "18080", "--detach"],
+            ["--spec", "/nonexistent/pair.json", "--stop"],
+            ["systemd", "--print-flags", "--cgroup", "v1", "--systemd-version", "252"],
+        ):
+            r = subprocess.run(
+                [RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30
+            )
+            check(
+                failures,
+                f"--check-args {' '.join(argv)}",
+                (r.returncode, r.stdout, r.stderr) == (0, "", ""),
+                f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}",
+            )
             checks += 1
 
         for argv in (["--help"], ["-h"], ["separate", "--detach", "--help"]):
             started = time.monotonic()
             r = subprocess.run([TRY, *argv], capture_output=True, text=True, env=env, timeout=60)
             took = time.monotonic() - started
-            check(failures, f"try.sh {' '.join(argv)}",
-                  r.returncode == 0 and r.stdout.startswith("usage: tests/try.sh") and "units/run.sh --help" in r.stdout
-                  and r.stderr == "" and took < AT_ONCE_S,
-                  f"exit {r.returncode} after {took:.1f} s, stdout starts {r.stdout[:40]!r}, stderr {r.stderr!r}")
+            check(
+                failures,
+                f"try.sh {' '.join(argv)}",
+                r.returncode == 0
+                and r.stdout.startswith("usage: tests/try.sh")
+                and "units/run.sh --help" in r.stdout
+                and r.stderr == ""
+                and took < AT_ONCE_S,
+                f"exit {r.returncode} after {took:.1f} s, stdout starts {r.stdout[:40]!r}, stderr {r.stderr!r}",
+            )
             checks += 1
         for argv, line in TRY_ERRORS.items():
             started = time.monotonic()
             r = subprocess.run([TRY, *argv], capture_output=True, text=True, env=env, timeout=60)
             took = time.monotonic() - started
             said = r.stderr.splitlines()
-            check(failures, f"try.sh {' '.join(argv)}",
-                  r.returncode == 2 and r.stdout == "" and len(said) > 1 and said[0] == line
-                  and said[1].startswith("usage: tests/try.sh") and took < AT_ONCE_S,
-                  f"exit {r.returncode} after {took:.1f} s, stderr {r.stderr[:300]!r}, expected {line!r} then the usage")
+            check(
+                failures,
+                f"try.sh {' '.join(argv)}",
+                r.returncode == 2
+                and r.stdout == ""
+                and len(said) > 1
+                and said[0] == line
+                and said[1].startswith("usage: tests/try.sh")
+                and took < AT_ONCE_S,
+                f"exit {r.returncode} after {took:.1f} s, stderr {r.stderr[:300]!r}, expected {line!r} then the usage",
+            )
             checks += 1
     finally:
         shutil.rmtree(work)

@@ -20,6 +20,7 @@ every container and network run.sh created was removed and that run.sh said "rem
 container X" / "removed network X" exactly for those. Needs a reachable engine with the
 approach's images (tests/standins/build.sh); run it inside tests/ci/private-engines.sh.
 """
+
 import argparse
 import os
 import re
@@ -37,8 +38,12 @@ MARKERS = {"started": "run.sh: started container ", "up": " is up on "}
 
 
 def names(spec, approach, project):
-    out = subprocess.run([RUN, approach, "--spec", spec, "--project", project, "--print-names"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [RUN, approach, "--spec", spec, "--project", project, "--print-names"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     found = {"image": [], "container": [], "network": []}
     for line in out.splitlines():
         kind, name = line.split(" ", 1)
@@ -49,8 +54,12 @@ def names(spec, approach, project):
 def events(engine, since, until, project):
     """(kind, action, name) of this project's containers and networks between since and until."""
     fmt = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"
-    out = subprocess.run([engine, "events", "--since", since, "--until", until, "--format", fmt],
-                         capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        [engine, "events", "--since", since, "--until", until, "--format", fmt],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     seen = []
     for line in out.splitlines():
         parts = line.split()
@@ -68,8 +77,9 @@ def leftovers(engine, found):
         if subprocess.run([engine, "network", "inspect", name], capture_output=True).returncode == 0:
             left.append(f"network {name}")
     for kind, cmd in (("container", ["ps", "-a"]), ("network", ["network", "ls"])):
-        out = subprocess.run([engine, *cmd, "-q", "--filter", "label=duet.run"],
-                             capture_output=True, text=True).stdout.split()
+        out = subprocess.run(
+            [engine, *cmd, "-q", "--filter", "label=duet.run"], capture_output=True, text=True
+        ).stdout.split()
         left += [f"{kind} {x} (labelled duet.run)" for x in out]
     return left
 
@@ -80,9 +90,14 @@ def one(args, approach, at, sig):
     tmp = tempfile.mkdtemp(prefix="interrupt-")
     env = dict(os.environ, TMPDIR=tmp, DUET_PROJECT=project)
     since = str(time.time())  # the engine runs on this host: the same clock
-    proc = subprocess.Popen([RUN, approach, "--spec", args.spec, "--engine", args.engine, "--port", str(args.port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [RUN, approach, "--spec", args.spec, "--engine", args.engine, "--port", str(args.port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     lines = []
     marker = threading.Event()
 

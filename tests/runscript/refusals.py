@@ -17,6 +17,7 @@ from the engine's events, that it created, loaded or removed nothing:
   - Podman separate where new Podman networks have no DNS: refused before the network
     and before loading (reported as not run where Podman has DNS)
 """
+
 import argparse
 import gzip
 import io
@@ -35,13 +36,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RUN = os.path.join(REPO, "units", "run.sh")
 sys.path.insert(0, os.path.join(REPO, "units", "run"))
 import pairspec  # noqa: E402
+
 FAST_S = 10  # a refusal before anything is made takes about a second; the old port wait took 70 s
 
 
 def events(since, until):
     fmt = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"
-    out = subprocess.run(["docker", "events", "--since", since, "--until", until, "--format", fmt],
-                         capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        ["docker", "events", "--since", since, "--until", until, "--format", fmt],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return [line for line in out.splitlines() if line.split(" ", 1)[0] in ("container", "network", "image")]
 
 
@@ -56,8 +62,13 @@ def refuses_with(spec, argv, pattern, env=None):
     matching pattern and the engine saw nothing created, loaded or removed."""
     since = str(time.time())
     t0 = time.monotonic()
-    r = subprocess.run([RUN, "--spec", spec, *argv], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, **(env or {})})
+    r = subprocess.run(
+        [RUN, "--spec", spec, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
     took = time.monotonic() - t0
     time.sleep(1)
     seen = events(since, str(time.time()))
@@ -77,17 +88,21 @@ def refuses_with(spec, argv, pattern, env=None):
 def systemd_256_tarball(directory, spec):
     """A docker-archive (gzip'd) named NAME-systemd.tar.gz whose one layer holds
     libsystemd-shared-256.so, as a systemd 256 image's does."""
+
     def add(tar, name, data):
         info = tarfile.TarInfo(name)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
+
     layer = io.BytesIO()
     with tarfile.open(fileobj=layer, mode="w") as t:
         add(t, "usr/lib/systemd/libsystemd-shared-256.so", b"")
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-    manifest = json.dumps([{"Config": "config.json", "RepoTags": [spec.image_ref("systemd")],
-                            "Layers": ["l1/layer.tar"]}]).encode()
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": []}}
+    ).encode()
+    manifest = json.dumps(
+        [{"Config": "config.json", "RepoTags": [spec.image_ref("systemd")], "Layers": ["l1/layer.tar"]}]
+    ).encode()
     path = os.path.join(directory, f"{spec.image_name('systemd')}.tar.gz")
     with gzip.open(path, "wb") as gz, tarfile.open(fileobj=gz, mode="w") as t:
         add(t, "config.json", config)
@@ -104,8 +119,11 @@ def cgroup_mode():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--spec", default=os.path.join(REPO, "units", "pair.json"),
-                        help="the pair spec run.sh is given (default units/pair.json)")
+    parser.add_argument(
+        "--spec",
+        default=os.path.join(REPO, "units", "pair.json"),
+        help="the pair spec run.sh is given (default units/pair.json)",
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("DUET_CONTRACT_PORT", "8080")))
     args = parser.parse_args()
     try:
@@ -126,9 +144,12 @@ def main():
         bad = os.path.join(bad_dir, os.path.basename(args.spec))
         with open(bad, "w") as f:
             json.dump({**spec.doc, "port": 70000}, f)
-        problems, line, took = refuses_with(bad, ["separate", "--project", "ref-s", "--port", port],
-                                            rf"^run\.sh: {re.escape(os.path.basename(bad))}: port: 70000 is not a "
-                                            r"whole number in 1-65535$")
+        problems, line, took = refuses_with(
+            bad,
+            ["separate", "--project", "ref-s", "--port", port],
+            rf"^run\.sh: {re.escape(os.path.basename(bad))}: port: 70000 is not a "
+            r"whole number in 1-65535$",
+        )
         results.append(("bad spec", problems, f"{took:.1f} s: {line}"))
 
         # A port held by a process outside the engine.
@@ -137,34 +158,56 @@ def main():
         holder.bind(("127.0.0.1", args.port))
         holder.listen()
         try:
-            problems, line, took = refuses(["supervisord", "--project", "ref-a", "--port", port],
-                                           rf"host port {port} is in use by python3 \(pid {os.getpid()}: .*refusals\.py")
+            problems, line, took = refuses(
+                ["supervisord", "--project", "ref-a", "--port", port],
+                rf"host port {port} is in use by python3 \(pid {os.getpid()}: .*refusals\.py",
+            )
             results.append(("port held by a process", problems, f"{took:.1f} s: {line}"))
-            problems, line, took = refuses(["separate", "--project", "ref-a", "--port", port],
-                                           rf"host port {port} is in use by python3 \(pid {os.getpid()}")
-            results.append(("port held by a process (separate: before the network)", problems, f"{took:.1f} s: {line}"))
+            problems, line, took = refuses(
+                ["separate", "--project", "ref-a", "--port", port],
+                rf"host port {port} is in use by python3 \(pid {os.getpid()}",
+            )
+            results.append(
+                ("port held by a process (separate: before the network)", problems, f"{took:.1f} s: {line}")
+            )
         finally:
             holder.close()
 
         # A port published by another container.
-        subprocess.run([RUN, "supervisord", "--spec", args.spec, "--project", "ref-b", "--port", port, "--detach"],
-                       check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [RUN, "supervisord", "--spec", args.spec, "--project", "ref-b", "--port", port, "--detach"],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         try:
-            problems, line, took = refuses(["separate", "--project", "ref-c", "--port", port],
-                                           rf"host port {port} is published by container ref-b-supervisord of docker")
+            problems, line, took = refuses(
+                ["separate", "--project", "ref-c", "--port", port],
+                rf"host port {port} is published by container ref-b-supervisord of docker",
+            )
             results.append(("port published by another container", problems, f"{took:.1f} s: {line}"))
         finally:
-            subprocess.run([RUN, "supervisord", "--spec", args.spec, "--project", "ref-b", "--stop"], check=True,
-                           capture_output=True, timeout=120)
+            subprocess.run(
+                [RUN, "supervisord", "--spec", args.spec, "--project", "ref-b", "--stop"],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
 
         # A tarball missing from --image-dir: nothing of the others is loaded.
         partial = os.path.join(work, "partial")
         os.mkdir(partial)
         with gzip.open(os.path.join(partial, f"{spec.image_name('server')}.tar.gz"), "wb") as gz:
-            gz.write(subprocess.run(["docker", "save", spec.image_ref("server")], capture_output=True, check=True).stdout)
-        problems, line, took = refuses(["separate", "--project", "ref-d", "--port", port, "--image-dir", partial],
-                                       rf"missing image tarball {re.escape(partial)}/"
-                                       rf"{re.escape(spec.image_name('client'))}\.tar\.gz")
+            gz.write(
+                subprocess.run(
+                    ["docker", "save", spec.image_ref("server")], capture_output=True, check=True
+                ).stdout
+            )
+        problems, line, took = refuses(
+            ["separate", "--project", "ref-d", "--port", port, "--image-dir", partial],
+            rf"missing image tarball {re.escape(partial)}/"
+            rf"{re.escape(spec.image_name('client'))}\.tar\.gz",
+        )
         results.append(("missing tarball", problems, f"{took:.1f} s: {line}"))
 
         # systemd >= 256 on cgroup v1: refused from the tarball, before loading it.
@@ -175,31 +218,51 @@ def main():
             newer = os.path.join(work, "newer")
             os.mkdir(newer)
             systemd_256_tarball(newer, spec)
-            problems, line, took = refuses(["systemd", "--project", "ref-e", "--port", port, "--image-dir", newer],
-                                           rf"systemd 256 in {re.escape(spec.image_ref('systemd'))} refuses cgroup v1 .* "
-                                           rf"this host has cgroup {mode}")
+            problems, line, took = refuses(
+                ["systemd", "--project", "ref-e", "--port", port, "--image-dir", newer],
+                rf"systemd 256 in {re.escape(spec.image_ref('systemd'))} refuses cgroup v1 .* "
+                rf"this host has cgroup {mode}",
+            )
             results.append(("systemd 256 tarball on cgroup v1", problems, f"{took:.1f} s: {line}"))
 
         # Podman separate without DNS: refused before the network and before loading.
-        backend = subprocess.run(["podman", "info", "--format", "{{.Host.NetworkBackend}}"],
-                                 capture_output=True, text=True).stdout.strip()
-        dnsname = any(os.access(os.path.join(d, "dnsname"), os.X_OK) for d in
-                      ("/usr/local/libexec/cni", "/usr/libexec/cni", "/usr/local/lib/cni", "/usr/lib/cni", "/opt/cni/bin"))
+        backend = subprocess.run(
+            ["podman", "info", "--format", "{{.Host.NetworkBackend}}"], capture_output=True, text=True
+        ).stdout.strip()
+        dnsname = any(
+            os.access(os.path.join(d, "dnsname"), os.X_OK)
+            for d in (
+                "/usr/local/libexec/cni",
+                "/usr/libexec/cni",
+                "/usr/local/lib/cni",
+                "/usr/lib/cni",
+                "/opt/cni/bin",
+            )
+        )
         if backend != "cni" or dnsname:
-            results.append(("podman separate without DNS", None, f"not run: podman's {backend} backend here has DNS"))
+            results.append(
+                ("podman separate without DNS", None, f"not run: podman's {backend} backend here has DNS")
+            )
         else:
             full = os.path.join(work, "full")
             os.mkdir(full)
             for key in ("server", "client"):
-                with gzip.open(os.path.join(full, f"{spec.image_name(key)}.tar.gz"), "wb", compresslevel=1) as gz:
-                    gz.write(subprocess.run(["docker", "save", spec.image_ref(key)], capture_output=True, check=True).stdout)
+                with gzip.open(
+                    os.path.join(full, f"{spec.image_name(key)}.tar.gz"), "wb", compresslevel=1
+                ) as gz:
+                    gz.write(
+                        subprocess.run(
+                            ["docker", "save", spec.image_ref(key)], capture_output=True, check=True
+                        ).stdout
+                    )
             before = podman_state()
-            problems, line, took = refuses(["separate", "--engine", "podman", "--project", "ref-f", "--port", port,
-                                            "--image-dir", full],
-                                           r"podman's CNI backend without the dnsname plugin: the client cannot find "
-                                           r"ref-f-server by name, so separate cannot run here; install the dnsname "
-                                           r"CNI plugin \(Debian, Ubuntu: apt-get install "
-                                           r"golang-github-containernetworking-plugin-dnsname\)$")
+            problems, line, took = refuses(
+                ["separate", "--engine", "podman", "--project", "ref-f", "--port", port, "--image-dir", full],
+                r"podman's CNI backend without the dnsname plugin: the client cannot find "
+                r"ref-f-server by name, so separate cannot run here; install the dnsname "
+                r"CNI plugin \(Debian, Ubuntu: apt-get install "
+                r"golang-github-containernetworking-plugin-dnsname\)$",
+            )
             after = podman_state()
             if after != before:
                 problems.append(f"podman images or networks changed: {before} -> {after}")

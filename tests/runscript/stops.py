@@ -12,6 +12,7 @@ units/pair.json) in the engine. For the systemd approach, started with --detach:
     before): systemd's shutdown waits for it, the engine kills the container after the stop
     timeout, and run.sh says so in one line before "removed container X"; exit 0, nothing left.
 """
+
 import argparse
 import os
 import shlex
@@ -26,14 +27,20 @@ import pairspec  # noqa: E402
 
 
 def run_sh(args, *argv, timeout=180):
-    return subprocess.run([RUN, "systemd", "--spec", args.spec, "--engine", args.engine, *argv],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [RUN, "systemd", "--spec", args.spec, "--engine", args.engine, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def start(args, project):
     done = run_sh(args, "--project", project, "--port", str(args.port), "--detach")
     if done.returncode != 0:
-        raise SystemExit(f"stops: FAIL: start of {project} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+        raise SystemExit(
+            f"stops: FAIL: start of {project} exited {done.returncode}: {done.stderr.strip()[-500:]}"
+        )
     return done.stdout
 
 
@@ -44,7 +51,9 @@ def stop(args, project):
 
 
 def left(args, container):
-    return subprocess.run([args.engine, "container", "inspect", container], capture_output=True).returncode == 0
+    return (
+        subprocess.run([args.engine, "container", "inspect", container], capture_output=True).returncode == 0
+    )
 
 
 def main():
@@ -61,8 +70,11 @@ def main():
     project = "stops-a"
     container = f"{project}-systemd"
     up = start(args, project)
-    hints = [line.strip().split("  #")[0] for line in up.splitlines()
-             if line.startswith("  ") and f" exec {container} " in line]
+    hints = [
+        line.strip().split("  #")[0]
+        for line in up.splitlines()
+        if line.startswith("  ") and f" exec {container} " in line
+    ]
     problems = [] if len(hints) >= 2 else [f"expected two exec hints, got {hints}"]
     for hint in hints:
         argv = shlex.split(hint)
@@ -88,13 +100,18 @@ def main():
     project = "stops-b"
     container = f"{project}-systemd"
     start(args, project)
-    follower = subprocess.Popen([args.engine, "exec", container, "journalctl", "-u", spec.server_unit, "-f"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    follower = subprocess.Popen(
+        [args.engine, "exec", container, "journalctl", "-u", spec.server_unit, "-f"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(2)
     done, took = stop(args, project)
     said = done.stderr.splitlines()
-    forced = (f"run.sh: container {container} did not stop within {timeout} s of its stop signal: {args.engine} "
-              f"killed it (SIGKILL); an exec session left open in it, such as journalctl -f, holds systemd's shutdown")
+    forced = (
+        f"run.sh: container {container} did not stop within {timeout} s of its stop signal: {args.engine} "
+        f"killed it (SIGKILL); an exec session left open in it, such as journalctl -f, holds systemd's shutdown"
+    )
     problems = []
     if (done.returncode, said) != (0, [forced, f"run.sh: removed container {container}"]):
         problems.append(f"exit {done.returncode}, said {said}")

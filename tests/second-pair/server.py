@@ -198,8 +198,10 @@ def main(argv):
     server.shutdown()
     server.server_close()
     drained = server.in_flight.wait_idle(DRAIN_S)
-    say(f"seed-server stopping: {'drained' if drained else 'requests still in progress dropped'} "
-        f"after {(time.monotonic() - started) * 1000:.0f} ms")
+    say(
+        f"seed-server stopping: {'drained' if drained else 'requests still in progress dropped'} "
+        f"after {(time.monotonic() - started) * 1000:.0f} ms"
+    )
     return 0
 
 

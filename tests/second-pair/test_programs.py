@@ -44,11 +44,20 @@ class Program:
     """A running program; its stdout and stderr lines are collected as they come."""
 
     def __init__(self, path, *args, env=None):
-        environment = {k: v for k, v in os.environ.items()
-                       if k not in ("PORT", "SERVER_HOST", "SERVER_PORT", "POLL_INTERVAL")}
+        environment = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PORT", "SERVER_HOST", "SERVER_PORT", "POLL_INTERVAL")
+        }
         environment.update(env or {})
-        self.proc = subprocess.Popen([path, *args], env=environment, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [path, *args],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines = []
         self._new = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -69,11 +78,14 @@ class Program:
             try:
                 line = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} within {timeout} s:\n"
-                                     + "\n".join(self.lines)) from None
+                raise AssertionError(
+                    f"no line matching {pattern!r} within {timeout} s:\n" + "\n".join(self.lines)
+                ) from None
             if line is None:
-                raise AssertionError(f"exited ({self.proc.wait()}) with no line matching {pattern!r}:\n"
-                                     + "\n".join(self.lines))
+                raise AssertionError(
+                    f"exited ({self.proc.wait()}) with no line matching {pattern!r}:\n"
+                    + "\n".join(self.lines)
+                )
             self.lines.append(line)
             if regex.search(line):
                 return line
@@ -124,8 +136,11 @@ def get(port, path="/", method="GET", body=None, headers=None):
 
 
 def run(path, *args, env=None):
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("PORT", "SERVER_HOST", "SERVER_PORT", "POLL_INTERVAL")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PORT", "SERVER_HOST", "SERVER_PORT", "POLL_INTERVAL")
+    }
     environment.update(env or {})
     return subprocess.run([path, *args], env=environment, capture_output=True, text=True, timeout=20)
 
@@ -223,8 +238,9 @@ class Client(Processes):
     def test_polls_and_logs_status_and_latency(self):
         port = free_port()
         server = self.server(port)
-        client = self.program(CLIENT, env={"SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(port),
-                                           "POLL_INTERVAL": "0.2"})
+        client = self.program(
+            CLIENT, env={"SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(port), "POLL_INTERVAL": "0.2"}
+        )
         client.wait_for(rf"^seed-client .* polling http://127\.0\.0\.1:{port}/ every 0\.2 s$")
         with open(f"/proc/{client.proc.pid}/comm", encoding="utf-8") as comm:
             self.assertEqual(comm.read(), "seed-client\n")
@@ -278,9 +294,13 @@ class Probe(Processes):
         port = free_port()
         self.server(port)
         ok = run(CLIENT, "--probe", "--host", "127.0.0.1", "--port", str(port), "--path", "/health")
-        self.assertEqual((ok.returncode, ok.stdout), (0, f"probe http://127.0.0.1:{port}/health: status=200\n"))
+        self.assertEqual(
+            (ok.returncode, ok.stdout), (0, f"probe http://127.0.0.1:{port}/health: status=200\n")
+        )
         missing = run(CLIENT, "--probe", "--port", str(port), "--path", "/nowhere")
-        self.assertEqual((missing.returncode, missing.stdout), (1, f"probe http://127.0.0.1:{port}/nowhere: status=404\n"))
+        self.assertEqual(
+            (missing.returncode, missing.stdout), (1, f"probe http://127.0.0.1:{port}/nowhere: status=404\n")
+        )
         absent = run(CLIENT, "--probe", "--port", str(free_port()))
         self.assertEqual(absent.returncode, 1)
         self.assertRegex(absent.stdout, r"status=error error='ConnectionRefusedError")

@@ -19,6 +19,7 @@ usage: verify_images.py [--spec FILE] [--engine docker|podman] [--version V]   (
   --version  the version the images must carry (default: the spec's; without either, any
              non-empty version label with a tag of that name)
 """
+
 import argparse
 import io
 import json
@@ -38,26 +39,52 @@ KEYS = ("systemd", "supervisord", "server", "client")
 DUET = {
     "name": "duet",
     "config": {
-        "systemd": {"Entrypoint": ["/sbin/init"], "User": "", "StopSignal": "SIGRTMIN+3",
-                    "ExposedPorts": ["8080/tcp"], "Env": ["container=docker"],
-                    "description": "an HTTP server and the client that polls it: under systemd as PID 1"},
-        "supervisord": {"Entrypoint": ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"],
-                        "User": "", "StopSignal": "SIGTERM", "ExposedPorts": ["8080/tcp"], "Env": [],
-                        "description": "an HTTP server and the client that polls it: under supervisord as PID 1"},
-        "server": {"Entrypoint": ["/bin/duet-server"], "User": "65534:65534", "StopSignal": "SIGTERM",
-                   "ExposedPorts": ["8080/tcp"], "Env": [],
-                   "description": "an HTTP server and the client that polls it: duet-server alone, as PID 1"},
-        "client": {"Entrypoint": ["/bin/duet-client"], "User": "65534:65534", "StopSignal": "SIGTERM",
-                   "ExposedPorts": [],
-                   "Env": ["SERVER_HOST=duet-server", "SERVER_PORT=8080", "POLL_INTERVAL=5s"],
-                   "description": "an HTTP server and the client that polls it: duet-client alone, as PID 1"},
+        "systemd": {
+            "Entrypoint": ["/sbin/init"],
+            "User": "",
+            "StopSignal": "SIGRTMIN+3",
+            "ExposedPorts": ["8080/tcp"],
+            "Env": ["container=docker"],
+            "description": "an HTTP server and the client that polls it: under systemd as PID 1",
+        },
+        "supervisord": {
+            "Entrypoint": ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"],
+            "User": "",
+            "StopSignal": "SIGTERM",
+            "ExposedPorts": ["8080/tcp"],
+            "Env": [],
+            "description": "an HTTP server and the client that polls it: under supervisord as PID 1",
+        },
+        "server": {
+            "Entrypoint": ["/bin/duet-server"],
+            "User": "65534:65534",
+            "StopSignal": "SIGTERM",
+            "ExposedPorts": ["8080/tcp"],
+            "Env": [],
+            "description": "an HTTP server and the client that polls it: duet-server alone, as PID 1",
+        },
+        "client": {
+            "Entrypoint": ["/bin/duet-client"],
+            "User": "65534:65534",
+            "StopSignal": "SIGTERM",
+            "ExposedPorts": [],
+            "Env": ["SERVER_HOST=duet-server", "SERVER_PORT=8080", "POLL_INTERVAL=5s"],
+            "description": "an HTTP server and the client that polls it: duet-client alone, as PID 1",
+        },
     },
     "programs": ("duet-server", "duet-client"),
-    "carries": {"systemd": ("duet-server", "duet-client"), "supervisord": ("duet-server", "duet-client"),
-                "server": ("duet-server", "duet-client"), "client": ("duet-client",)},
+    "carries": {
+        "systemd": ("duet-server", "duet-client"),
+        "supervisord": ("duet-server", "duet-client"),
+        "server": ("duet-server", "duet-client"),
+        "client": ("duet-client",),
+    },
     "units": ("client.service", "server.service", "server.socket"),
     "exit_on_failure": ("server.service", "client.service"),
-    "drop_ins": {"server.service.d/sandbox.conf": "sandbox.conf", "client.service.d/sandbox.conf": "sandbox.conf"},
+    "drop_ins": {
+        "server.service.d/sandbox.conf": "sandbox.conf",
+        "client.service.d/sandbox.conf": "sandbox.conf",
+    },
     "users": "sysusers.conf",
 }
 
@@ -69,11 +96,17 @@ def expected_for_duet(spec):
         "programs": DUET["programs"],
         "carries": DUET["carries"],
         "restart_direct": [u for u in DUET["exit_on_failure"] if u.endswith(".service")],
-        "files": files_expected(DUET["name"], {u: os.path.join(units, u) for u in DUET["units"]},
-                                {f"/etc/systemd/system/{path}": os.path.join(units, name)
-                                 for path, name in DUET["drop_ins"].items()},
-                                DUET["exit_on_failure"], os.path.join(units, "supervisord-programs.conf"),
-                                os.path.join(units, DUET["users"])),
+        "files": files_expected(
+            DUET["name"],
+            {u: os.path.join(units, u) for u in DUET["units"]},
+            {
+                f"/etc/systemd/system/{path}": os.path.join(units, name)
+                for path, name in DUET["drop_ins"].items()
+            },
+            DUET["exit_on_failure"],
+            os.path.join(units, "supervisord-programs.conf"),
+            os.path.join(units, DUET["users"]),
+        ),
     }
 
 
@@ -81,44 +114,72 @@ def expected_derived(spec, version):
     config = {}
     for key in KEYS:
         c = spec.image_config(key, version or "")
-        config[key] = {"Entrypoint": c["Entrypoint"], "User": c.get("User", ""),
-                       "StopSignal": c["StopSignal"], "ExposedPorts": sorted(c.get("ExposedPorts", {})),
-                       "Env": c.get("Env", []),
-                       "description": c["Labels"]["org.opencontainers.image.description"]}
+        config[key] = {
+            "Entrypoint": c["Entrypoint"],
+            "User": c.get("User", ""),
+            "StopSignal": c["StopSignal"],
+            "ExposedPorts": sorted(c.get("ExposedPorts", {})),
+            "Env": c.get("Env", []),
+            "description": c["Labels"]["org.opencontainers.image.description"],
+        }
     both = (spec.server, spec.client)
     return {
         "config": config,
         "programs": both,
         "restart_direct": [u for u in spec.exit_on_failure if u.endswith(".service")],
-        "carries": {"systemd": both, "supervisord": both, "server": tuple(spec.single_programs("server")),
-                    "client": tuple(spec.single_programs("client"))},
-        "files": files_expected(spec.name, {u: os.path.join(spec.units_dir, u) for u in spec.unit_files()},
-                                dict(spec.drop_in_paths()), spec.exit_on_failure, spec.programs_file, spec.users_file),
+        "carries": {
+            "systemd": both,
+            "supervisord": both,
+            "server": tuple(spec.single_programs("server")),
+            "client": tuple(spec.single_programs("client")),
+        },
+        "files": files_expected(
+            spec.name,
+            {u: os.path.join(spec.units_dir, u) for u in spec.unit_files()},
+            dict(spec.drop_in_paths()),
+            spec.exit_on_failure,
+            spec.programs_file,
+            spec.users_file,
+        ),
     }
 
 
 def files_expected(name, units, drop_ins, exit_on_failure, programs_file, users_file):
     """In-image path -> (bytes, skip_first_line) per image key."""
+
     def read(*paths):
         data = b""
         for path in paths:
             with open(path, "rb") as f:
                 data += f.read()
         return data
+
     systemd = {f"/etc/systemd/system/{unit}": (read(path), False) for unit, path in units.items()}
     systemd.update({in_image: (read(path), False) for in_image, path in drop_ins.items()})
     for unit in exit_on_failure:
-        systemd[f"/etc/systemd/system/{unit}.d/exit-on-failure.conf"] = (read(os.path.join(BASE, "exit-on-failure.conf")), False)
+        systemd[f"/etc/systemd/system/{unit}.d/exit-on-failure.conf"] = (
+            read(os.path.join(BASE, "exit-on-failure.conf")),
+            False,
+        )
     if exit_on_failure:
-        systemd["/etc/systemd/system/exit-on-failure.service"] = (read(os.path.join(BASE, "exit-on-failure.service")), False)
-    systemd["/etc/systemd/journald.conf.d/duet-console.conf"] = (read(os.path.join(BASE, "journald-console.conf")), False)
+        systemd["/etc/systemd/system/exit-on-failure.service"] = (
+            read(os.path.join(BASE, "exit-on-failure.service")),
+            False,
+        )
+    systemd["/etc/systemd/journald.conf.d/duet-console.conf"] = (
+        read(os.path.join(BASE, "journald-console.conf")),
+        False,
+    )
     supervisord = {
         "/etc/supervisord.conf": (read(os.path.join(BASE, "supervisord.conf"), programs_file), False),
         "/bin/supervisord": (read(os.path.join(BASE, "supervisord-pid1.py")), True),
         "/bin/supervisord-exit-on-fatal": (read(os.path.join(BASE, "exit-on-fatal.py")), True),
     }
     if users_file:
-        systemd[f"/etc/sysusers.d/{name}.conf"] = supervisord[f"/etc/sysusers.d/{name}.conf"] = (read(users_file), False)
+        systemd[f"/etc/sysusers.d/{name}.conf"] = supervisord[f"/etc/sysusers.d/{name}.conf"] = (
+            read(users_file),
+            False,
+        )
     return {"systemd": systemd, "supervisord": supervisord}
 
 
@@ -193,8 +254,14 @@ def restart_direct_differences(engine, cid, units):
         path = f"/etc/systemd/system/{unit}.d/restart-direct.conf"
         data = copy_out(engine, cid, path)
         if data != want:
-            found.append(f"systemd: {path} " + (f"missing or differs (systemd {major})" if want
-                                                 else f"present, but systemd {major} does not know RestartMode="))
+            found.append(
+                f"systemd: {path} "
+                + (
+                    f"missing or differs (systemd {major})"
+                    if want
+                    else f"present, but systemd {major} does not know RestartMode="
+                )
+            )
     return found
 
 
@@ -208,7 +275,9 @@ def content_differences(engine, key, ref, expect):
     found = []
     created = run(engine, "create", ref)
     if created.returncode != 0:
-        return [f"{key}: cannot create a container of {ref}: {created.stderr.decode(errors='replace').strip()}"], 0
+        return [
+            f"{key}: cannot create a container of {ref}: {created.stderr.decode(errors='replace').strip()}"
+        ], 0
     cid = created.stdout.decode().strip().splitlines()[-1]
     try:
         kinds = set()
@@ -265,7 +334,9 @@ def main():
         except LookupError as error:
             problems.append(str(error))
             continue
-        found, got_version = config_differences(key, spec.image_name(key), expect["config"][key], image, version)
+        found, got_version = config_differences(
+            key, spec.image_name(key), expect["config"][key], image, version
+        )
         if got_version:
             try:
                 tagged = inspect(args.engine, f"{ref}:{got_version}")

@@ -39,8 +39,10 @@ def take_down(name):
     os.replace(tmp, MARKER)
     # The listener is supervisord's child: its parent is the supervisord to stop.
     supervisord = os.getppid()
-    say(f"{name} is FATAL (supervisord gave up restarting it): stopping supervisord "
-        f"(pid {supervisord}) so the container exits 1")
+    say(
+        f"{name} is FATAL (supervisord gave up restarting it): stopping supervisord "
+        f"(pid {supervisord}) so the container exits 1"
+    )
     os.kill(supervisord, signal.SIGTERM)
 
 

@@ -25,14 +25,19 @@ def main():
         print(f"supervisord: cannot remove the stale {MARKER}: {error.strerror}", file=sys.stderr)
         return 1
     from supervisor.supervisord import main as supervisord_main
+
     supervisord_main()  # the arguments are sys.argv[1:], as for supervisord itself
     try:
         with open(MARKER, encoding="utf-8") as f:
             program = f.read().strip() or "a program"
     except FileNotFoundError:
         return 0
-    print(f"supervisord: {program} went FATAL (exited too quickly too often; supervisord "
-          "gave up restarting it): exiting 1", file=sys.stderr, flush=True)
+    print(
+        f"supervisord: {program} went FATAL (exited too quickly too often; supervisord "
+        "gave up restarting it): exiting 1",
+        file=sys.stderr,
+        flush=True,
+    )
     return 1
 
 

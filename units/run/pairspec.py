@@ -37,8 +37,19 @@ DROP_IN_RE = re.compile(r"^[A-Za-z0-9_.@-]+\.conf$")
 LIBRARY_DROP_INS = ("exit-on-failure.conf", "restart-direct.conf")
 
 FIELDS = {
-    "": {"name", "description", "version", "port", "stopTimeoutSec", "health", "server",
-         "client", "systemd", "supervisord", "users"},
+    "": {
+        "name",
+        "description",
+        "version",
+        "port",
+        "stopTimeoutSec",
+        "health",
+        "server",
+        "client",
+        "systemd",
+        "supervisord",
+        "users",
+    },
     "health": {"path", "command"},
     "server": {"executable", "logLine", "abilities", "readinessPath"},
     "client": {"executable", "logLine", "serverHostEnv", "env"},
@@ -46,8 +57,17 @@ FIELDS = {
     "supervisord": {"programs", "server", "client"},
 }
 REQUIRED = {
-    "": {"name", "description", "port", "stopTimeoutSec", "health", "server", "client",
-         "systemd", "supervisord"},
+    "": {
+        "name",
+        "description",
+        "port",
+        "stopTimeoutSec",
+        "health",
+        "server",
+        "client",
+        "systemd",
+        "supervisord",
+    },
     "health": {"path", "command"},
     "server": {"executable", "logLine"},
     "client": {"executable", "logLine", "serverHostEnv"},
@@ -117,8 +137,11 @@ class Spec:
 
     def drop_in_paths(self):
         """(in-image path, drop-in file) of each drop-in the systemd image installs."""
-        return [(f"/etc/systemd/system/{unit}.d/{name}", os.path.join(self.units_dir, name))
-                for name, units in self.drop_ins.items() for unit in units]
+        return [
+            (f"/etc/systemd/system/{unit}.d/{name}", os.path.join(self.units_dir, name))
+            for name, units in self.drop_ins.items()
+            for unit in units
+        ]
 
     def single_programs(self, key):
         """The executables a single image carries: its own, and for the server the
@@ -134,21 +157,36 @@ class Spec:
         """The OCI image config of one image (the same as nix/lib/ derives)."""
         exposed = {f"{self.port}/tcp": {}}
         if key == "systemd":
-            config = {"Entrypoint": ["/sbin/init"], "Env": ["container=docker"],
-                      "StopSignal": "SIGRTMIN+3", "ExposedPorts": exposed}
+            config = {
+                "Entrypoint": ["/sbin/init"],
+                "Env": ["container=docker"],
+                "StopSignal": "SIGRTMIN+3",
+                "ExposedPorts": exposed,
+            }
             what = "under systemd as PID 1"
         elif key == "supervisord":
-            config = {"Entrypoint": ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"],
-                      "StopSignal": "SIGTERM", "ExposedPorts": exposed}
+            config = {
+                "Entrypoint": ["/bin/supervisord", "-n", "-c", "/etc/supervisord.conf"],
+                "StopSignal": "SIGTERM",
+                "ExposedPorts": exposed,
+            }
             what = "under supervisord as PID 1"
         elif key == "server":
-            config = {"Entrypoint": [f"/bin/{self.server}"], "User": SINGLE_USER,
-                      "StopSignal": "SIGTERM", "ExposedPorts": exposed}
+            config = {
+                "Entrypoint": [f"/bin/{self.server}"],
+                "User": SINGLE_USER,
+                "StopSignal": "SIGTERM",
+                "ExposedPorts": exposed,
+            }
             what = f"{self.server} alone, as PID 1"
         elif key == "client":
             env = [f"{self.server_host_env}={self.image_name('server')}"] + self.client_env
-            config = {"Entrypoint": [f"/bin/{self.client}"], "User": SINGLE_USER,
-                      "StopSignal": "SIGTERM", "Env": env}
+            config = {
+                "Entrypoint": [f"/bin/{self.client}"],
+                "User": SINGLE_USER,
+                "StopSignal": "SIGTERM",
+                "Env": env,
+            }
             what = f"{self.client} alone, as PID 1"
         else:
             raise SpecError(f"no image {key!r} (one of {', '.join(KEYS)})")
@@ -174,14 +212,19 @@ class Spec:
             "readinessPath": self.readiness_path,
             "images": {key: self.image_name(key) for key in KEYS},
             "singlePrograms": {key: self.single_programs(key) for key in ("server", "client")},
-            "systemd": {"server": self.server_unit, "client": self.client_unit,
-                        "socket": self.socket_unit if self.has("socket-activation") else None,
-                        "exitOnFailure": self.exit_on_failure, "dropIns": self.drop_ins},
+            "systemd": {
+                "server": self.server_unit,
+                "client": self.client_unit,
+                "socket": self.socket_unit if self.has("socket-activation") else None,
+                "exitOnFailure": self.exit_on_failure,
+                "dropIns": self.drop_ins,
+            },
             "supervisord": {"server": self.server_program, "client": self.client_program},
         }
 
 
 # --- validation --------------------------------------------------------------------
+
 
 def _where(path, section, field):
     return f"{os.path.basename(path)}: {section + '.' if section else ''}{field}"
@@ -193,8 +236,10 @@ def _check_fields(path, doc, section):
         raise SpecError(f"{os.path.basename(path)}: {where}: must be an object")
     unknown = sorted(set(doc) - FIELDS[section])
     if unknown:
-        raise SpecError(f"{_where(path, section, unknown[0])}: unknown field "
-                        f"(known: {', '.join(sorted(FIELDS[section]))})")
+        raise SpecError(
+            f"{_where(path, section, unknown[0])}: unknown field "
+            f"(known: {', '.join(sorted(FIELDS[section]))})"
+        )
     missing = sorted(REQUIRED[section] - set(doc))
     if missing:
         raise SpecError(f"{_where(path, section, missing[0])}: missing")
@@ -215,8 +260,11 @@ def _integer(path, section, field, value, low, high):
 
 
 def _string_list(path, section, field, value, allow_empty):
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) \
-            or (not value and not allow_empty):
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, str) and v for v in value)
+        or (not value and not allow_empty)
+    ):
         raise SpecError(f"{_where(path, section, field)}: must be a list of non-empty strings")
     return value
 
@@ -243,13 +291,26 @@ def validate(path, doc):
     _check_fields(path, doc, "")
     for section in ("health", "server", "client", "systemd", "supervisord"):
         _check_fields(path, doc[section], section)
-    _string(path, "", "name", doc["name"], NAME_RE, "lowercase letters, digits and '-', starting with a letter or digit")
+    _string(
+        path,
+        "",
+        "name",
+        doc["name"],
+        NAME_RE,
+        "lowercase letters, digits and '-', starting with a letter or digit",
+    )
     if not 2 <= len(doc["name"]) <= 40:
         raise SpecError(f"{_where(path, '', 'name')}: {doc['name']!r} must be 2-40 characters")
     _string(path, "", "description", doc["description"])
     if "version" in doc:
-        _string(path, "", "version", doc["version"], re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"),
-                "a valid image tag")
+        _string(
+            path,
+            "",
+            "version",
+            doc["version"],
+            re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"),
+            "a valid image tag",
+        )
     _integer(path, "", "port", doc["port"], 1, 65535)
     _integer(path, "", "stopTimeoutSec", doc["stopTimeoutSec"], 1, 300)
 
@@ -264,15 +325,19 @@ def validate(path, doc):
     abilities = _string_list(path, "server", "abilities", server.get("abilities", []), allow_empty=True)
     for ability in abilities:
         if ability not in ABILITIES:
-            raise SpecError(f"{_where(path, 'server', 'abilities')}: unknown ability {ability!r} "
-                            f"(known: {', '.join(ABILITIES)})")
+            raise SpecError(
+                f"{_where(path, 'server', 'abilities')}: unknown ability {ability!r} "
+                f"(known: {', '.join(ABILITIES)})"
+            )
         if abilities.count(ability) > 1:
             raise SpecError(f"{_where(path, 'server', 'abilities')}: {ability!r} given twice")
     if "readiness" in abilities:
         _string(path, "server", "readinessPath", server.get("readinessPath"), HTTP_PATH_RE, HTTP_PATH)
     elif "readinessPath" in server:
         raise SpecError(f"{_where(path, 'server', 'readinessPath')}: given without the 'readiness' ability")
-    _string(path, "client", "serverHostEnv", client["serverHostEnv"], ENV_NAME_RE, "an environment variable name")
+    _string(
+        path, "client", "serverHostEnv", client["serverHostEnv"], ENV_NAME_RE, "an environment variable name"
+    )
     for entry in _string_list(path, "client", "env", client.get("env", []), allow_empty=True):
         name, sep, _ = entry.partition("=")
         if not sep or not ENV_NAME_RE.match(name):
@@ -284,32 +349,46 @@ def validate(path, doc):
     _string(path, "health", "path", health["path"], HTTP_PATH_RE, HTTP_PATH)
     command = _string_list(path, "health", "command", health["command"], allow_empty=False)
     if command[0] not in (server["executable"], client["executable"]):
-        raise SpecError(f"{_where(path, 'health', 'command')}: {command[0]!r} is not in the images "
-                        f"(it must be server.executable or client.executable)")
+        raise SpecError(
+            f"{_where(path, 'health', 'command')}: {command[0]!r} is not in the images "
+            f"(it must be server.executable or client.executable)"
+        )
 
     systemd = doc["systemd"]
     units = _file(path, "systemd", "units", systemd["units"], directory=True)
     for field in ("server", "client"):
-        unit = _string(path, "systemd", field, systemd[field], re.compile(r"^[^/]+\.service$"), "a .service file name")
+        unit = _string(
+            path, "systemd", field, systemd[field], re.compile(r"^[^/]+\.service$"), "a .service file name"
+        )
         if not os.path.isfile(os.path.join(units, unit)):
             raise SpecError(f"{_where(path, 'systemd', field)}: no {unit} in {units}")
     if "socket-activation" in abilities:
         socket = systemd["server"][: -len(".service")] + ".socket"
         if not os.path.isfile(os.path.join(units, socket)):
-            raise SpecError(f"{_where(path, 'server', 'abilities')}: socket-activation needs {socket} in {units}")
-    for unit in _string_list(path, "systemd", "exitOnFailure", systemd.get("exitOnFailure", []), allow_empty=True):
+            raise SpecError(
+                f"{_where(path, 'server', 'abilities')}: socket-activation needs {socket} in {units}"
+            )
+    for unit in _string_list(
+        path, "systemd", "exitOnFailure", systemd.get("exitOnFailure", []), allow_empty=True
+    ):
         if "/" in unit or not os.path.isfile(os.path.join(units, unit)):
             raise SpecError(f"{_where(path, 'systemd', 'exitOnFailure')}: no unit {unit} in {units}")
     drop_ins = systemd.get("dropIns", {})
     if not isinstance(drop_ins, dict):
-        raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: must be an object (drop-in file: [unit, ...])")
+        raise SpecError(
+            f"{_where(path, 'systemd', 'dropIns')}: must be an object (drop-in file: [unit, ...])"
+        )
     for name in sorted(drop_ins):
         if not DROP_IN_RE.match(name):
-            raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: {name!r} is not a drop-in file name "
-                            f"(NAME.conf, without '/')")
+            raise SpecError(
+                f"{_where(path, 'systemd', 'dropIns')}: {name!r} is not a drop-in file name "
+                f"(NAME.conf, without '/')"
+            )
         if name in LIBRARY_DROP_INS:
-            raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: {name!r} is the name of a drop-in of the "
-                            f"library (exitOnFailure)")
+            raise SpecError(
+                f"{_where(path, 'systemd', 'dropIns')}: {name!r} is the name of a drop-in of the "
+                f"library (exitOnFailure)"
+            )
         if not os.path.isfile(os.path.join(units, name)):
             raise SpecError(f"{_where(path, 'systemd', 'dropIns')}: no file {name} in {units}")
         targets = _string_list(path, "systemd", "dropIns", drop_ins[name], allow_empty=False)
@@ -325,13 +404,17 @@ def validate(path, doc):
         with open(programs, encoding="utf-8") as f:
             sections = {name for _, name in SECTION_RE.findall(f.read())}
     except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"{_where(path, 'supervisord', 'programs')}: cannot read {programs}: "
-                        f"{getattr(error, 'strerror', None) or error}") from None
+        raise SpecError(
+            f"{_where(path, 'supervisord', 'programs')}: cannot read {programs}: "
+            f"{getattr(error, 'strerror', None) or error}"
+        ) from None
     for field in ("server", "client"):
         section = _string(path, "supervisord", field, supervisord[field])
         if section not in sections:
-            raise SpecError(f"{_where(path, 'supervisord', field)}: no [program:{section}] or "
-                            f"[fcgi-program:{section}] in {programs}")
+            raise SpecError(
+                f"{_where(path, 'supervisord', field)}: no [program:{section}] or "
+                f"[fcgi-program:{section}] in {programs}"
+            )
     if "users" in doc:
         _file(path, "", "users", doc["users"])
     return Spec(path, doc)
@@ -352,6 +435,7 @@ def load(path):
 
 
 # --- output for other tools ----------------------------------------------------------
+
 
 def shell_lines(spec):
     """`name=value` lines that run.sh evaluates; every value shell-quoted."""
@@ -392,14 +476,15 @@ def dockerfile_lines(config):
 
 
 def main(argv):
-    usage = __doc__[__doc__.index("usage:"):].rstrip()
+    usage = __doc__[__doc__.index("usage:") :].rstrip()
     if len(argv) < 3 or argv[1] not in ("check", "shell", "config", "dockerfile", "json"):
         print(usage, file=sys.stderr)
         return 2
     command, path = argv[1], argv[2]
     rest = argv[3:]
-    if (command in ("check", "shell", "json") and rest) or \
-            (command in ("config", "dockerfile") and len(rest) not in (2, 3)):
+    if (command in ("check", "shell", "json") and rest) or (
+        command in ("config", "dockerfile") and len(rest) not in (2, 3)
+    ):
         print(usage, file=sys.stderr)
         return 2
     try:
@@ -413,7 +498,9 @@ def main(argv):
             if key not in KEYS:
                 raise SpecError(f"no image {key!r} (one of {', '.join(KEYS)})")
             config = spec.image_config(key, version, rest[2] if len(rest) == 3 else None)
-            print(json.dumps(config, indent=2) if command == "config" else "\n".join(dockerfile_lines(config)))
+            print(
+                json.dumps(config, indent=2) if command == "config" else "\n".join(dockerfile_lines(config))
+            )
     except SpecError as error:
         print(f"pairspec: {error}", file=sys.stderr)
         return 1
