@@ -79,16 +79,10 @@ main() {
   [[ $approaches =~ ^(systemd|supervisord|separate)(,(systemd|supervisord|separate))*$ ]] \
     || cg2_die "--approaches: a comma-separated subset of systemd,supervisord,separate, not '$approaches'"
   [ -n "$out" ] || out=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/duet/faults-cgroupv2-$(date +%Y%m%d-%H%M%S)
-  need python3 qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd tar
   mkdir -p "$out"
 
   local t_all=$SECONDS t
-  cg2_build "$approaches"
-  local stage=$CG2_CACHE/stage
-  cg2_stage "$stage" tests/bench
-  [ $keep = 1 ] || trap '"$CG2_DIR/vm.sh" stop' EXIT
-  cg2_enter "$stage" $reuse
-  cg2_load "$engine"
+  cg2_ready "$approaches" "$engine" tests/bench $keep $reuse
 
   local args=(--engine "$engine" --rounds "$rounds" --approaches "$approaches" "${TCG_SETTINGS[@]}" "${passed[@]}")
   cg2_log "faults.py in the guest: ${args[*]}"

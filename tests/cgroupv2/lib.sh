@@ -113,14 +113,38 @@ cg2_enter() {
   "$CG2_DIR/vm.sh" ssh 'echo "guest: kernel $(uname -r), $(systemctl --version | head -1), cgroup fs $(stat -fc %T /sys/fs/cgroup)"'
 }
 
-# cg2_load ENGINES: loads the tarballs of CG2_IMAGES (from CG2_SRC) into each engine.
+# cg2_load ENGINES: loads the tarballs of CG2_IMAGES (from CG2_SRC) into each engine, the
+# engines side by side (the guest has two CPUs, and each load is one gzip and one engine).
 cg2_load() {
-  local e n t
+  local e pids=() t=$SECONDS
   for e in ${1//,/ }; do
-    t=$SECONDS
-    # Through gzip -dc: Podman 4.3 cannot read a gzip'd archive from -i (Docker can).
-    for n in "${CG2_IMAGES[@]}"; do "$CG2_DIR/vm.sh" ssh "gzip -dc $CG2_SRC/$n.tar.gz | $e load -q" >/dev/null; done
-    "$CG2_DIR/vm.sh" ssh "$e images --format '{{.Repository}}:{{.Tag}}' | grep duet" || true
-    cg2_step "$e load" $t
+    cg2_load_one "$e" &
+    pids+=($!)
   done
+  for e in "${pids[@]}"; do wait "$e" || cg2_die "an image load failed (above)"; done
+  cg2_step "image loads ($1)" $t
+}
+
+cg2_load_one() { # ENGINE
+  local n t=$SECONDS
+  # Through gzip -dc: Podman 4.3 cannot read a gzip'd archive from -i (Docker can).
+  for n in "${CG2_IMAGES[@]}"; do
+    "$CG2_DIR/vm.sh" ssh "gzip -dc $CG2_SRC/$n.tar.gz | $1 load -q" >/dev/null || cg2_die "$1 load of $n.tar.gz"
+  done
+  "$CG2_DIR/vm.sh" ssh "$1 images --format '{{.Repository}}:{{.Tag}}' | grep duet | sed 's/^/$1: /'" || true
+  cg2_step "$1 load" $t
+}
+
+# cg2_ready APPROACHES ENGINES PATHS KEEP REUSE: everything before a run in the guest: the
+# cached guest disk and stand-ins, PATHS staged with units/ (cg2_stage), the guest booted
+# (or, with REUSE=1, the running one; stopped on exit unless KEEP=1), and the images loaded
+# into ENGINES.
+cg2_ready() {
+  local approaches=$1 engines=$2 paths=$3 keep=$4 reuse=$5 stage=$CG2_CACHE/stage
+  need python3 qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd tar
+  cg2_build "$approaches"
+  cg2_stage "$stage" "$paths"
+  [ "$keep" = 1 ] || trap '"$CG2_DIR/vm.sh" stop' EXIT
+  cg2_enter "$stage" "$reuse"
+  cg2_load "$engines"
 }

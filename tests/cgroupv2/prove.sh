@@ -29,15 +29,8 @@ main() {
       *) usage ;;
     esac
   done
-  need python3 qemu-system-x86_64 qemu-img debootstrap mkfs.ext4 ssh ssh-keygen docker dockerd tar
-
   local t_all=$SECONDS t
-  cg2_build "$approaches"
-  local stage=$CG2_CACHE/stage
-  cg2_stage "$stage" tests/contract
-  [ $keep = 1 ] || trap '"$here/vm.sh" stop' EXIT
-  cg2_enter "$stage" $reuse
-  cg2_load "$engines"
+  cg2_ready "$approaches" "$engines" tests/contract $keep $reuse
 
   t=$SECONDS
   local rc=0

@@ -18,12 +18,19 @@ measured figures are logged unscaled, and the factor is printed with the results
 --systemd-layout IMAGE runs the systemd checks once more on each engine, after the
 approaches, on IMAGE (already loaded) tagged as the spec's systemd image: the Nix image
 layout built by tests/nix/layout_image.sh over the guest's own Debian sid systemd.
+
+With more than one engine, each engine's runs go in a process of their own, side by side
+(engine i on the port plus i), and every line they print is prefixed with the engine: the
+checks mostly wait (on restarts, start limits, stops), and the guest has two CPUs.
 """
 
 import argparse
 import os
+import re
 import shlex
+import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -95,6 +102,8 @@ def main():
             file=sys.stderr,
         )
         return 1
+    if len(args.engine) > 1:
+        return side_by_side(args, spec.port if args.port is None else args.port)
     runs = [(engine, approach, approach) for engine in args.engine for approach in args.approach]
     if args.systemd_layout:
         runs += [(engine, "systemd", "systemd-layout") for engine in args.engine]
@@ -121,13 +130,58 @@ def main():
         results.append((engine, label, ok, secs, where))
         print(f"== {engine} {label}: {'PASS' if ok else 'FAIL' + where} in {secs:.0f} s", flush=True)
 
-    scale = f" (time bounds x{args.time_scale:g}: emulated guest)" if args.time_scale != 1 else ""
-    print(f"\ncgroup v2 guest contract results for {spec.name}{scale}:")
+    return summary(spec.name, args.time_scale, results)
+
+
+def summary(name, time_scale, results):
+    scale = f" (time bounds x{time_scale:g}: emulated guest)" if time_scale != 1 else ""
+    print(f"\ncgroup v2 guest contract results for {name}{scale}:")
     for engine, label, ok, secs, where in results:
         print(f"  {engine:7} {label:14} {'PASS' if ok else 'FAIL' + where}  {secs:5.0f} s")
     passed = sum(1 for r in results if r[2])
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1
+
+
+RESULT_LINE = re.compile(r"^== (\S+) (\S+): (PASS|FAIL)(.*) in (\d+) s$")
+
+
+def side_by_side(args, port):
+    """Runs this script once per engine, at the same time, and sums up their results."""
+    common = [
+        "--approach",
+        ",".join(args.approach),
+        "--spec",
+        args.spec,
+        "--time-scale",
+        str(args.time_scale),
+    ]
+    if args.systemd_layout:
+        common += ["--systemd-layout", args.systemd_layout]
+    lock = threading.Lock()
+    results, children = [], []
+
+    def relay(engine, child):
+        for line in child.stdout:
+            with lock:
+                print(f"[{engine}] {line}", end="", flush=True)
+                found = RESULT_LINE.match(line.rstrip("\n"))
+                if found:
+                    label, verdict, where, secs = found.group(2, 3, 4, 5)
+                    results.append((engine, label, verdict == "PASS", float(secs), where))
+
+    for i, engine in enumerate(args.engine):
+        command = [sys.executable, "-u", __file__, "--engine", engine, "--port", str(port + i), *common]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        thread = threading.Thread(target=relay, args=(engine, child))
+        thread.start()
+        children.append((engine, child, thread))
+    for engine, child, thread in children:
+        thread.join()
+        if child.wait() != 0 and not any(r[0] == engine and not r[2] for r in results):
+            results.append((engine, "(all)", False, 0.0, f" (exit {child.returncode}, no run finished)"))
+    results.sort(key=lambda result: args.engine.index(result[0]))  # stable: each engine's own order
+    return summary(pairspec.load(args.spec).name, args.time_scale, results)
 
 
 if __name__ == "__main__":

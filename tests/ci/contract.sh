@@ -2,8 +2,8 @@
 # CI stage "contract": the container contract against stand-in images in real Docker and
 # Podman. Builds the release binaries and the four stand-in images, checks the run
 # script's flag policy, argument handling, refusals and interruption and the images'
-# config and contents, then runs every approach on Docker, and on Podman the systemd approach with the images loaded from the
-# saved tarballs (as the Nix app does). Podman's images are checked to be the very ones
+# config and contents, then runs every approach on Docker, and on Podman the systemd
+# approach with the images loaded from the saved tarballs (as the Nix app does). Podman's images are checked to be the very ones
 # this run built (same image IDs as Docker's). Run it under tests/ci/private-engines.sh
 # (tests/ci.sh does) so that no image from an earlier build can stand in.
 # Installs nothing; a missing tool or engine fails the stage.
@@ -16,24 +16,9 @@ port=${DUET_CONTRACT_PORT:-8080}
 images=.cache/contract-images
 names=(duet-systemd duet-supervisord duet-server duet-client)
 
-# Loads every saved tarball into Podman and checks each image ID against Docker's.
-# Podman 4.3 cannot read a gzip'd docker-archive itself: it gets the archive unpacked.
-load_into_podman() {
-  local name ref want got
-  for name in "${names[@]}"; do
-    gzip -dc "$images/$name.tar.gz" | podman load -q >/dev/null || fail "podman load of $images/$name.tar.gz"
-    ref=localhost/$name:latest
-    want=$(docker image inspect -f '{{.Id}}' "$ref")
-    got=$(podman image inspect -f '{{.Id}}' "$ref")
-    [ "${want#sha256:}" = "${got#sha256:}" ] || fail "$ref in podman is $got, this run built $want"
-  done
-  echo "podman holds the images this run built (${names[*]})"
-}
-
 main() {
   need cargo debootstrap curl python3 timeout gzip
   need_engine docker podman
-
 
   echo "-- run script: every cell of the flag table, names, --help, usage errors (no engine)"
   python3 tests/runscript/flags.py
@@ -65,7 +50,7 @@ main() {
   python3 tests/runscript/stops.py
 
   echo "-- podman: the saved images"
-  load_into_podman
+  load_into_podman "$images" "${names[@]}"
   python3 tests/standins/verify_images.py --engine podman
 
   echo "-- run script refusals: one line, nothing created"

@@ -37,3 +37,21 @@ need_release_bins() {
     [ -x "$repo/target/release/$b" ] || fail "missing target/release/$b (cargo build --release --bins)"
   done
 }
+
+# load_into_podman DIR NAME...: loads each DIR/NAME.tar.gz (tests/standins/build.sh --save
+# writes them) into Podman and checks that its image ID is Docker's localhost/NAME, the
+# image this run built. Podman 4.3 cannot read a gzip'd docker-archive itself: it gets the
+# archive unpacked.
+load_into_podman() {
+  local dir=$1 name ref want got
+  shift
+  for name in "$@"; do
+    [ -f "$dir/$name.tar.gz" ] || fail "the builder saved no $dir/$name.tar.gz"
+    gzip -dc "$dir/$name.tar.gz" | podman load -q >/dev/null || fail "podman load of $dir/$name.tar.gz"
+    ref=localhost/$name:latest
+    want=$(docker image inspect -f '{{.Id}}' "$ref")
+    got=$(podman image inspect -f '{{.Id}}' "$ref")
+    [ "${want#sha256:}" = "${got#sha256:}" ] || fail "$ref in podman is $got, this run built $want"
+  done
+  echo "podman holds the images this run built ($*)"
+}

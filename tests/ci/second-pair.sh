@@ -18,7 +18,6 @@ cd "$(dirname "$0")/../.."
 
 spec=tests/second-pair/pair.json
 images=.cache/second-pair-images
-keys=(systemd supervisord server client)
 
 # spec_field PATH...: a value of the spec, e.g. `spec_field server executable`.
 spec_field() {
@@ -45,30 +44,16 @@ make_bin_dir() { # dir
   install -m 0755 tests/second-pair/client.py "$1/$(spec_field client executable)"
 }
 
-# Loads the saved tarballs into Podman and checks each image ID against Docker's.
-# Podman 4.3 cannot read a gzip'd docker-archive itself: it gets the archive unpacked.
-load_into_podman() {
-  local key name want got
-  for key in "${keys[@]}"; do
-    name=$(spec_field name)-$key
-    [ -f "$images/$name.tar.gz" ] || fail "the builder saved no $images/$name.tar.gz"
-    gzip -dc "$images/$name.tar.gz" | podman load -q >/dev/null || fail "podman load of $images/$name.tar.gz"
-    want=$(docker image inspect -f '{{.Id}}' "localhost/$name:latest")
-    got=$(podman image inspect -f '{{.Id}}' "localhost/$name:latest")
-    [ "${want#sha256:}" = "${got#sha256:}" ] || fail "localhost/$name in podman is $got, this run built $want"
-  done
-  echo "podman holds the images this run built"
-}
-
 main() {
-  local version bin_dir
+  local version bin_dir key names
   need python3 debootstrap curl timeout gzip install
   need_engine docker podman
-
 
   echo "-- the spec: $spec"
   python3 units/run/pairspec.py check "$spec"
   version=$(spec_field version)
+  names=()
+  for key in systemd supervisord server client; do names+=("$(spec_field name)-$key"); done
 
   echo "-- the programs against each other on loopback"
   python3 tests/second-pair/test_programs.py
@@ -93,7 +78,7 @@ main() {
   python3 tests/contract/run_local.py --spec "$spec" --engine docker systemd supervisord separate
 
   echo "-- podman: the saved images"
-  load_into_podman
+  load_into_podman "$images" "${names[@]}"
   python3 tests/standins/verify_images.py --spec "$spec" --engine podman --version "$version"
 
   echo "-- generic contract on podman: systemd, supervisord (the run script loads the images from $images)"
