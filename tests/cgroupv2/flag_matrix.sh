@@ -14,7 +14,7 @@ remount='mount -o remount,rw /sys/fs/cgroup && exec /sbin/init'
 
 declare -A flags cmd
 flags[host-rw]="--cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw $tmpfs"
-flags[host-ro-seed]="-v /sys/fs/cgroup:/sys/fs/cgroup:ro $tmpfs"
+flags[host-ro]="-v /sys/fs/cgroup:/sys/fs/cgroup:ro $tmpfs"
 flags[tmpfs-only]="$tmpfs"
 flags[private-sysadmin]="--cgroupns=private --cap-add SYS_ADMIN $tmpfs"
 flags[private-sysadmin-unconfined]="--cgroupns=private --cap-add SYS_ADMIN --security-opt apparmor=unconfined $tmpfs"
@@ -27,7 +27,7 @@ flags[privileged-private]="--privileged --cgroupns=private $tmpfs"
 flags[podman-default]=""
 flags[podman-systemd-always]="--systemd=always"
 
-order=(host-rw host-ro-seed tmpfs-only private-sysadmin private-sysadmin-unconfined
+order=(host-rw host-ro tmpfs-only private-sysadmin private-sysadmin-unconfined
   private-sysadmin-unconfined-remount host-own-slice-rw privileged-private)
 [ "$engine" = podman ] && order=(podman-default podman-systemd-always host-own-slice-rw private-sysadmin)
 [ $# -gt 0 ] && order=("$@")
