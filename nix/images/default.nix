@@ -44,7 +44,13 @@ let
   layeredImage =
     key:
     import ./layered.nix {
-      inherit lib n2c packages;
+      inherit
+        pkgs
+        lib
+        n2c
+        packages
+        users
+        ;
       image = imageConfig key;
     };
   singleImage =
@@ -104,8 +110,6 @@ let
           pair.server
           pair.client
         ];
-      inherit users;
-      name = pair.imageName "systemd";
     };
     supervisord = import ./supervisord.nix {
       inherit pkgs lib;
@@ -120,8 +124,6 @@ let
           pair.server
           pair.client
         ];
-      inherit users;
-      name = pair.imageName "supervisord";
     };
     server = singles.server.image;
     client = singles.client.image;

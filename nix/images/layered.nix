@@ -1,18 +1,31 @@
 # An image with a root filesystem over two layers: a base (systemd, or Python with
 # supervisor) and the pair's packages' closure in a layer of its own, so a change to the
-# programs ships one small layer.
+# programs ships one small layer. The root is what ROOTSCRIPT makes in OUT, with the spec's
+# users added.
 {
+  pkgs,
   lib,
   n2c,
   # The packages that hold the pair's executables.
   packages,
   image,
+  # Shell lines that add the spec's users to the root, or "".
+  users,
 }:
 {
-  root,
   base,
+  rootScript,
+  # ROOTSCRIPT's arguments after OUT, shell-quoted.
+  rootArgs,
 }:
 let
+  name = baseNameOf image.name;
+
+  root = pkgs.runCommand "${name}-root" { } ''
+    bash ${rootScript} "$out" ${rootArgs}
+    ${users}
+  '';
+
   baseLayer = n2c.buildLayer { deps = [ base ]; };
 
   # Store files keep their store modes in the layer tar (0555 directories); these get the

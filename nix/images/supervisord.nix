@@ -7,19 +7,12 @@
   layeredImage,
   # supervisord-root.sh's arguments after OUT PYTHON, shell-quoted.
   rootArgs,
-  # Shell lines that add the spec's users to the root, or "".
-  users,
-  name,
 }:
 let
   python = pkgs.python3.withPackages (ps: [ ps.supervisor ]);
-
-  root = pkgs.runCommand "${name}-root" { } ''
-    bash ${./supervisord-root.sh} "$out" ${lib.escapeShellArg "${python}"} ${rootArgs}
-    ${users}
-  '';
 in
 layeredImage {
-  inherit root;
   base = python;
+  rootScript = ./supervisord-root.sh;
+  rootArgs = "${lib.escapeShellArg "${python}"} ${rootArgs}";
 }

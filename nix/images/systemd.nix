@@ -6,26 +6,17 @@
   layeredImage,
   # systemd-root.sh's arguments after OUT and before the upstream units, shell-quoted.
   rootArgs,
-  # Shell lines that add the spec's users to the root, or "".
-  users,
-  name,
 }:
 let
-  inherit (pkgs) systemd;
-
   # Linked from ${systemd}/example/systemd/system; systemd-root.sh fails the build if one is
   # missing (tests/nix/test_image_roots.sh checks the names against a real systemd).
   upstreamUnits = lib.concatMap (unit: [
     "--upstream"
     unit
   ]) (import ./systemd-units.nix);
-
-  root = pkgs.runCommand "${name}-root" { } ''
-    bash ${./systemd-root.sh} "$out" ${rootArgs} ${lib.escapeShellArgs upstreamUnits}
-    ${users}
-  '';
 in
 layeredImage {
-  inherit root;
-  base = systemd;
+  base = pkgs.systemd;
+  rootScript = ./systemd-root.sh;
+  rootArgs = "${rootArgs} ${lib.escapeShellArgs upstreamUnits}";
 }

@@ -15,6 +15,16 @@ let
   exposed = {
     "${toString pair.port}/tcp" = { };
   };
+  # NAME-server or NAME-client: the executable alone, as PID 1 and not root.
+  single = executable: config: {
+    config = {
+      Entrypoint = [ "/bin/${executable}" ];
+      User = "65534:65534";
+      StopSignal = "SIGTERM";
+    }
+    // config;
+    what = "${executable} alone, as PID 1";
+  };
   images = {
     systemd = {
       config = {
@@ -38,23 +48,9 @@ let
       };
       what = "under supervisord as PID 1";
     };
-    server = {
-      config = {
-        Entrypoint = [ "/bin/${pair.server}" ];
-        User = "65534:65534";
-        StopSignal = "SIGTERM";
-        ExposedPorts = exposed;
-      };
-      what = "${pair.server} alone, as PID 1";
-    };
-    client = {
-      config = {
-        Entrypoint = [ "/bin/${pair.client}" ];
-        User = "65534:65534";
-        StopSignal = "SIGTERM";
-        Env = [ "${pair.serverHostEnv}=${pair.imageName "server"}" ] ++ pair.clientEnv;
-      };
-      what = "${pair.client} alone, as PID 1";
+    server = single pair.server { ExposedPorts = exposed; };
+    client = single pair.client {
+      Env = [ "${pair.serverHostEnv}=${pair.imageName "server"}" ] ++ pair.clientEnv;
     };
   };
   image = images.${key} or (throw "no image ${key} (one of systemd, supervisord, server, client)");

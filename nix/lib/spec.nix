@@ -55,49 +55,8 @@ let
     ok: field: what:
     if ok then true else fail field what;
 
-  fields = {
-    "" = [
-      "name"
-      "description"
-      "version"
-      "port"
-      "stopTimeoutSec"
-      "health"
-      "server"
-      "client"
-      "systemd"
-      "supervisord"
-      "users"
-    ];
-    health = [
-      "path"
-      "command"
-    ];
-    server = [
-      "executable"
-      "logLine"
-      "abilities"
-      "readinessPath"
-    ];
-    client = [
-      "executable"
-      "logLine"
-      "serverHostEnv"
-      "env"
-    ];
-    systemd = [
-      "units"
-      "server"
-      "client"
-      "exitOnFailure"
-      "dropIns"
-    ];
-    supervisord = [
-      "programs"
-      "server"
-      "client"
-    ];
-  };
+  # Each section's fields: those it must have, in the order a missing one is reported,
+  # and those it may have.
   required = {
     "" = [
       "name"
@@ -134,6 +93,22 @@ let
       "client"
     ];
   };
+  optional = {
+    "" = [
+      "version"
+      "users"
+    ];
+    server = [
+      "abilities"
+      "readinessPath"
+    ];
+    client = [ "env" ];
+    systemd = [
+      "exitOnFailure"
+      "dropIns"
+    ];
+  };
+  fields = section: required.${section} ++ optional.${section} or [ ];
   abilityNames = [
     "socket-activation"
     "notify"
@@ -144,13 +119,13 @@ let
   checkFields =
     section: value:
     let
-      unknown = filter (k: !elem k fields.${section}) (attrNames value);
+      unknown = filter (k: !elem k (fields section)) (attrNames value);
       missing = filter (k: !(value ? ${k})) required.${section};
     in
     sequence [
       (check (isAttrs value) (if section == "" then "the spec" else section) "must be an object")
       (check (unknown == [ ]) (where section (head unknown))
-        "unknown field (known: ${concatStringsSep ", " (builtins.sort (a: b: a < b) fields.${section})})"
+        "unknown field (known: ${concatStringsSep ", " (builtins.sort (a: b: a < b) (fields section))})"
       )
       (check (missing == [ ]) (where section (head missing)) "missing")
     ];

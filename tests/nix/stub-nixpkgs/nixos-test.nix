@@ -22,6 +22,9 @@
 let
   inherit (lib) mkOption types;
 
+  # An option of nixpkgs' TYPE, DEFAULT when not set.
+  option = type: default: mkOption { inherit type default; };
+
   # What the test module may set: nixos/lib/testing/*.nix.
   testOptions =
     { config, ... }:
@@ -31,76 +34,43 @@ let
         name = mkOption { type = types.str; };
         # nixos/lib/testing/nodes.nix @ 003d58163f469fbeb0d51e4ef8d46af622759627: nodes is
         # lazyAttrsOf the NixOS configuration type; defaults and nodeDefaults deferredModule.
-        nodes = mkOption {
-          type = types.lazyAttrsOf (
-            types.submoduleWith {
-              modules = [
-                nodeOptions
-                (networkModule (builtins.attrNames config.nodes))
-                config.defaults
-                config.nodeDefaults
-                {
-                  _module.args = {
-                    inherit pkgs;
-                    inherit (config) nodes;
-                  };
-                }
-              ];
-            }
-          );
-          default = { };
-        };
-        defaults = mkOption {
-          type = types.deferredModule;
-          default = { };
-        };
-        nodeDefaults = mkOption {
-          type = types.deferredModule;
-          default = { };
-        };
+        nodes = option (types.lazyAttrsOf (
+          types.submoduleWith {
+            modules = [
+              nodeOptions
+              (networkModule (builtins.attrNames config.nodes))
+              config.defaults
+              config.nodeDefaults
+              {
+                _module.args = {
+                  inherit pkgs;
+                  inherit (config) nodes;
+                };
+              }
+            ];
+          }
+        )) { };
+        defaults = option types.deferredModule { };
+        nodeDefaults = option types.deferredModule { };
         # nixos/lib/testing/driver.nix @ 01fbdeef22b76df85ea168fbfe1bfd9e63681b30
-        globalTimeout = mkOption {
-          type = types.int;
-          default = 60 * 60;
-        };
-        enableOCR = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        extraPythonPackages = mkOption {
-          type = types.functionTo (types.listOf types.package);
-          default = _: [ ];
-        };
-        extraDriverArgs = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-        };
-        skipLint = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        skipTypeCheck = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        logLevel = mkOption {
-          type = types.enum [
-            "debug"
-            "info"
-            "warning"
-            "error"
-          ];
-          default = "info";
-        };
+        globalTimeout = option types.int (60 * 60);
+        enableOCR = option types.bool false;
+        extraPythonPackages = option (types.functionTo (types.listOf types.package)) (_: [ ]);
+        extraDriverArgs = option (types.listOf types.str) [ ];
+        skipLint = option types.bool false;
+        skipTypeCheck = option types.bool false;
+        logLevel = option (types.enum [
+          "debug"
+          "info"
+          "warning"
+          "error"
+        ]) "info";
         # nixos/lib/testing/testScript.nix @ 00f5ae0602cb0b82fca5916fb1b68b6b2f4ea531
         testScript = mkOption {
           type = types.either types.str (types.functionTo types.str);
         };
         # nixos/lib/testing/run.nix @ 0020e46c8b1c4b4533257a70cb1dd77aad33cac4
-        passthru = mkOption {
-          type = types.lazyAttrsOf types.raw;
-          default = { };
-        };
+        passthru = option (types.lazyAttrsOf types.raw) { };
       };
     };
 
@@ -120,181 +90,88 @@ let
   nodeOptions = {
     options = {
       # nixos/modules/virtualisation/qemu-vm.nix @ f7072a9e8ab196569e8e20a5a90882df804ab321
-      virtualisation.memorySize = mkOption {
-        type = types.ints.positive;
-        default = 1024;
-      };
-      virtualisation.cores = mkOption {
-        type = types.ints.positive;
-        default = 1;
-      };
+      virtualisation.memorySize = option types.ints.positive 1024;
+      virtualisation.cores = option types.ints.positive 1;
       # nixos/modules/virtualisation/disk-size-option.nix @ 6974aea8784452a1dc929742cb5de22d7e9f21fb
       # (older qemu-vm.nix: nullOr ints.positive, default 1024)
-      virtualisation.diskSize = mkOption {
-        type = types.either (types.enum [ "auto" ]) types.ints.positive;
-        default = "auto";
-      };
+      virtualisation.diskSize = option (types.either (types.enum [ "auto" ]) types.ints.positive) "auto";
       # nixos/modules/virtualisation/docker.nix @ bdd8295ff4b838fbf2fbdaf17b83b41b1aed6265
       # (enable, logDriver, enableOnBoot, storageDriver, extraOptions); daemon.settings as
       # a later version in the index declares it: a submodule with a bool live-restore over
       # the JSON format's free-form type.
       virtualisation.docker = {
-        enable = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        logDriver = mkOption {
-          type = types.enum [
-            "none"
-            "json-file"
-            "syslog"
-            "journald"
-            "gelf"
-            "fluentd"
-            "awslogs"
-            "splunk"
-            "etwlogs"
-            "gcplogs"
-            "local"
-          ];
-          default = "journald";
-        };
-        enableOnBoot = mkOption {
-          type = types.bool;
-          default = true;
-        };
-        storageDriver = mkOption {
-          type = types.nullOr (
-            types.enum [
-              "aufs"
-              "btrfs"
-              "devicemapper"
-              "overlay"
-              "overlay2"
-              "zfs"
-            ]
-          );
-          default = null;
-        };
-        extraOptions = mkOption {
-          type = types.separatedString " ";
-          default = "";
-        };
-        daemon.settings = mkOption {
-          type = types.submodule {
-            freeformType = (pkgs.formats.json { }).type;
-            options.live-restore = mkOption {
-              type = types.bool;
-              default = false;
-            };
-          };
-          default = { };
-        };
+        enable = option types.bool false;
+        logDriver = option (types.enum [
+          "none"
+          "json-file"
+          "syslog"
+          "journald"
+          "gelf"
+          "fluentd"
+          "awslogs"
+          "splunk"
+          "etwlogs"
+          "gcplogs"
+          "local"
+        ]) "journald";
+        enableOnBoot = option types.bool true;
+        storageDriver = option (types.nullOr (
+          types.enum [
+            "aufs"
+            "btrfs"
+            "devicemapper"
+            "overlay"
+            "overlay2"
+            "zfs"
+          ]
+        )) null;
+        extraOptions = option (types.separatedString " ") "";
+        daemon.settings = option (types.submodule {
+          freeformType = (pkgs.formats.json { }).type;
+          options.live-restore = option types.bool false;
+        }) { };
       };
       # nixos/modules/virtualisation/podman/default.nix @ 2c20fe0d8987085ed8d13a8f11b17ab372240f69
       virtualisation.podman = {
-        enable = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        dockerCompat = mkOption {
-          type = types.bool;
-          default = false;
-        };
-        dockerSocket.enable = mkOption {
-          type = types.bool;
-          default = false;
-        };
+        enable = option types.bool false;
+        dockerCompat = option types.bool false;
+        dockerSocket.enable = option types.bool false;
       };
       # nixos/modules/config/system-path.nix @ 6fc5ce2c4f765ce8edb4368557884ba1d7e2c53e
-      environment.systemPackages = mkOption {
-        type = types.listOf types.package;
-        default = [ ];
-      };
+      environment.systemPackages = option (types.listOf types.package) [ ];
       # nixos/modules/tasks/network-interfaces.nix: the index holds only an old version
       # (577cb341b4463d094b5180bd5a39c49c0b49e5f6, types.str). The pattern (an RFC 1123
       # label, or empty) is the later declaration's, as NixOS' own type error for this
       # option quotes it and nixpkgs' github-runner module copies it ("Same pattern as for
       # `networking.hostName`").
-      networking.hostName = mkOption {
-        type = types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$";
-        default = "nixos";
-      };
+      networking.hostName = option (types.strMatching "^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$") "nixos";
       # nixos/modules/virtualisation/qemu-vm.nix @ f7072a9e8ab196569e8e20a5a90882df804ab321
-      networking.primaryIPAddress = mkOption {
-        type = types.str;
-        default = "";
-      };
+      networking.primaryIPAddress = option types.str "";
       # nixos/modules/services/networking/firewall.nix @ 2e1d0989bcf8968780ca0bd92030d15464791450
       networking.firewall = {
-        enable = mkOption {
-          type = types.bool;
-          default = true;
-        };
-        allowedTCPPorts = mkOption {
-          type = types.listOf types.port;
-          default = [ ];
-        };
-        allowedUDPPorts = mkOption {
-          type = types.listOf types.port;
-          default = [ ];
-        };
+        enable = option types.bool true;
+        allowedTCPPorts = option (types.listOf types.port) [ ];
+        allowedUDPPorts = option (types.listOf types.port) [ ];
       };
       # nixos/modules/services/cluster/rancher/default.nix @ 011c1bdb102b0191d091f747cbefff1539f3a96d
       # (mkRancherModule, services.k3s)
       services.k3s = {
         enable = lib.mkEnableOption "k3s";
-        role = mkOption {
-          type = types.enum [
-            "server"
-            "agent"
-          ];
-          default = "server";
-        };
-        serverAddr = mkOption {
-          type = types.str;
-          default = "";
-        };
-        token = mkOption {
-          type = types.str;
-          default = "";
-        };
-        tokenFile = mkOption {
-          type = types.nullOr types.path;
-          default = null;
-        };
-        agentToken = mkOption {
-          type = types.str;
-          default = "";
-        };
-        agentTokenFile = mkOption {
-          type = types.nullOr types.path;
-          default = null;
-        };
-        configPath = mkOption {
-          type = types.nullOr types.path;
-          default = null;
-        };
-        extraFlags = mkOption {
-          type = types.either types.str (types.listOf types.str);
-          default = [ ];
-        };
-        disable = mkOption {
-          type = types.listOf types.str;
-          default = [ ];
-        };
-        nodeName = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-        };
-        nodeIP = mkOption {
-          type = types.nullOr types.str;
-          default = null;
-        };
-        images = mkOption {
-          type = types.listOf types.package;
-          default = [ ];
-        };
+        role = option (types.enum [
+          "server"
+          "agent"
+        ]) "server";
+        serverAddr = option types.str "";
+        token = option types.str "";
+        tokenFile = option (types.nullOr types.path) null;
+        agentToken = option types.str "";
+        agentTokenFile = option (types.nullOr types.path) null;
+        configPath = option (types.nullOr types.path) null;
+        extraFlags = option (types.either types.str (types.listOf types.str)) [ ];
+        disable = option (types.listOf types.str) [ ];
+        nodeName = option (types.nullOr types.str) null;
+        nodeIP = option (types.nullOr types.str) null;
+        images = option (types.listOf types.package) [ ];
       };
       # nixos/modules/misc/assertions.nix: what the modules below add to.
       assertions = mkOption {
