@@ -1,6 +1,7 @@
 """Static checks of the contract VM tests' scripts (nix/vm-tests/default.nix), which no
-build runs here: each testScript is put together as default.nix does (its prelude, then
-contract.py, then the test's extra scripts) and checked by tests/nix/testscript_lint.py: pyflakes with the machine
+build runs here: each testScript is put together as default.nix does (its prelude,
+contract_prelude.py with stand-ins for its @placeholders@, then contract.py, then the
+test's extra scripts) and checked by tests/nix/testscript_lint.py: pyflakes with the machine
 names and the driver's globals as builtins, mypy against the driver's types
 (driver_stub/nixos_test_driver.pyi). Broken copies (a misspelt name, a wrong keyword, a
 string where the driver takes an int) must be caught, so the checks can fail. The k3s
@@ -22,16 +23,15 @@ SUITE = lint.Suite(
         "vm-supervisord": (["contract.py"], ["machine"]),
         "vm-separate": (["contract.py"], ["machine"]),
     },
-    # What default.nix's prelude defines (store paths stand in as such).
-    prelude="""import sys
-
-sys.path.insert(0, "/nix/store/cccccccccccccccccccccccccccccccc-source")
-sys.path.insert(0, "/nix/store/rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr-source/run")
-SPEC = "/nix/store/ssssssssssssssssssssssssssssssss-source/pair.json"
-RUN = "/nix/store/llllllllllllllllllllllllllllllll-load-and-run/bin/load-and-run"
-APPROACH = "systemd"
-ENGINE = "docker"
-""",
+    prelude=lint.VM_DIR / "contract_prelude.py",
+    stand_ins={
+        "contract": "/nix/store/cccccccccccccccccccccccccccccccc-source",
+        "runner": "/nix/store/rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr-source",
+        "specPath": "/nix/store/ssssssssssssssssssssssssssssssss-source/pair.json",
+        "loadAndRun": "/nix/store/llllllllllllllllllllllllllllllll-load-and-run",
+        "approach": "systemd",
+        "engine": "docker",
+    },
     # The k3s tests' scripts are tests/orchestrators/vm_lint.py's.
     owns=lambda name: not name.startswith("k3s"),
     machine_type="QemuMachine",
