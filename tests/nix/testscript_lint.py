@@ -106,22 +106,43 @@ def run_tool(args, env):
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env)
 
 
+def record(found, tool, run, files, variants, header):
+    """Adds tool's messages on files ({key: path}) to found, at the lines of the scripts (a
+    typed file has header lines before its testScript); a message on no file goes to all."""
+    for out in (run.stdout + run.stderr).splitlines():
+        hit = re.match(r"(.*?):(\d+):(?:\d+:)? (.*)", out)
+        key = next((k for k, f in files.items() if hit and hit[1] == str(f)), None)
+        if key is None:
+            if out.strip() and not (tool == "mypy" and ": note: " in out):
+                for k in files:
+                    found[k].append((tool, out))
+        elif not (tool == "mypy" and "note:" in hit[3]):
+            line = int(hit[2]) - header.get(key, 0)
+            found[key].append((tool, f"{where(variants[key][1], line)}: {hit[3]}"))
+    if run.returncode != 0 and not any(any(t == tool for t, _ in found[k]) for k in files):
+        for k in files:
+            found[k].append((tool, f"exit {run.returncode} with no message"))
+
+
 def lint_all(suite, variants, tmp):
     """{key: [(check, message)]} for {key: (testScript, spans, machines)}."""
     found = {key: [] for key in variants}
     # Annotations in the scripts name the driver's "BaseMachine"; here it is the suite's type.
     imports = f"from nixos_test_driver import {suite.machine_type} as BaseMachine, {', '.join(suite.driver_globals)}\n"
-    scripts, typed, runs = {}, {}, []
+    scripts, typed, header = {}, {}, {}
     for key, (text, _, machines) in variants.items():
         scripts[key] = pathlib.Path(tmp) / f"script_{key}.py"
         scripts[key].write_text(text)
         typed[key] = pathlib.Path(tmp) / f"typed_{key}.py"
         typed[key].write_text(imports + "".join(f"{m}: BaseMachine\n" for m in machines) + text)
+        header[key] = 1 + len(machines)
     for machines in sorted({tuple(machines) for _, _, machines in variants.values()}):
         files = {k: f for k, f in scripts.items() if tuple(variants[k][2]) == machines}
         builtins = ",".join(["BaseMachine", *suite.driver_globals, *machines])
-        run = run_tool(["pyflakes", *map(str, files.values())], dict(os.environ, PYFLAKES_BUILTINS=builtins))
-        runs.append(("pyflakes", run, files, {k: 0 for k in files}))
+        flakes = run_tool(
+            ["pyflakes", *map(str, files.values())], dict(os.environ, PYFLAKES_BUILTINS=builtins)
+        )
+        record(found, "pyflakes", flakes, files, variants, {})
     mypy = run_tool(
         [
             "mypy",
@@ -138,20 +159,7 @@ def lint_all(suite, variants, tmp):
         ],
         {"MYPYPATH": str(STUB_DIR), "PATH": ""},
     )
-    runs.append(("mypy", mypy, typed, {k: 1 + len(variants[k][2]) for k in typed}))
-    for tool, run, files, skip in runs:
-        for out in (run.stdout + run.stderr).splitlines():
-            hit = re.match(r"(.*?):(\d+):(?:\d+:)? (.*)", out)
-            key = next((k for k, f in files.items() if hit and hit[1] == str(f)), None)
-            if key is None:
-                if out.strip() and not (tool == "mypy" and ": note: " in out):
-                    for k in files:
-                        found[k].append((tool, out))
-            elif not (tool == "mypy" and "note:" in hit[3]):
-                found[key].append((tool, f"{where(variants[key][1], int(hit[2]) - skip[key])}: {hit[3]}"))
-        if run.returncode != 0 and not any(any(t == tool for t, _ in found[k]) for k in files):
-            for k in files:
-                found[k].append((tool, f"exit {run.returncode} with no message"))
+    record(found, "mypy", mypy, typed, variants, header)
     for key, (text, spans, _) in variants.items():
         for number, line in enumerate(text.splitlines(), 1):
             for name, pattern, wrong in suite.line_checks:
