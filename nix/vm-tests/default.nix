@@ -2,8 +2,8 @@
 # a VM with the engine, starts the approach with the pair's load-and-run app (units/run.sh
 # + the Nix-built image tarballs) and runs the container contract, tests/contract/, for
 # that pair. Every test's Python is contract.py here (plus an extra script for one test);
-# this file only prepends SPEC, RUN, APPROACH and ENGINE and puts tests/contract and
-# units/run (pairspec.py) on sys.path.
+# this file only prepends contract_prelude.py, which sets SPEC, RUN, APPROACH and ENGINE and
+# puts tests/contract and units/run (pairspec.py) on sys.path.
 {
   pkgs,
   lib,
@@ -22,18 +22,13 @@ let
     fileset = lib.fileset.fileFilter (file: file.hasExt "py") ../../tests/contract;
   };
 
+  # tests/nix/vm_lint.py reads the same file, with stand-ins for the values.
   prelude =
     { approach, engine }:
-    ''
-      import sys
-
-      sys.path.insert(0, "${contract}")
-      sys.path.insert(0, "${runner}/run")
-      SPEC = "${specPath}"
-      RUN = "${loadAndRun}/bin/load-and-run"
-      APPROACH = "${approach}"
-      ENGINE = "${engine}"
-    '';
+    builtins.replaceStrings
+      [ "@contract@" "@runner@" "@specPath@" "@loadAndRun@" "@approach@" "@engine@" ]
+      [ "${contract}" "${runner}" "${specPath}" "${loadAndRun}" approach engine ]
+      (builtins.readFile ./contract_prelude.py);
 
   vmTest =
     {
