@@ -185,35 +185,28 @@ class Bench:
                 extra.pop("_client_killed", None)
                 repaired = True
                 time.sleep(self.args.quiet)
-                return {
-                    "fault": fault,
-                    "round": index + 1,
-                    "start": start,
-                    "injected": injected,
-                    "end": end,
-                    "extra": extra,
-                    "repaired": repaired,
-                }
+                break
             time.sleep(0.2)
-        end = time.monotonic()
-        streams.check()
-        if "_client_killed" in extra:
-            extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
-            if extra["client_back_s"] is None:
-                print(
-                    f"  round {index + 1} {fault}: the client logged no successful poll within "
-                    f"{self.args.fault_timeout:g} s of its kill (counted as never back)",
-                    flush=True,
-                )
-        window = faultstats.window_figures(streams.since(first), start, start, end)
-        failed = sum(window["failed"].values())
-        client = extra.get("client_back_s")
-        print(
-            f"  round {index + 1} {fault:<17} sent {window['sent']:>5}  failed {failed:>4}  "
-            f"gap {window['longest_gap_s']:.2f} s  back {window['back_s']:.2f} s"
-            + (f"  client back {client:.2f} s" if client is not None else ""),
-            flush=True,
-        )
+        if not repaired:  # serving again on its own
+            end = time.monotonic()
+            streams.check()
+            if "_client_killed" in extra:
+                extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
+                if extra["client_back_s"] is None:
+                    print(
+                        f"  round {index + 1} {fault}: the client logged no successful poll within "
+                        f"{self.args.fault_timeout:g} s of its kill (counted as never back)",
+                        flush=True,
+                    )
+            window = faultstats.window_figures(streams.since(first), start, start, end)
+            failed = sum(window["failed"].values())
+            client = extra.get("client_back_s")
+            print(
+                f"  round {index + 1} {fault:<17} sent {window['sent']:>5}  failed {failed:>4}  "
+                f"gap {window['longest_gap_s']:.2f} s  back {window['back_s']:.2f} s"
+                + (f"  client back {client:.2f} s" if client is not None else ""),
+                flush=True,
+            )
         return {
             "fault": fault,
             "round": index + 1,
