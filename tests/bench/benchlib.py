@@ -8,6 +8,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import time
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -260,3 +261,15 @@ def last_line(error):
     its reason), or the error's type when it has no message."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
+
+
+def run_main(tool, main):
+    """Runs a benchmark's main() as its command: a BenchError ends it with one line
+    `TOOL: reason` on stderr and exit status 1, Ctrl-C with 130."""
+    try:
+        main()
+    except BenchError as error:
+        print(f"{tool}: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -35,6 +35,7 @@ from benchlib import (
     loadavg,
     measured,
     read_run,  # noqa: E402
+    run_main,
     run_wrk,
     summarize,
     write_outputs,
@@ -484,10 +485,4 @@ def render(path, out):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        print(f"compare: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main("compare", main)

@@ -48,6 +48,7 @@ from benchlib import (
     loadavg,
     last_line,  # noqa: E402
     measured,
+    run_main,
     then_clean_up,
 )
 import enginefacts  # noqa: E402
@@ -366,10 +367,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        print(f"faults: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main("faults", main)
