@@ -521,6 +521,30 @@ class Outputs(unittest.TestCase):
         self.assertTrue(path.startswith("/c/duet/faults-"))
         self.assertTrue(benchlib.default_out_dir("x", {"HOME": "/h"}).startswith("/h/.cache/duet/x-"))
 
+    def test_a_run_is_written_with_its_measured_record_first_then_rendered(self):
+        import argparse
+        import json
+        import shutil
+        import tempfile
+
+        out = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, out)
+        run = benchlib.BenchRun("faults", argparse.Namespace(out=out, host_note="shared"))
+
+        def render(path, where):
+            with open(path) as file:
+                return f"{where}: {list(json.load(file))}"
+
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            run.write(render, pair="duet", results={})
+        self.assertEqual(
+            stdout.getvalue(),
+            f"\n{out}: ['measured', 'pair', 'results']\nwrote {out}/faults.md, faults.svg, faults.json\n",
+        )
+        with open(os.path.join(out, "faults.json")) as file:
+            self.assertEqual(json.load(file)["measured"]["host_note"], "shared")
+
     def test_percentile(self):
         self.assertEqual(benchlib.percentile(list(range(1, 101)), 99), 99)
         self.assertEqual(benchlib.percentile([5], 99), 5)
