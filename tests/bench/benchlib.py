@@ -8,6 +8,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import time
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -232,6 +233,30 @@ def write_outputs(out, files):
         raise BenchError(f"cannot write {out}: {error.strerror or error}") from None
 
 
+class BenchRun:
+    """A compare or faults run from its start on: when it began and the load average then, and
+    at its end its record written as TOOL.json ("measured" first, see measured()), TOOL.md and
+    TOOL.svg."""
+
+    def __init__(self, tool, args):
+        self.tool, self.args = tool, args
+        self.started, self.start_load = time.time(), loadavg()
+
+    def write(self, render, **fields):
+        """Writes the record, `fields` after "measured", into --out (default:
+        default_out_dir(TOOL)), then TOOL.md and TOOL.svg from it with render(path, out);
+        prints the table and where the files went."""
+        out = self.args.out or default_out_dir(self.tool)
+        os.makedirs(out, exist_ok=True)
+        path = os.path.join(out, f"{self.tool}.json")
+        run = {"measured": measured(self.started, self.start_load, self.args.host_note), **fields}
+        with open(path, "w") as file:
+            json.dump(run, file, indent=1)
+        print()
+        print(render(path, out))
+        print(f"wrote {out}/{self.tool}.md, {self.tool}.svg, {self.tool}.json")
+
+
 # What a step that runs commands can fail with, short of a bug.
 STEP_ERRORS = (BenchError, OSError, subprocess.SubprocessError)
 
@@ -260,3 +285,15 @@ def last_line(error):
     its reason), or the error's type when it has no message."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[-1] if lines else type(error).__name__
+
+
+def run_main(tool, main):
+    """Runs a benchmark's main() as its command: a BenchError ends it with one line
+    `TOOL: reason` on stderr and exit status 1, Ctrl-C with 130."""
+    try:
+        main()
+    except BenchError as error:
+        print(f"{tool}: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

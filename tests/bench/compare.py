@@ -17,7 +17,6 @@ Usage: tests/bench/compare.py [--rounds 5] [--engine docker|podman] [--spec FILE
 
 import argparse
 import http.client
-import json
 import os
 import random
 import shlex
@@ -28,13 +27,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (
     BenchError,
+    BenchRun,
     RENDER_ERRORS,
     add_host_note_argument,
     conditions_line,
-    default_out_dir,
     loadavg,
-    measured,
     read_run,  # noqa: E402
+    run_main,
     run_wrk,
     summarize,
     write_outputs,
@@ -391,9 +390,9 @@ def main():
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "gzip", "bash"))
     runner = Runner(args, spec)
 
-    started, start_load = time.time(), loadavg()
+    run = BenchRun("compare", args)
     print(
-        f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {start_load}",
+        f"compare: {', '.join(approaches)}; {args.rounds} rounds; {args.engine}; loadavg {run.start_load}",
         flush=True,
     )
     versions, sizes = {}, {}
@@ -442,25 +441,7 @@ def main():
                 print(f"compare: warning: cleanup of {name} failed: {error}", file=sys.stderr)
 
     facts = enginefacts.host_facts(args.engine, versions)
-    out = args.out or default_out_dir("compare")
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "compare.json")
-    with open(path, "w") as file:
-        json.dump(
-            {
-                "measured": measured(started, start_load, args.host_note),
-                "pair": spec.name,
-                "facts": facts,
-                "images": images_before,
-                "args": {k: v for k, v in vars(args).items()},
-                "rounds": results,
-            },
-            file,
-            indent=1,
-        )
-    print()
-    print(render(path, out))
-    print(f"wrote {out}/compare.md, compare.svg, compare.json")
+    run.write(render, pair=spec.name, facts=facts, images=images_before, args=vars(args), rounds=results)
 
 
 def render(path, out):
@@ -484,10 +465,4 @@ def render(path, out):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        print(f"compare: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main("compare", main)

@@ -34,6 +34,7 @@ from benchlib import (  # noqa: E402
     loadavg,
     proc_cpu_seconds,
     proc_status_kib,
+    run_main,
     run_wrk,
     summarize,
 )
@@ -478,10 +479,4 @@ def report(order, runs, peak, idle, args, variants):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        print(f"crate_bench: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main("crate_bench", main)

@@ -33,7 +33,6 @@ Usage: tests/bench/faults.py [--rounds 3] [--engine docker|podman] [--spec FILE]
 
 import argparse
 import collections
-import json
 import os
 import re
 import subprocess
@@ -43,11 +42,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (
     BenchError,
+    BenchRun,
     add_host_note_argument,
-    default_out_dir,
     loadavg,
     last_line,  # noqa: E402
-    measured,
+    run_main,
     then_clean_up,
 )
 import enginefacts  # noqa: E402
@@ -185,35 +184,28 @@ class Bench:
                 extra.pop("_client_killed", None)
                 repaired = True
                 time.sleep(self.args.quiet)
-                return {
-                    "fault": fault,
-                    "round": index + 1,
-                    "start": start,
-                    "injected": injected,
-                    "end": end,
-                    "extra": extra,
-                    "repaired": repaired,
-                }
+                break
             time.sleep(0.2)
-        end = time.monotonic()
-        streams.check()
-        if "_client_killed" in extra:
-            extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
-            if extra["client_back_s"] is None:
-                print(
-                    f"  round {index + 1} {fault}: the client logged no successful poll within "
-                    f"{self.args.fault_timeout:g} s of its kill (counted as never back)",
-                    flush=True,
-                )
-        window = faultstats.window_figures(streams.since(first), start, start, end)
-        failed = sum(window["failed"].values())
-        client = extra.get("client_back_s")
-        print(
-            f"  round {index + 1} {fault:<17} sent {window['sent']:>5}  failed {failed:>4}  "
-            f"gap {window['longest_gap_s']:.2f} s  back {window['back_s']:.2f} s"
-            + (f"  client back {client:.2f} s" if client is not None else ""),
-            flush=True,
-        )
+        if not repaired:  # serving again on its own
+            end = time.monotonic()
+            streams.check()
+            if "_client_killed" in extra:
+                extra["client_back_s"] = target.client_back(extra.pop("_client_killed"))
+                if extra["client_back_s"] is None:
+                    print(
+                        f"  round {index + 1} {fault}: the client logged no successful poll within "
+                        f"{self.args.fault_timeout:g} s of its kill (counted as never back)",
+                        flush=True,
+                    )
+            window = faultstats.window_figures(streams.since(first), start, start, end)
+            failed = sum(window["failed"].values())
+            client = extra.get("client_back_s")
+            print(
+                f"  round {index + 1} {fault:<17} sent {window['sent']:>5}  failed {failed:>4}  "
+                f"gap {window['longest_gap_s']:.2f} s  back {window['back_s']:.2f} s"
+                + (f"  client back {client:.2f} s" if client is not None else ""),
+                flush=True,
+            )
         return {
             "fault": fault,
             "round": index + 1,
@@ -332,10 +324,10 @@ def main(argv=None):
     runscript.preflight(args.run, args.engine, args.port, tools=("wrk", "curl"))
     spec = args.spec_loaded
     bench = Bench(args, spec)
-    started, start_load = time.time(), loadavg()
+    run = BenchRun("faults", args)
     print(
         f"faults: {', '.join(args.approaches)}; {args.rounds} round(s) of {', '.join(args.faults)}; "
-        f"{args.engine}; project {args.project}; loadavg {start_load}",
+        f"{args.engine}; project {args.project}; loadavg {run.start_load}",
         flush=True,
     )
     results = {}
@@ -344,9 +336,6 @@ def main(argv=None):
             results[approach] = bench.session(approach)
         except (BenchError, OSError, subprocess.SubprocessError) as error:
             raise BenchError(f"{approach}: {last_line(error)}") from None
-    out = args.out or default_out_dir("faults")
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "faults.json")
     saved = {k: v for k, v in vars(args).items() if k not in ("render", "spec_loaded")}
     # As compare.json: the image IDs measured, and the supervisors' versions among the facts.
     images, versions = {}, {}
@@ -354,29 +343,8 @@ def main(argv=None):
         images.update(result.pop("images"))
         versions.update(result.pop("versions"))
     facts = enginefacts.host_facts(args.engine, versions)
-    with open(path, "w") as file:
-        json.dump(
-            {
-                "measured": measured(started, start_load, args.host_note),
-                "pair": spec.name,
-                "facts": facts,
-                "images": images,
-                "args": saved,
-                "results": results,
-            },
-            file,
-            indent=1,
-        )
-    print()
-    print(render(path, out))
-    print(f"wrote {out}/faults.md, faults.svg, faults.json")
+    run.write(render, pair=spec.name, facts=facts, images=images, args=saved, results=results)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        print(f"faults: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main("faults", main)

@@ -92,6 +92,13 @@ def _request_bytes(host, path):
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: duet-faults\r\n\r\n".encode()
 
 
+def _close(connection):
+    """Closes the connection in `connection` ([reader, writer] or empty) and empties it."""
+    if connection:
+        connection[1].close()
+    connection.clear()
+
+
 class Streams:
     def __init__(self, host, port, rate=200.0, kept_interval=0.02, timeout=2.0, path="/"):
         if rate <= 0 or kept_interval <= 0 or timeout <= 0:
@@ -123,9 +130,10 @@ class Streams:
             connection.extend(await asyncio.open_connection(self.host, self.port))
         return await self._exchange(*connection)
 
-    async def _fresh_one(self):
+    async def _record_one(self, stream, connection):
+        """One request on `connection` (see _connect_and_exchange) within the timeout, recorded
+        as an Event of `stream`; a failed request closes the connection and empties it."""
         start = time.monotonic()
-        connection = []
         status = None
         try:
             # asyncio.wait_for rather than `async with asyncio.timeout()` (Python 3.11+): the
@@ -134,10 +142,15 @@ class Streams:
             outcome = outcome_of(status)
         except REQUEST_ERRORS as error:
             outcome = classify(error)
+            _close(connection)
+        self.events.append(Event(stream, start, time.monotonic(), outcome, status))
+
+    async def _fresh_one(self):
+        connection = []
+        try:
+            await self._record_one("fresh", connection)
         finally:
-            if connection:
-                connection[1].close()
-        self.events.append(Event("fresh", start, time.monotonic(), outcome, status))
+            _close(connection)
 
     async def _fresh(self):
         tasks = set()
@@ -167,24 +180,13 @@ class Streams:
         connection = []  # [reader, writer] while the kept-alive connection is open
         next_at = time.monotonic()
         while not self._stopping.is_set():
-            start = time.monotonic()
-            status = None
-            try:
-                status = await asyncio.wait_for(self._connect_and_exchange(connection), self.timeout)
-                outcome = outcome_of(status)
-            except REQUEST_ERRORS as error:
-                outcome = classify(error)
-                if connection:
-                    connection[1].close()
-                connection.clear()
-            self.events.append(Event("kept", start, time.monotonic(), outcome, status))
+            await self._record_one("kept", connection)
             next_at = max(next_at + self.kept_interval, time.monotonic())
             try:
                 await asyncio.wait_for(self._stopping.wait(), next_at - time.monotonic())
             except asyncio.TimeoutError:
                 pass
-        if connection:
-            connection[1].close()
+        _close(connection)
 
     def _task_done(self, task):
         """A fresh request that raised what no request should (a bug, or a bad host or port):

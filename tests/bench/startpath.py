@@ -36,6 +36,7 @@ from benchlib import (
     BenchError,
     default_out_dir,
     loadavg,
+    run_main,
     summarize,
     then_clean_up,  # noqa: E402
     write_outputs,
@@ -291,10 +292,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as error:
-        print(f"startpath: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main("startpath", main)

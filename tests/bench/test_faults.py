@@ -292,13 +292,22 @@ class RunScriptNames(unittest.TestCase):
         return tempfile.mkdtemp()
 
 
+SERVER_IMAGE = "localhost/duet-server:latest"
+
+
+def replaced(*flags):
+    """What replacement_run_args gives for the container p-server of SERVER_IMAGE: `flags`
+    between its name and its image."""
+    return ["run", "-d", "--name", "p-server", *flags, SERVER_IMAGE]
+
+
 class Replacement(unittest.TestCase):
     def test_run_args_from_inspect(self):
         info = {
             "Name": "/p-server",
             "Id": "0123456789abcdef",
             "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab", "duet-server"]}}},
-            "Config": {"Image": "localhost/duet-server:latest", "User": "65534:65534", "Env": ["PATH=/bin"]},
+            "Config": {"Image": SERVER_IMAGE, "User": "65534:65534", "Env": ["PATH=/bin"]},
             "HostConfig": {
                 "ReadonlyRootfs": True,
                 "CapDrop": ["ALL"],
@@ -314,11 +323,7 @@ class Replacement(unittest.TestCase):
         }
         self.assertEqual(
             faultreplace.replacement_run_args(info),
-            [
-                "run",
-                "-d",
-                "--name",
-                "p-server",
+            replaced(
                 "--read-only",
                 "--cap-drop",
                 "ALL",
@@ -336,8 +341,7 @@ class Replacement(unittest.TestCase):
                 "65534:65534",
                 "-e",
                 "PATH=/bin",
-                "localhost/duet-server:latest",
-            ],
+            ),
         )
 
     def test_labels_and_ulimits_are_kept(self):
@@ -347,7 +351,7 @@ class Replacement(unittest.TestCase):
             "Name": "/p-server",
             "Id": "0123456789abcdef",
             "Config": {
-                "Image": "localhost/duet-server:latest",
+                "Image": SERVER_IMAGE,
                 "Labels": {"duet.run": "123-456", "org.opencontainers.image.title": "duet-server"},
             },
             "HostConfig": {
@@ -359,11 +363,7 @@ class Replacement(unittest.TestCase):
         }
         self.assertEqual(
             faultreplace.replacement_run_args(info),
-            [
-                "run",
-                "-d",
-                "--name",
-                "p-server",
+            replaced(
                 "--label",
                 "duet.run=123-456",
                 "--label",
@@ -372,8 +372,7 @@ class Replacement(unittest.TestCase):
                 "nofile=524288:524288",
                 "--ulimit",
                 "nproc=4194304:4194304",
-                "localhost/duet-server:latest",
-            ],
+            ),
         )
 
     def test_podman_network_is_read_from_its_networks(self):
@@ -383,12 +382,12 @@ class Replacement(unittest.TestCase):
             "Name": "/p-server",
             "Id": "0123456789abcdef",
             "NetworkSettings": {"Networks": {"p": {"Aliases": ["0123456789ab"]}}},
-            "Config": {"Image": "localhost/duet-server:latest"},
+            "Config": {"Image": SERVER_IMAGE},
             "HostConfig": {"NetworkMode": "bridge"},
         }
         self.assertEqual(
             faultreplace.replacement_run_args(info),
-            ["run", "-d", "--name", "p-server", "--network", "p", "localhost/duet-server:latest"],
+            replaced("--network", "p"),
         )
         for networks in ({"podman": {}}, {"bridge": {}}, {}):
             info["NetworkSettings"]["Networks"] = networks
@@ -521,6 +520,30 @@ class Outputs(unittest.TestCase):
         path = benchlib.default_out_dir("faults", {"XDG_CACHE_HOME": "/c"}, now=0)
         self.assertTrue(path.startswith("/c/duet/faults-"))
         self.assertTrue(benchlib.default_out_dir("x", {"HOME": "/h"}).startswith("/h/.cache/duet/x-"))
+
+    def test_a_run_is_written_with_its_measured_record_first_then_rendered(self):
+        import argparse
+        import json
+        import shutil
+        import tempfile
+
+        out = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, out)
+        run = benchlib.BenchRun("faults", argparse.Namespace(out=out, host_note="shared"))
+
+        def render(path, where):
+            with open(path) as file:
+                return f"{where}: {list(json.load(file))}"
+
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            run.write(render, pair="duet", results={})
+        self.assertEqual(
+            stdout.getvalue(),
+            f"\n{out}: ['measured', 'pair', 'results']\nwrote {out}/faults.md, faults.svg, faults.json\n",
+        )
+        with open(os.path.join(out, "faults.json")) as file:
+            self.assertEqual(json.load(file)["measured"]["host_note"], "shared")
 
     def test_percentile(self):
         self.assertEqual(benchlib.percentile(list(range(1, 101)), 99), 99)
