@@ -288,11 +288,12 @@ def last_line(error):
 
 
 def run_main(tool, main):
-    """Runs a benchmark's main() as its command: a BenchError ends it with one line
-    `TOOL: reason` on stderr and exit status 1, Ctrl-C with 130."""
+    """Runs a benchmark's main() as its command: a BenchError, or a file it cannot read or
+    write (an --out or --render path), ends it with one line `TOOL: reason` on stderr and exit
+    status 1, Ctrl-C with 130."""
     try:
         main()
-    except BenchError as error:
+    except (BenchError, OSError) as error:
         print(f"{tool}: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

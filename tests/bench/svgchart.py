@@ -3,19 +3,11 @@ bar and the min-max range of the rounds as a whisker. Stdlib only."""
 
 from xml.sax.saxutils import escape
 
+from benchlib import format_number
+
 COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
 PANEL_W, PANEL_H = 260, 210
 MARGIN_TOP, MARGIN_BOTTOM, MARGIN_LEFT = 34, 36, 16
-
-
-def _label(value):
-    if value >= 10_000:
-        return f"{value / 1000:.1f}k"
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
 
 
 def _panel(x0, y0, title, unit, series, names):
@@ -64,7 +56,7 @@ def _panel(x0, y0, title, unit, series, names):
             )
         parts.append(
             f'<text x="{cx:.1f}" y="{min(base_y - height, y_max) - 4:.1f}" text-anchor="middle" '
-            f'font-size="10">{_label(figure["median"])}</text>'
+            f'font-size="10">{format_number(figure["median"])}</text>'
         )
     parts.append("</g>")
     return "\n".join(parts)
