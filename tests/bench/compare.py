@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (
     BenchError,
     BenchRun,
@@ -32,16 +31,16 @@ from benchlib import (
     add_host_note_argument,
     conditions_line,
     loadavg,
-    read_run,  # noqa: E402
+    read_run,
     run_main,
     run_wrk,
     summarize,
     write_outputs,
 )
-import containers  # noqa: E402
-import enginefacts  # noqa: E402
-import runscript  # noqa: E402
-import svgchart  # noqa: E402
+import containers
+import enginefacts
+import runscript
+import svgchart
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPROACHES = runscript.APPROACHES

@@ -26,8 +26,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (  # noqa: E402
+from benchlib import (
     BenchError,
     child_pids,
     format_number,

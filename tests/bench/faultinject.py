@@ -5,14 +5,12 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError  # noqa: E402
-import containers  # noqa: E402
-import faultoom  # noqa: E402
-from faultreplace import replacement_run_args  # noqa: E402
+from benchlib import BenchError
+import containers
+import faultoom
+from faultreplace import replacement_run_args
 
 FAULTS = ("server-kill", "server-restart", "client-kill", "oom", "pid1-kill", "container-restart")
 

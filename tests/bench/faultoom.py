@@ -9,9 +9,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError  # noqa: E402
-import containers  # noqa: E402
+from benchlib import BenchError
+import containers
 
 OOM_CGROUP = "duet-faults-oom"
 

@@ -1,16 +1,12 @@
 """The faults benchmark's report: faults.md (the table) and faults.svg (the chart) from the
 run it recorded (faults.json)."""
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import BenchError, RENDER_ERRORS, conditions_line, read_run, summarize, write_outputs  # noqa: E402
-from faultinject import FAULTS  # noqa: E402
-import faultstats  # noqa: E402
-import loadgen  # noqa: E402
-import svgchart  # noqa: E402
-from xml.sax.saxutils import escape  # noqa: E402
+from benchlib import BenchError, RENDER_ERRORS, conditions_line, read_run, summarize, write_outputs
+from faultinject import FAULTS
+import faultstats
+import loadgen
+import svgchart
+from xml.sax.saxutils import escape
 
 FIGURES = [  # (key, title, unit, scale) of the chart panels, per fault
     ("longest_gap_s", "longest gap without a 200", "s", 1.0),

@@ -36,25 +36,23 @@ import collections
 import os
 import re
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (
     BenchError,
     BenchRun,
     add_host_note_argument,
     loadavg,
-    last_line,  # noqa: E402
+    last_line,
     run_main,
     then_clean_up,
 )
-import enginefacts  # noqa: E402
-from faultinject import FAULTS, Approach  # noqa: E402
-from faultreport import render  # noqa: E402
-import faultstats  # noqa: E402
-import loadgen  # noqa: E402
-import runscript  # noqa: E402
+import enginefacts
+from faultinject import FAULTS, Approach
+from faultreport import render
+import faultstats
+import loadgen
+import runscript
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -27,22 +27,20 @@ import os
 import random
 import re
 import subprocess
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (
     BenchError,
     default_out_dir,
     loadavg,
     run_main,
     summarize,
-    then_clean_up,  # noqa: E402
+    then_clean_up,
     write_outputs,
 )
-import containers  # noqa: E402
-import runscript  # noqa: E402
+import containers
+import runscript
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -2,17 +2,15 @@
 Run: python3 -m unittest discover -s tests/bench -p 'test_*.py'"""
 
 import os
-import sys
 import tempfile
 import unittest
 import xml.dom.minidom
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import benchlib  # noqa: E402
-import containers  # noqa: E402
-import crate_bench  # noqa: E402
-import runscript  # noqa: E402
-import svgchart  # noqa: E402
+import benchlib
+import containers
+import crate_bench
+import runscript
+import svgchart
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:18999/
   1 threads and 50 connections

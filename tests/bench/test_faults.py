@@ -14,18 +14,17 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import benchlib  # noqa: E402
-import faultinject  # noqa: E402
-import faultoom  # noqa: E402
-import faultreplace  # noqa: E402
-import faultreport  # noqa: E402
-import faults  # noqa: E402
-import faultstats  # noqa: E402
-import loadgen  # noqa: E402
-import runscript  # noqa: E402
-import startpath  # noqa: E402
-from loadgen import Event  # noqa: E402
+import benchlib
+import faultinject
+import faultoom
+import faultreplace
+import faultreport
+import faults
+import faultstats
+import loadgen
+import runscript
+import startpath
+from loadgen import Event
 
 DUET = runscript.pairspec.load(runscript.DEFAULT_SPEC)
 # The run script's fixture pair: every name unlike duet's (tests/runscript/README.md).

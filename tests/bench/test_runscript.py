@@ -8,13 +8,11 @@ import contextlib
 import io
 import os
 import subprocess
-import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import benchlib  # noqa: E402
-import runscript  # noqa: E402
+import benchlib
+import runscript
 
 OTHER = runscript.pairspec.load(os.path.join(runscript.REPO, "tests", "runscript", "other-pair", "pair.json"))
 
