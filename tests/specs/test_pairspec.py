@@ -198,6 +198,13 @@ class Rules(unittest.TestCase):
             str(caught.exception),
             f"cannot read the spec {self.where.dir}/absent.json: No such file or directory",
         )
+        # A command-line tool's load: the same line after the tool's name, exit 1.
+        with self.assertRaises(SystemExit) as caught:
+            pairspec.load_or_exit(os.path.join(self.where.dir, "absent.json"), "tool.py")
+        self.assertEqual(
+            caught.exception.code,
+            f"tool.py: cannot read the spec {self.where.dir}/absent.json: No such file or directory",
+        )
 
     def test_unknown_fields(self):
         self.refused({"prot": 1}, "prot: unknown field (known: client, description, health, name, port")

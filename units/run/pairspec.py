@@ -413,6 +413,14 @@ def load(path):
     return validate(path, doc)
 
 
+def load_or_exit(path, program):
+    """load() for a command-line tool: a bad spec ends it with one line, `PROGRAM: ...`, exit 1."""
+    try:
+        return load(path)
+    except SpecError as error:
+        sys.exit(f"{program}: {error}")
+
+
 # --- output for other tools ----------------------------------------------------------
 
 
