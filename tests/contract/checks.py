@@ -568,13 +568,13 @@ def system_running(machine, sx, bounds):
 
 def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
     t = Target(machine, run, spec, "systemd", subtest, engine, port, bounds)
-    units = Units(t)
-    e, c, sx, main_pid = engine, units.container, units.sx, units.main_pid
+    pid1 = Units(t)
+    e, c, sx, main_pid = engine, pid1.container, pid1.sx, pid1.main_pid
     server, client = spec.server_unit, spec.client_unit
     lost = None
 
     with t.started():
-        units.check_pid1()
+        pid1.check_pid1()
 
         with subtest(f"systemd reaches running; {server} and {client} are active, nothing stray runs"):
             system_running(machine, sx, bounds)
@@ -663,8 +663,8 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
                 )
                 log(f"{server}: Type=notify, {props['ActiveState']}/{props.get('SubState')}")
 
-        units.server_killed(server, client)
-        units.client_killed(client)
+        pid1.server_killed(server, client)
+        pid1.client_killed(client)
 
         with subtest(f"{e} logs shows both programs' log lines and no login prompt"):
             out = t.check_log_lines(c, [("server", spec.server_log_line), ("client", spec.client_log_line)])
@@ -680,7 +680,7 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
         if spec.has("socket-activation"):
             with subtest("socket-activation: no request was lost while the server restarted"):
                 expect(lost is None, lost)
-        units.cannot_start(server, lambda: system_running(machine, sx, bounds))
+        pid1.cannot_start(server, lambda: system_running(machine, sx, bounds))
 
 
 # --- supervisord -----------------------------------------------------------------
@@ -688,14 +688,14 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
 
 def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
     t = Target(machine, run, spec, "supervisord", subtest, engine, port, bounds)
-    programs = Programs(t)
-    e, c, sx = engine, programs.container, programs.sx
-    status, pids, wait_running = programs.status, programs.pids, programs.wait_running
+    pid1 = Programs(t)
+    e, c, sx = engine, pid1.container, pid1.sx
+    status, pids, wait_running = pid1.status, pid1.pids, pid1.wait_running
     server, client = spec.server_program, spec.client_program
     lost = None
 
     with t.started():
-        programs.check_pid1()
+        pid1.check_pid1()
 
         with subtest(f"supervisorctl status: every process of {server} and {client} RUNNING"):
             wait_running(server)
@@ -729,8 +729,8 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
                 expect(after[victim] != before[victim], f"{victim} pid did not change after the kill")
                 log(f"{victim} back as pid {after[victim]}")
 
-        programs.server_killed(server, client)
-        programs.client_killed(client)
+        pid1.server_killed(server, client)
+        pid1.client_killed(client)
 
         with subtest(f"{e} logs shows both programs' log lines and supervisord's spawn lines"):
             names = sorted(program_processes(status(), server)) + sorted(program_processes(status(), client))
@@ -750,7 +750,7 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
         if spec.has("inherited-socket"):
             with subtest("inherited-socket: no connection was refused while a server process restarted"):
                 expect(lost is None, lost)
-        programs.cannot_start(server, lambda: (t.wait_serving(), wait_running(server)))
+        pid1.cannot_start(server, lambda: (t.wait_serving(), wait_running(server)))
 
 
 # --- separate --------------------------------------------------------------------
