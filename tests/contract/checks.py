@@ -30,6 +30,7 @@ with SIGPIPE; a backgrounded command closes its stdout.
 Module-level `log` receives one line per finding; runners may replace it.
 """
 
+import contextlib
 import math
 import re
 import shlex
@@ -311,14 +312,24 @@ class Target:
     def start(self):
         """Starts the approach. Called before the try/finally that stops it: when the
         start fails, run.sh has removed what it made, and what it did not make is not ours."""
-        log(f"== {self.approach} of {self.spec.name} on {self.engine}: starting with {self.run}")
-        declared = ", ".join(self.spec.abilities) or "none"
-        here = [a for a in self.spec.abilities if ABILITY_APPROACH[a] == self.approach]
-        log(f"abilities declared: {declared}; checked in this approach: {', '.join(here) or 'none'}")
-        self.machine.succeed(
-            f"{self.run} {self.approach} --engine {self.engine} --project {self.project} "
-            f"--port {self.port} --detach"
-        )
+        with self.subtest(f"start {self.approach} on {self.engine}"):
+            log(f"== {self.approach} of {self.spec.name} on {self.engine}: starting with {self.run}")
+            declared = ", ".join(self.spec.abilities) or "none"
+            here = [a for a in self.spec.abilities if ABILITY_APPROACH[a] == self.approach]
+            log(f"abilities declared: {declared}; checked in this approach: {', '.join(here) or 'none'}")
+            self.machine.succeed(
+                f"{self.run} {self.approach} --engine {self.engine} --project {self.project} "
+                f"--port {self.port} --detach"
+            )
+
+    @contextlib.contextmanager
+    def started(self):
+        """The approach started, and stopped in the end whatever happens in between."""
+        self.start()
+        try:
+            yield
+        finally:
+            self.stop()
 
     def stop(self):
         self.machine.succeed(
@@ -394,30 +405,179 @@ class Target:
         expect(code != 0, f"{container} exited 0 after {what}: a failure must not look like a clean stop")
 
 
+# --- the programs under systemd or supervisord as PID 1 ------------------------------
+
+
+class Supervised:
+    """The pair's programs under the PID 1 of one container (systemd's units, supervisord's
+    programs), and the steps both approaches check alike. A subclass says how to read a
+    program's pids ({process: pid}), SIGKILL it, and wait until it runs again."""
+
+    stop_signal = None  # the image's StopSignal
+    running_anew = None  # what a program killed and back is, in the supervisor's words
+
+    def __init__(self, t):
+        self.t, self.container = t, t.container(t.approach)
+        self.machine, self.bounds = t.machine, t.bounds
+        self.sx = f"{t.engine} exec {self.container}"
+
+    def check_pid1(self):
+        """PID 1 is the approach's supervisor itself (systemd, supervisord)."""
+        pid1, signal = self.t.approach, self.stop_signal
+        with self.t.subtest(f"PID 1 is {pid1}, StopSignal {signal}, not privileged"):
+            self.t.check_pid1(self.container, self.t.approach, pid1, signal)
+
+    def server_killed(self, server, client):
+        """A SIGKILL of the server: serving again within the bound, every process of it with a
+        new pid; the client is not restarted and logs its line again."""
+        with self.t.subtest(
+            f"a SIGKILLed server serves again within {self.bounds.serving_again_s:g} s; {client} is not restarted"
+        ):
+            spec = self.t.spec
+            server_pids, client_pids = self.pids(server), self.pids(client)
+            since = now_utc(self.machine)
+            ms = back_after_kill_ms(
+                self.machine, self.kill(server), self.t.port, spec.health_path, self.bounds.serving_again_s
+            )
+            log(f"killed {', '.join(sorted(server_pids))}: serving again after {ms} ms")
+            self.wait_running(server)
+            new = self.pids(server)
+            same = [n for n in server_pids if new.get(n) == server_pids[n]]
+            expect(not same, f"pid unchanged after the kill: {', '.join(same)}")
+            self.t.log_line_since(self.container, spec.client_log_line, since)
+            after = self.pids(client)
+            expect(after == client_pids, f"{client} was restarted with the server ({client_pids} -> {after})")
+            log("the client recovered without a restart")
+
+    def client_killed(self, client):
+        """A SIGKILL of the client: it runs again with a new pid and logs its line again."""
+        with self.t.subtest(
+            f"a SIGKILLed client comes back ({client} {self.running_anew}, its log line again)"
+        ):
+            before = self.pids(client)
+            since = now_utc(self.machine)
+            self.machine.succeed(self.kill(client))
+            self.wait_replaced(client, before)
+            self.t.log_line_since(self.container, self.t.spec.client_log_line, since)
+            log(f"killed {client} back as {self.pids(client)}, logging /{self.t.spec.client_log_line}/")
+
+    def cannot_start(self, server, wait_up):
+        """After the stop step: the container started again and up (wait_up()), then its
+        server made unable to start and SIGKILLed must take it down (Target.down_for_good)."""
+        executable = f"/bin/{self.t.spec.server}"
+        with self.t.subtest(
+            f"a server that cannot start takes the container down (non-zero exit within "
+            f"{self.bounds.down_s:g} s), then the restart policy acts"
+        ):
+            self.expect_down_with_server(server)
+            self.machine.succeed(f"{self.t.engine} start {self.container}")
+            wait_up()
+            self.t.down_for_good(
+                self.container,
+                f"{self.sx} chmod a-x {executable}",
+                self.kill(server),
+                f"chmod a-x {executable} and a SIGKILL of {server}",
+            )
+
+    def expect_down_with_server(self, server):
+        """Fails where the approach would leave the container up when its server cannot start."""
+
+
+class Units(Supervised):
+    """systemd's units: the main pid, `systemctl kill`, active."""
+
+    stop_signal = "SIGRTMIN+3"
+    running_anew = "active with a new MainPID"
+
+    def main_pid(self, unit):
+        return self.machine.succeed(f"{self.sx} systemctl show -p MainPID --value {unit}").strip()
+
+    def pids(self, unit):
+        return {unit: self.main_pid(unit)}
+
+    def kill(self, unit):
+        return f"{self.sx} systemctl kill --signal=SIGKILL {unit}"
+
+    def expect_down_with_server(self, server):
+        expect(
+            server in self.t.spec.exit_on_failure,
+            f"the spec's systemd.exitOnFailure does not list {server}: a server that cannot come back "
+            "would leave the container up",
+        )
+
+    def wait_running(self, unit):
+        self.machine.wait_until_succeeds(
+            f"{self.sx} systemctl is-active {unit}", timeout=self.bounds.wait(30)
+        )
+
+    def wait_replaced(self, unit, before):
+        main_pid = f"$({self.sx} systemctl show -p MainPID --value {unit})"
+        self.machine.wait_until_succeeds(
+            f'[ "{main_pid}" != {before[unit]} ] && [ "{main_pid}" != 0 ] && {self.sx} systemctl is-active {unit}',
+            timeout=self.bounds.wait(30),
+        )
+
+
+class Programs(Supervised):
+    """supervisord's programs: every process of one (a group has several), `supervisorctl
+    signal KILL`, RUNNING."""
+
+    stop_signal = "SIGTERM"
+    running_anew = "RUNNING with a new pid"
+
+    def status(self):
+        # `status` exits non-zero while any process is not RUNNING.
+        return self.machine.succeed(f"{self.sx} supervisorctl status || true")
+
+    def pids(self, program):
+        names = sorted(program_processes(self.status(), program))
+        expect(names, f"supervisorctl status lists no process of {program}")
+        out = self.machine.succeed(f"{self.sx} supervisorctl pid {' '.join(names)} || true").split()
+        return dict(zip(names, out))
+
+    def kill(self, program):
+        return f"{self.sx} supervisorctl signal KILL {program}:*"
+
+    def wait_running(self, program):
+        """Every process of the program RUNNING (`status` exits 0 for STARTING too)."""
+        pattern = f"^{re.escape(program)}(:[^ ]+)? "
+        self.machine.wait_until_succeeds(
+            f'out=$({self.sx} supervisorctl status || true) && echo "$out" | grep -E {q(pattern)} >/dev/null && '
+            f'! echo "$out" | grep -E {q(pattern)} | grep -Ev {q(pattern.rstrip(" ") + " +RUNNING")} >/dev/null',
+            timeout=self.bounds.wait(60),
+        )
+
+    def wait_replaced(self, program, before):
+        self.machine.wait_until_succeeds(
+            f"{self.sx} supervisorctl pid {' '.join(before)} | grep -Evx {q('|'.join(before.values()) + '|0')} >/dev/null",
+            timeout=self.bounds.wait(30),
+        )
+        self.wait_running(program)
+
+
 # --- systemd ---------------------------------------------------------------------
+
+
+def system_running(machine, sx, bounds):
+    """Until systemd in the container (sx: `E exec C`) has finished booting."""
+    # The bus can refuse for a moment right after boot: retry until it answers.
+    machine.wait_until_succeeds(
+        f"timeout 60 {sx} systemctl is-system-running --wait", timeout=bounds.wait(SETTLE_S)
+    )
 
 
 def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
     t = Target(machine, run, spec, "systemd", subtest, engine, port, bounds)
-    e, c = engine, t.container("systemd")
-    sx = f"{e} exec {c}"
+    pid1 = Units(t)
+    e, c, sx, main_pid = engine, pid1.container, pid1.sx, pid1.main_pid
     server, client = spec.server_unit, spec.client_unit
     lost = None
 
-    def main_pid(unit):
-        return machine.succeed(f"{sx} systemctl show -p MainPID --value {unit}").strip()
-
-    with subtest(f"start systemd on {e}"):
-        t.start()
-    try:
-        with subtest("PID 1 is systemd, StopSignal SIGRTMIN+3, not privileged"):
-            t.check_pid1(c, "systemd", "systemd", "SIGRTMIN+3")
+    with t.started():
+        pid1.check_pid1()
 
         with subtest(f"systemd reaches running; {server} and {client} are active, nothing stray runs"):
-            # The bus can refuse for a moment right after boot: retry until it answers.
-            machine.wait_until_succeeds(
-                f"timeout 60 {sx} systemctl is-system-running --wait", timeout=bounds.wait(SETTLE_S)
-            )
+            system_running(machine, sx, bounds)
             state = machine.succeed(f"{sx} systemctl is-system-running || true").strip()
             expect(
                 state == "running",
@@ -503,41 +663,8 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
                 )
                 log(f"{server}: Type=notify, {props['ActiveState']}/{props.get('SubState')}")
 
-        with subtest(
-            f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"
-        ):
-            server_pid, client_pid = main_pid(server), main_pid(client)
-            since = now_utc(machine)
-            ms = back_after_kill_ms(
-                machine,
-                f"{sx} systemctl kill --signal=SIGKILL {server}",
-                t.port,
-                spec.health_path,
-                bounds.serving_again_s,
-            )
-            log(f"killed server serving again after {ms} ms")
-            machine.wait_until_succeeds(f"{sx} systemctl is-active {server}", timeout=bounds.wait(30))
-            expect(main_pid(server) != server_pid, f"{server} MainPID did not change after the kill")
-            t.log_line_since(c, spec.client_log_line, since)
-            expect(
-                main_pid(client) == client_pid,
-                f"{client} was restarted with the server ({client_pid} -> {main_pid(client)})",
-            )
-            log("the client's polls recovered without a restart")
-
-        with subtest(
-            f"a SIGKILLed client comes back ({client} active with a new MainPID, its log line again)"
-        ):
-            client_pid = main_pid(client)
-            since = now_utc(machine)
-            machine.succeed(f"{sx} systemctl kill --signal=SIGKILL {client}")
-            machine.wait_until_succeeds(
-                f'[ "$({sx} systemctl show -p MainPID --value {client})" != {client_pid} ] && '
-                f'[ "$({sx} systemctl show -p MainPID --value {client})" != 0 ] && {sx} systemctl is-active {client}',
-                timeout=bounds.wait(30),
-            )
-            t.log_line_since(c, spec.client_log_line, since)
-            log(f"killed client back as pid {main_pid(client)}, logging /{spec.client_log_line}/")
+        pid1.server_killed(server, client)
+        pid1.client_killed(client)
 
         with subtest(f"{e} logs shows both programs' log lines and no login prompt"):
             out = t.check_log_lines(c, [("server", spec.server_log_line), ("client", spec.client_log_line)])
@@ -553,28 +680,7 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
         if spec.has("socket-activation"):
             with subtest("socket-activation: no request was lost while the server restarted"):
                 expect(lost is None, lost)
-        with subtest(
-            f"a server that cannot start takes the container down (non-zero exit within "
-            f"{bounds.down_s:g} s), then the restart policy acts"
-        ):
-            expect(
-                server in spec.exit_on_failure,
-                f"the spec's systemd.exitOnFailure does not list {server}: a server that cannot come back "
-                "would leave the container up",
-            )
-            machine.succeed(f"{e} start {c}")
-            machine.wait_until_succeeds(
-                f"timeout 60 {sx} systemctl is-system-running --wait", timeout=bounds.wait(SETTLE_S)
-            )
-            t.down_for_good(
-                c,
-                f"{sx} chmod a-x /bin/{spec.server}",
-                f"{sx} systemctl kill --signal=SIGKILL {server}",
-                f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}",
-            )
-
-    finally:
-        t.stop()
+        pid1.cannot_start(server, lambda: system_running(machine, sx, bounds))
 
 
 # --- supervisord -----------------------------------------------------------------
@@ -582,35 +688,14 @@ def check_systemd(machine, run, spec, *, subtest, engine="docker", port=None, bo
 
 def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None, bounds=Bounds()):
     t = Target(machine, run, spec, "supervisord", subtest, engine, port, bounds)
-    e, c = engine, t.container("supervisord")
-    sx = f"{e} exec {c}"
+    pid1 = Programs(t)
+    e, c, sx = engine, pid1.container, pid1.sx
+    status, pids, wait_running = pid1.status, pid1.pids, pid1.wait_running
     server, client = spec.server_program, spec.client_program
     lost = None
 
-    def status():
-        # `status` exits non-zero while any process is not RUNNING.
-        return machine.succeed(f"{sx} supervisorctl status || true")
-
-    def pids(program):
-        names = sorted(program_processes(status(), program))
-        expect(names, f"supervisorctl status lists no process of {program}")
-        out = machine.succeed(f"{sx} supervisorctl pid {' '.join(names)} || true").split()
-        return dict(zip(names, out))
-
-    def wait_running(program):
-        """Every process of the program RUNNING (`status` exits 0 for STARTING too)."""
-        pattern = f"^{re.escape(program)}(:[^ ]+)? "
-        machine.wait_until_succeeds(
-            f'out=$({sx} supervisorctl status || true) && echo "$out" | grep -E {q(pattern)} >/dev/null && '
-            f'! echo "$out" | grep -E {q(pattern)} | grep -Ev {q(pattern.rstrip(" ") + " +RUNNING")} >/dev/null',
-            timeout=bounds.wait(60),
-        )
-
-    with subtest(f"start supervisord on {e}"):
-        t.start()
-    try:
-        with subtest("PID 1 is supervisord, StopSignal SIGTERM, not privileged"):
-            t.check_pid1(c, "supervisord", "supervisord", "SIGTERM")
+    with t.started():
+        pid1.check_pid1()
 
         with subtest(f"supervisorctl status: every process of {server} and {client} RUNNING"):
             wait_running(server)
@@ -644,38 +729,8 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
                 expect(after[victim] != before[victim], f"{victim} pid did not change after the kill")
                 log(f"{victim} back as pid {after[victim]}")
 
-        with subtest(
-            f"a SIGKILLed server serves again within {bounds.serving_again_s:g} s; {client} is not restarted"
-        ):
-            client_pids, server_pids = pids(client), pids(server)
-            since = now_utc(machine)
-            ms = back_after_kill_ms(
-                machine,
-                f"{sx} supervisorctl signal KILL {server}:*",
-                t.port,
-                spec.health_path,
-                bounds.serving_again_s,
-            )
-            log(f"killed {', '.join(sorted(server_pids))}: serving again after {ms} ms")
-            wait_running(server)
-            new = pids(server)
-            same = [n for n in server_pids if new.get(n) == server_pids[n]]
-            expect(not same, f"pid unchanged after the kill: {', '.join(same)}")
-            t.log_line_since(c, spec.client_log_line, since)
-            expect(pids(client) == client_pids, f"{client} was restarted with the server")
-            log("the client recovered without a restart")
-
-        with subtest(f"a SIGKILLed client comes back ({client} RUNNING with a new pid, its log line again)"):
-            client_pids = pids(client)
-            since = now_utc(machine)
-            machine.succeed(f"{sx} supervisorctl signal KILL {client}:*")
-            machine.wait_until_succeeds(
-                f"{sx} supervisorctl pid {' '.join(client_pids)} | grep -Evx {q('|'.join(client_pids.values()) + '|0')} >/dev/null",
-                timeout=bounds.wait(30),
-            )
-            wait_running(client)
-            t.log_line_since(c, spec.client_log_line, since)
-            log(f"killed client back as {pids(client)}")
+        pid1.server_killed(server, client)
+        pid1.client_killed(client)
 
         with subtest(f"{e} logs shows both programs' log lines and supervisord's spawn lines"):
             names = sorted(program_processes(status(), server)) + sorted(program_processes(status(), client))
@@ -695,22 +750,7 @@ def check_supervisord(machine, run, spec, *, subtest, engine="docker", port=None
         if spec.has("inherited-socket"):
             with subtest("inherited-socket: no connection was refused while a server process restarted"):
                 expect(lost is None, lost)
-        with subtest(
-            f"a server that cannot start takes the container down (non-zero exit within "
-            f"{bounds.down_s:g} s), then the restart policy acts"
-        ):
-            machine.succeed(f"{e} start {c}")
-            t.wait_serving()
-            wait_running(server)
-            t.down_for_good(
-                c,
-                f"{sx} chmod a-x /bin/{spec.server}",
-                f"{sx} supervisorctl signal KILL {server}:*",
-                f"chmod a-x /bin/{spec.server} and a SIGKILL of {server}",
-            )
-
-    finally:
-        t.stop()
+        pid1.cannot_start(server, lambda: (t.wait_serving(), wait_running(server)))
 
 
 # --- separate --------------------------------------------------------------------
@@ -754,9 +794,7 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
     t = Target(machine, run, spec, "separate", subtest, engine, port, bounds)
     e = engine
     sc, cc = t.container("server"), t.container("client")
-    with subtest(f"start separate on {e}"):
-        t.start()
-    try:
+    with t.started():
         with subtest(
             f"PID 1 of {sc} is {spec.server}, of {cc} {spec.client}; StopSignal SIGTERM; not privileged"
         ):
@@ -858,8 +896,6 @@ def check_separate(machine, run, spec, *, subtest, engine="docker", port=None, b
         ):
             for c in (cc, sc):
                 stop_timed(machine, e, c, bounds.stop_separate_s, (0,))
-    finally:
-        t.stop()
 
 
 CHECKS = {

@@ -71,11 +71,7 @@ def main():
     parser.add_argument("--port", type=int, help="host port (default: the spec's port)")
     parser.add_argument("--project", help="default: the spec's name, then -fg")
     args = parser.parse_args()
-    try:
-        spec = pairspec.load(args.spec)
-    except pairspec.SpecError as error:
-        print(f"foreground.py: {error}", file=sys.stderr)
-        return 1
+    spec = pairspec.load_or_exit(args.spec, "foreground.py")
     ENV["DUET_SPEC"] = os.path.abspath(args.spec)
     args.port = spec.port if args.port is None else args.port
     args.project = args.project or f"{spec.name}-fg"

@@ -45,11 +45,7 @@ def main():
 
     if args.port is not None and not 1 <= args.port <= 65535:
         parser.error(f"bad --port {args.port} (1-65535)")
-    try:
-        spec = pairspec.load(args.spec)
-    except pairspec.SpecError as error:
-        print(f"run_local.py: {error}", file=sys.stderr)
-        return 1
+    spec = pairspec.load_or_exit(args.spec, "run_local.py")
 
     run = f"DUET_SPEC={shlex.quote(os.path.abspath(args.spec))} {shlex.quote(os.path.join(REPO, 'units', 'run.sh'))}"
     if args.image_dir:

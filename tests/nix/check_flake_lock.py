@@ -15,28 +15,20 @@ Prints one line per problem and exits 1 if there is any; 2 on usage errors.
 import base64
 import json
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from nixeval import nix_eval
 
 REV = re.compile(r"^[0-9a-f]{40}$")
 NAR_HASH = re.compile(r"^sha256-[A-Za-z0-9+/]{43}=$")
 
 
 def flake_inputs(repo: Path) -> dict:
-    if shutil.which("nix-instantiate") is None:
-        sys.exit("check_flake_lock: nix-instantiate not found (install nix-bin)")
-    expr = "(import ./flake.nix).inputs"
-    out = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0:
-        sys.exit(f"check_flake_lock: cannot evaluate flake.nix inputs: {out.stderr.strip()}")
-    inputs = json.loads(out.stdout)
+    try:
+        inputs = nix_eval(repo, "(import ./flake.nix).inputs")
+    except RuntimeError as error:
+        sys.exit(f"check_flake_lock: cannot evaluate flake.nix inputs: {error}")
     # `inputs.x.url = "..."` and `inputs.x = { url = ...; }` both evaluate to attrsets.
     return {name: spec for name, spec in inputs.items()}
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nixeval import nix_eval
+
 SPECS = ("units/pair.json", "tests/second-pair/pair.json")
 KEYS = ("systemd", "supervisord", "server", "client")
 VERSION = "9.8.7"
@@ -25,19 +27,6 @@ DUET = {
     "server": {"Entrypoint": ["/bin/duet-server"], "User": "65534:65534", "ExposedPorts": {"8080/tcp": {}}},
     "client": {"Entrypoint": ["/bin/duet-client"], "User": "65534:65534"},
 }
-
-
-def nix_eval(repo: Path, expr: str):
-    done = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if "nixbld" not in line]
-        raise RuntimeError("nix-instantiate: " + " ".join(lines).strip())
-    return json.loads(done.stdout)
 
 
 def pairspec(repo: Path, *args):

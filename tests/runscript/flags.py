@@ -36,11 +36,20 @@ DOCKER_V2 = (
     "-t --cgroupns=host --cgroup-parent=duet.slice "
     "-v /sys/fs/cgroup/duet.slice:/sys/fs/cgroup/duet.slice:rw --tmpfs /run --tmpfs /run/lock --tmpfs /tmp"
 )
-HARDENED = "--network duet --read-only --cap-drop ALL --security-opt no-new-privileges"
 REFUSED_V1 = (
     "run.sh: systemd 256 in localhost/duet-systemd:latest refuses cgroup v1 (since 256) and this host "
     "has cgroup {cgroup}: use a cgroup v2 host or an image with systemd < 256\n"
 )
+
+
+def separate(project, publish, tail=RESTART, host_env="SERVER_HOST", runtime=""):
+    """The expected lines of the separate approach: the server's container, then the client's."""
+    hardened = f"{runtime}--network {project} --read-only --cap-drop ALL --security-opt no-new-privileges"
+    return [
+        f"{project}-server {hardened} {tail} {publish}",
+        f"{project}-client {hardened} -e {host_env}={project}-server {tail}",
+    ]
+
 
 # (engine, cgroup, approach, systemd version) -> expected stdout, one line a container;
 # a cell that is refused holds ("refused", stderr).
@@ -65,30 +74,12 @@ TABLE = {
     ("podman", "v1", "supervisord", None): [f"duet-supervisord {RESTART} {PUBLISH}"],
     ("podman", "hybrid", "supervisord", None): [f"duet-supervisord --runtime runc {RESTART} {PUBLISH}"],
     ("podman", "v2", "supervisord", None): [f"duet-supervisord {RESTART} {PUBLISH}"],
-    ("docker", "v1", "separate", None): [
-        f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
-    ],
-    ("docker", "hybrid", "separate", None): [
-        f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
-    ],
-    ("docker", "v2", "separate", None): [
-        f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
-    ],
-    ("podman", "v1", "separate", None): [
-        f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
-    ],
-    ("podman", "hybrid", "separate", None): [
-        f"duet-server --runtime runc {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client --runtime runc {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
-    ],
-    ("podman", "v2", "separate", None): [
-        f"duet-server {HARDENED} {RESTART} {PUBLISH}",
-        f"duet-client {HARDENED} -e SERVER_HOST=duet-server {RESTART}",
-    ],
+    ("docker", "v1", "separate", None): separate("duet", PUBLISH),
+    ("docker", "hybrid", "separate", None): separate("duet", PUBLISH),
+    ("docker", "v2", "separate", None): separate("duet", PUBLISH),
+    ("podman", "v1", "separate", None): separate("duet", PUBLISH),
+    ("podman", "hybrid", "separate", None): separate("duet", PUBLISH, runtime="--runtime runc "),
+    ("podman", "v2", "separate", None): separate("duet", PUBLISH),
 }
 
 NAMES = {
@@ -125,12 +116,7 @@ OTHER_PROJECT = (
         "--cgroup",
         "v2",
     ],
-    [
-        "bench-2-server --network bench-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
-        f"{RESTART} -p 127.0.0.1:18080:8080",
-        "bench-2-client --network bench-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
-        f"-e SERVER_HOST=bench-2-server {RESTART}",
-    ],
+    separate("bench-2", "-p 127.0.0.1:18080:8080"),
 )
 
 # argv -> the one line on stderr (exit 2)
@@ -164,21 +150,13 @@ USAGE_ERRORS = {
 
 # The other pair: name tally, port 9431, stop timeout 7, server-host variable TALLY_UPSTREAM.
 O_TAIL = "--stop-timeout 7 --restart unless-stopped"
-O_HARDENED = "--network tally --read-only --cap-drop ALL --security-opt no-new-privileges"
+O_PUBLISH = "-p 127.0.0.1:9431:9431"
 OTHER_TABLE = {
-    ("docker", "hybrid", "systemd", 252): [f"tally-systemd {DOCKER_V1} {O_TAIL} -p 127.0.0.1:9431:9431"],
-    ("docker", "v2", "systemd", 252): [f"tally-systemd {DOCKER_V2} {O_TAIL} -p 127.0.0.1:9431:9431"],
-    ("podman", "hybrid", "supervisord", None): [
-        f"tally-supervisord --runtime runc {O_TAIL} -p 127.0.0.1:9431:9431"
-    ],
-    ("docker", "v1", "separate", None): [
-        f"tally-server {O_HARDENED} {O_TAIL} -p 127.0.0.1:9431:9431",
-        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}",
-    ],
-    ("podman", "v2", "separate", None): [
-        f"tally-server {O_HARDENED} {O_TAIL} -p 127.0.0.1:9431:9431",
-        f"tally-client {O_HARDENED} -e TALLY_UPSTREAM=tally-server {O_TAIL}",
-    ],
+    ("docker", "hybrid", "systemd", 252): [f"tally-systemd {DOCKER_V1} {O_TAIL} {O_PUBLISH}"],
+    ("docker", "v2", "systemd", 252): [f"tally-systemd {DOCKER_V2} {O_TAIL} {O_PUBLISH}"],
+    ("podman", "hybrid", "supervisord", None): [f"tally-supervisord --runtime runc {O_TAIL} {O_PUBLISH}"],
+    ("docker", "v1", "separate", None): separate("tally", O_PUBLISH, O_TAIL, "TALLY_UPSTREAM"),
+    ("podman", "v2", "separate", None): separate("tally", O_PUBLISH, O_TAIL, "TALLY_UPSTREAM"),
 }
 OTHER_REFUSED = (
     "run.sh: systemd 256 in localhost/tally-systemd:latest refuses cgroup v1 (since 256) and this host "
@@ -204,12 +182,7 @@ OTHER_NAMES = {
 }
 OTHER_PORT = (
     ["separate", "--project", "t-2", "--port", "18080", "--print-flags", "--cgroup", "v2"],
-    [
-        f"t-2-server --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges {O_TAIL} "
-        "-p 127.0.0.1:18080:9431",
-        "t-2-client --network t-2 --read-only --cap-drop ALL --security-opt no-new-privileges "
-        f"-e TALLY_UPSTREAM=t-2-server {O_TAIL}",
-    ],
+    separate("t-2", "-p 127.0.0.1:18080:9431", O_TAIL, "TALLY_UPSTREAM"),
 )
 
 # Bad specs, made from the other pair's: (what, change to the JSON document, the one line
@@ -253,51 +226,50 @@ def check(failures, what, ok, detail):
         failures.append(f"{what}: {detail}")
 
 
+def check_lines(failures, what, r, expected):
+    """r exited 0, its stdout these lines."""
+    check(
+        failures,
+        what,
+        r.returncode == 0 and r.stdout.splitlines() == expected,
+        f"exit {r.returncode}\n  got      {r.stdout.splitlines()}\n  expected {expected}\n  {r.stderr}",
+    )
+
+
+def check_exit(failures, what, r, code, stderr):
+    """r exited with code, nothing on stdout, exactly stderr on stderr."""
+    check(
+        failures,
+        what,
+        (r.returncode, r.stdout, r.stderr) == (code, "", stderr),
+        f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}, expected exit {code} {stderr!r}",
+    )
+
+
+def cell(engine, cgroup, approach, version, *more):
+    """run.sh's arguments that print the flags of one cell of the table."""
+    argv = [approach, *more, "--engine", engine, "--print-flags", "--cgroup", cgroup]
+    return argv + (["--systemd-version", str(version)] if version is not None else [])
+
+
 def main():
     failures = []
     for (engine, cgroup, approach, version), expected in TABLE.items():
-        argv = [approach, "--engine", engine, "--print-flags", "--cgroup", cgroup]
-        if version is not None:
-            argv += ["--systemd-version", str(version)]
-        r = run(*argv)
+        r = run(*cell(engine, cgroup, approach, version))
         what = f"{engine} {cgroup} {approach}" + (f" systemd {version}" if version else "")
         if isinstance(expected, tuple):
-            check(
-                failures,
-                what,
-                (r.returncode, r.stdout, r.stderr) == (1, "", expected[1]),
-                f"expected refusal (exit 1) {expected[1]!r}, got exit {r.returncode} {r.stdout!r} {r.stderr!r}",
-            )
+            check_exit(failures, what, r, 1, expected[1])
         else:
-            got = r.stdout.splitlines()
-            check(
-                failures,
-                what,
-                r.returncode == 0 and got == expected,
-                f"exit {r.returncode}\n  got      {got}\n  expected {expected}\n  {r.stderr}",
-            )
-    r = run(*OTHER_PROJECT[0])
-    check(
-        failures,
-        "other project and port",
-        r.stdout.splitlines() == OTHER_PROJECT[1],
-        f"got {r.stdout.splitlines()}, expected {OTHER_PROJECT[1]}",
-    )
+            check_lines(failures, what, r, expected)
+    check_lines(failures, "other project and port", run(*OTHER_PROJECT[0]), OTHER_PROJECT[1])
 
     for (approach, project), expected in NAMES.items():
         for how, argv, env in (
             ("--project", [approach, "--project", project, "--print-names"], None),
             ("DUET_PROJECT", [approach, "--print-names"], {"DUET_PROJECT": project}),
         ):
-            r = run(*argv, env=env)
-            check(
-                failures,
-                f"names {approach} {project} ({how})",
-                r.returncode == 0 and r.stdout.splitlines() == expected,
-                f"got {r.stdout.splitlines()} (exit {r.returncode}), expected {expected}",
-            )
-    r = run("--print-names")
-    check(failures, "names default approach", r.stdout.splitlines() == NAMES[("systemd", "duet")], r.stdout)
+            check_lines(failures, f"names {approach} {project} ({how})", run(*argv, env=env), expected)
+    check_lines(failures, "names default approach", run("--print-names"), NAMES[("systemd", "duet")])
 
     r = run("--help")
     check(
@@ -314,13 +286,7 @@ def main():
         f"exit {r.returncode}, stderr {r.stderr!r}",
     )
     for argv, line in USAGE_ERRORS.items():
-        r = run(*argv)
-        check(
-            failures,
-            f"usage error {' '.join(argv)}",
-            (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
-            f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
-        )
+        check_exit(failures, f"usage error {' '.join(argv)}", run(*argv), 2, line + "\n")
 
     total = len(TABLE) + 1 + 2 * len(NAMES) + 3 + len(USAGE_ERRORS)
     total += other_pair(failures)
@@ -338,41 +304,19 @@ def other_pair(failures):
     checks = 0
     for how, spec_argv, env in (("--spec", ["--spec", OTHER], None), ("DUET_SPEC", [], {"DUET_SPEC": OTHER})):
         for (engine, cgroup, approach, version), expected in OTHER_TABLE.items():
-            argv = [approach, *spec_argv, "--engine", engine, "--print-flags", "--cgroup", cgroup]
-            if version is not None:
-                argv += ["--systemd-version", str(version)]
-            r = run(*argv, env=env)
-            check(
-                failures,
-                f"other pair ({how}) {engine} {cgroup} {approach}",
-                r.returncode == 0 and r.stdout.splitlines() == expected,
-                f"exit {r.returncode}\n  got      {r.stdout.splitlines()}\n  expected {expected}\n  {r.stderr}",
-            )
+            r = run(*cell(engine, cgroup, approach, version, *spec_argv), env=env)
+            check_lines(failures, f"other pair ({how}) {engine} {cgroup} {approach}", r, expected)
             checks += 1
         r = run("systemd", *spec_argv, "--print-flags", "--cgroup", "v1", "--systemd-version", "256", env=env)
-        check(
-            failures,
-            f"other pair ({how}) systemd 256 refused",
-            (r.returncode, r.stdout, r.stderr) == (1, "", OTHER_REFUSED),
-            f"exit {r.returncode} {r.stdout!r} {r.stderr!r}",
-        )
+        check_exit(failures, f"other pair ({how}) systemd 256 refused", r, 1, OTHER_REFUSED)
         for (approach, project), expected in OTHER_NAMES.items():
             r = run(
                 approach, *spec_argv, *(["--project", project] if project else []), "--print-names", env=env
             )
-            check(
-                failures,
-                f"other pair ({how}) names {approach} {project or '(the spec name)'}",
-                r.returncode == 0 and r.stdout.splitlines() == expected,
-                f"got {r.stdout.splitlines()} (exit {r.returncode}, {r.stderr!r}), expected {expected}",
-            )
+            what = f"other pair ({how}) names {approach} {project or '(the spec name)'}"
+            check_lines(failures, what, r, expected)
         r = run(*OTHER_PORT[0], *spec_argv, env=env)
-        check(
-            failures,
-            f"other pair ({how}) project and port",
-            r.stdout.splitlines() == OTHER_PORT[1],
-            f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {OTHER_PORT[1]}",
-        )
+        check_lines(failures, f"other pair ({how}) project and port", r, OTHER_PORT[1])
         checks += 1 + len(OTHER_NAMES) + 1
     # --spec wins over DUET_SPEC; DUET_PROJECT over the spec's name.
     r = run(
@@ -383,12 +327,7 @@ def other_pair(failures):
         env={"DUET_SPEC": "/nonexistent.json", "DUET_PROJECT": "p-9"},
     )
     expected = ["image localhost/tally-supervisord:latest", "container p-9-supervisord"]
-    check(
-        failures,
-        "--spec over DUET_SPEC, DUET_PROJECT over the spec's name",
-        r.stdout.splitlines() == expected,
-        f"got {r.stdout.splitlines()} ({r.stderr!r}), expected {expected}",
-    )
+    check_lines(failures, "--spec over DUET_SPEC, DUET_PROJECT over the spec's name", r, expected)
     return checks + 1
 
 
@@ -414,21 +353,11 @@ def bad_specs(failures):
                 ["separate", "--engine", "docker", "--port", "18999"],
             ):
                 r = run(*argv, "--spec", bad)
-                check(
-                    failures,
-                    f"bad spec ({what}): {' '.join(argv)}",
-                    (r.returncode, r.stdout, r.stderr) == (1, "", f"run.sh: {line}\n"),
-                    f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}, expected {line!r}",
-                )
+                check_exit(failures, f"bad spec ({what}): {' '.join(argv)}", r, 1, f"run.sh: {line}\n")
                 checks += 1
         r = run("--print-names", "--spec", os.path.join(work, "absent.json"))
         line = f"run.sh: cannot read the spec {work}/absent.json: No such file or directory\n"
-        check(
-            failures,
-            "spec file missing",
-            (r.returncode, r.stdout, r.stderr) == (1, "", line),
-            f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
-        )
+        check_exit(failures, "spec file missing", r, 1, line)
         with open(bad, "w") as f:
             f.write('{"name": "tally",')
         r = run("--print-names", "--spec", bad)
@@ -447,16 +376,9 @@ def bad_specs(failures):
         os.mkdir(bare)
         for tool in ("bash", "dirname"):
             os.symlink(shutil.which(tool), os.path.join(bare, tool))
-        r = subprocess.run(
-            [RUN, "--print-names"], capture_output=True, text=True, env={"PATH": bare}, timeout=30
-        )
+        r = run("--print-names", env={"PATH": bare})
         line = "run.sh: python3 not found in PATH: run.sh reads the pair spec with it\n"
-        check(
-            failures,
-            "python3 missing",
-            (r.returncode, r.stdout, r.stderr) == (1, "", line),
-            f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
-        )
+        check_exit(failures, "python3 missing", r, 1, line)
         checks += 3
     finally:
         shutil.rmtree(work)
@@ -475,6 +397,13 @@ TRY_ERRORS = {
 AT_ONCE_S = 5
 
 
+def timed_try(argv, env):
+    """try.sh's answer to argv, and the seconds it took."""
+    started = time.monotonic()
+    r = subprocess.run([TRY, *argv], capture_output=True, text=True, env=env, timeout=60)
+    return r, time.monotonic() - started
+
+
 def check_args_and_try(failures):
     """run.sh --check-args and try.sh's argument answers, with a PATH of bash, dirname and cat
     alone: no python3 (no spec read), no apt-get, cargo or engine. Returns the number of checks."""
@@ -487,36 +416,19 @@ def check_args_and_try(failures):
             os.symlink(shutil.which(tool), os.path.join(bare, tool))
         env = {"PATH": bare}
         for argv, line in USAGE_ERRORS.items():
-            r = subprocess.run(
-                [RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30
-            )
-            check(
-                failures,
-                f"--check-args {' '.join(argv)}",
-                (r.returncode, r.stdout, r.stderr) == (2, "", line + "\n"),
-                f"exit {r.returncode}, stderr {r.stderr!r}, expected {line!r}",
-            )
+            r = run("--check-args", *argv, env=env)
+            check_exit(failures, f"--check-args {' '.join(argv)}", r, 2, line + "\n")
             checks += 1
         for argv in (
             ["separate", "--engine", "podman", "--project", "p-2", "--port", "18080", "--detach"],
             ["--spec", "/nonexistent/pair.json", "--stop"],
             ["systemd", "--print-flags", "--cgroup", "v1", "--systemd-version", "252"],
         ):
-            r = subprocess.run(
-                [RUN, "--check-args", *argv], capture_output=True, text=True, env=env, timeout=30
-            )
-            check(
-                failures,
-                f"--check-args {' '.join(argv)}",
-                (r.returncode, r.stdout, r.stderr) == (0, "", ""),
-                f"exit {r.returncode}, stdout {r.stdout!r}, stderr {r.stderr!r}",
-            )
+            check_exit(failures, f"--check-args {' '.join(argv)}", run("--check-args", *argv, env=env), 0, "")
             checks += 1
 
         for argv in (["--help"], ["-h"], ["separate", "--detach", "--help"]):
-            started = time.monotonic()
-            r = subprocess.run([TRY, *argv], capture_output=True, text=True, env=env, timeout=60)
-            took = time.monotonic() - started
+            r, took = timed_try(argv, env)
             check(
                 failures,
                 f"try.sh {' '.join(argv)}",
@@ -529,9 +441,7 @@ def check_args_and_try(failures):
             )
             checks += 1
         for argv, line in TRY_ERRORS.items():
-            started = time.monotonic()
-            r = subprocess.run([TRY, *argv], capture_output=True, text=True, env=env, timeout=60)
-            took = time.monotonic() - started
+            r, took = timed_try(argv, env)
             said = r.stderr.splitlines()
             check(
                 failures,

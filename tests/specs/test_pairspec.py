@@ -198,6 +198,13 @@ class Rules(unittest.TestCase):
             str(caught.exception),
             f"cannot read the spec {self.where.dir}/absent.json: No such file or directory",
         )
+        # A command-line tool's load: the same line after the tool's name, exit 1.
+        with self.assertRaises(SystemExit) as caught:
+            pairspec.load_or_exit(os.path.join(self.where.dir, "absent.json"), "tool.py")
+        self.assertEqual(
+            caught.exception.code,
+            f"tool.py: cannot read the spec {self.where.dir}/absent.json: No such file or directory",
+        )
 
     def test_unknown_fields(self):
         self.refused({"prot": 1}, "prot: unknown field (known: client, description, health, name, port")
@@ -208,46 +215,24 @@ class Rules(unittest.TestCase):
         self.refused({"supervisord.conf": "x"}, "supervisord.conf: unknown field")
 
     def test_missing_fields(self):
-        for field in (
-            "name",
-            "description",
-            "port",
-            "stopTimeoutSec",
-            "health",
-            "server",
-            "client",
-            "systemd",
-            "supervisord",
-        ):
+        # GOOD has every field, each section one level deep: without any of them but the
+        # optional ones, the spec is refused naming the field.
+        optional = {"version", "users", "client.env", "systemd.exitOnFailure", "systemd.dropIns"}
+        optional |= {"server.abilities", "server.readinessPath"}
+        fields = list(GOOD) + [
+            f"{section}.{field}"
+            for section, value in GOOD.items()
+            if isinstance(value, dict)
+            for field in value
+        ]
+        required = [field for field in fields if field not in optional]
+        self.assertEqual(len(required), 22, required)
+        for field in required:
             self.assertEqual(self.refused({field: DELETE}, field), f"pair.json: {field}: missing")
-        for field in (
-            "health.path",
-            "health.command",
-            "server.logLine",
-            "client.logLine",
-            "client.serverHostEnv",
-            "systemd.units",
-            "systemd.server",
-            "systemd.client",
-            "supervisord.programs",
-            "supervisord.server",
-            "supervisord.client",
-        ):
-            self.assertEqual(self.refused({field: DELETE}, field), f"pair.json: {field}: missing")
-
-    def test_missing_executables(self):
-        self.assertEqual(
-            self.refused({"server.executable": DELETE}, "server.executable"),
-            "pair.json: server.executable: missing",
-        )
-        self.assertEqual(
-            self.refused({"client.executable": DELETE}, "client.executable"),
-            "pair.json: client.executable: missing",
-        )
-        self.refused({"server.executable": ""}, "server.executable: must be a non-empty string")
-        self.refused({"client.executable": None}, "client.executable: must be a non-empty string")
 
     def test_executables(self):
+        self.refused({"server.executable": ""}, "server.executable: must be a non-empty string")
+        self.refused({"client.executable": None}, "client.executable: must be a non-empty string")
         self.refused(
             {"server.executable": "bin/tally-web"}, "server.executable: 'bin/tally-web' is not a file name"
         )

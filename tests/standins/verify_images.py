@@ -318,11 +318,7 @@ def main():
     parser.add_argument("--engine", choices=("docker", "podman"), default="docker")
     parser.add_argument("--version")
     args = parser.parse_args()
-    try:
-        spec = pairspec.load(args.spec)
-    except pairspec.SpecError as error:
-        print(f"verify_images.py: {error}", file=sys.stderr)
-        return 1
+    spec = pairspec.load_or_exit(args.spec, "verify_images.py")
     version = args.version or spec.version
     duet = os.path.abspath(args.spec) == os.path.join(REPO, "units", "pair.json")
     expect = expected_for_duet(spec) if duet else expected_derived(spec, version)

@@ -36,26 +36,6 @@ DROP_IN_RE = re.compile(r"^[A-Za-z0-9_.@-]+\.conf$")
 # the same name would replace one of them.
 LIBRARY_DROP_INS = ("exit-on-failure.conf", "restart-direct.conf")
 
-FIELDS = {
-    "": {
-        "name",
-        "description",
-        "version",
-        "port",
-        "stopTimeoutSec",
-        "health",
-        "server",
-        "client",
-        "systemd",
-        "supervisord",
-        "users",
-    },
-    "health": {"path", "command"},
-    "server": {"executable", "logLine", "abilities", "readinessPath"},
-    "client": {"executable", "logLine", "serverHostEnv", "env"},
-    "systemd": {"units", "server", "client", "exitOnFailure", "dropIns"},
-    "supervisord": {"programs", "server", "client"},
-}
 REQUIRED = {
     "": {
         "name",
@@ -74,6 +54,13 @@ REQUIRED = {
     "systemd": {"units", "server", "client"},
     "supervisord": {"programs", "server", "client"},
 }
+OPTIONAL = {
+    "": {"version", "users"},
+    "server": {"abilities", "readinessPath"},
+    "client": {"env"},
+    "systemd": {"exitOnFailure", "dropIns"},
+}
+FIELDS = {section: fields | OPTIONAL.get(section, set()) for section, fields in REQUIRED.items()}
 
 
 class SpecError(ValueError):
@@ -171,23 +158,15 @@ class Spec:
                 "ExposedPorts": exposed,
             }
             what = "under supervisord as PID 1"
-        elif key == "server":
-            config = {
-                "Entrypoint": [f"/bin/{self.server}"],
-                "User": SINGLE_USER,
-                "StopSignal": "SIGTERM",
-                "ExposedPorts": exposed,
-            }
-            what = f"{self.server} alone, as PID 1"
-        elif key == "client":
-            env = [f"{self.server_host_env}={self.image_name('server')}"] + self.client_env
-            config = {
-                "Entrypoint": [f"/bin/{self.client}"],
-                "User": SINGLE_USER,
-                "StopSignal": "SIGTERM",
-                "Env": env,
-            }
-            what = f"{self.client} alone, as PID 1"
+        elif key in ("server", "client"):
+            # A single image: its program alone as PID 1, unprivileged.
+            executable = self.server if key == "server" else self.client
+            config = {"Entrypoint": [f"/bin/{executable}"], "User": SINGLE_USER, "StopSignal": "SIGTERM"}
+            if key == "server":
+                config["ExposedPorts"] = exposed
+            else:
+                config["Env"] = [f"{self.server_host_env}={self.image_name('server')}"] + self.client_env
+            what = f"{executable} alone, as PID 1"
         else:
             raise SpecError(f"no image {key!r} (one of {', '.join(KEYS)})")
         labels = {
@@ -432,6 +411,14 @@ def load(path):
     except RecursionError:
         raise SpecError(f"{os.path.basename(path)}: not JSON: nested too deeply") from None
     return validate(path, doc)
+
+
+def load_or_exit(path, program):
+    """load() for a command-line tool: a bad spec ends it with one line, `PROGRAM: ...`, exit 1."""
+    try:
+        return load(path)
+    except SpecError as error:
+        sys.exit(f"{program}: {error}")
 
 
 # --- output for other tools ----------------------------------------------------------
