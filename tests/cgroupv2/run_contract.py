@@ -78,11 +78,7 @@ def main():
     if args.time_scale < 1:
         ap.error("--time-scale must be >= 1")
 
-    try:
-        spec = pairspec.load(args.spec)
-    except pairspec.SpecError as error:
-        print(f"run_contract.py: {error}", file=sys.stderr)
-        return 1
+    spec = pairspec.load_or_exit(args.spec, "run_contract.py")
     relative = os.path.relpath(os.path.abspath(args.spec), REPO)
     if relative.startswith(".."):
         print(
@@ -103,7 +99,7 @@ def main():
         )
         return 1
     if len(args.engine) > 1:
-        return side_by_side(args, spec.port if args.port is None else args.port)
+        return side_by_side(args, spec, spec.port if args.port is None else args.port)
     runs = [(engine, approach, approach) for engine in args.engine for approach in args.approach]
     if args.systemd_layout:
         runs += [(engine, "systemd", "systemd-layout") for engine in args.engine]
@@ -146,7 +142,7 @@ def summary(name, time_scale, results):
 RESULT_LINE = re.compile(r"^== (\S+) (\S+): (PASS|FAIL)(.*) in (\d+) s$")
 
 
-def side_by_side(args, port):
+def side_by_side(args, spec, port):
     """Runs this script once per engine, at the same time, and sums up their results."""
     common = [
         "--approach",
@@ -181,7 +177,7 @@ def side_by_side(args, port):
         if child.wait() != 0 and not any(r[0] == engine and not r[2] for r in results):
             results.append((engine, "(all)", False, 0.0, f" (exit {child.returncode}, no run finished)"))
     results.sort(key=lambda result: args.engine.index(result[0]))  # stable: each engine's own order
-    return summary(pairspec.load(args.spec).name, args.time_scale, results)
+    return summary(spec.name, args.time_scale, results)
 
 
 if __name__ == "__main__":
