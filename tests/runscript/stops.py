@@ -105,14 +105,16 @@ def main():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(2)
+    # The stop must come once the session runs in the container, not while the engine is
+    # still starting it (under load that took longer than a fixed wait).
+    following = running_in(args, container, "journalctl", within_s=30)
     done, took = stop(args, project)
     said = done.stderr.splitlines()
     forced = (
         f"run.sh: container {container} did not stop within {timeout} s of its stop signal: {args.engine} "
         f"killed it (SIGKILL); an exec session left open in it, such as journalctl -f, holds systemd's shutdown"
     )
-    problems = []
+    problems = [] if following else ["journalctl -f did not show in the container within 30 s"]
     if (done.returncode, said) != (0, [forced, f"run.sh: removed container {container}"]):
         problems.append(f"exit {done.returncode}, said {said}")
     if left(args, container):
@@ -124,6 +126,21 @@ def main():
         problems.append("the exec session did not end with the container")
     results.append(("stop with journalctl -f open", problems, f"{took:.1f} s: {said[0] if said else ''}"))
 
+    return report(results)
+
+
+def running_in(args, container, command, within_s):
+    """Whether COMMAND shows among the container's processes (engine top) within WITHIN_S."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        top = subprocess.run([args.engine, "top", container], capture_output=True, text=True)
+        if command in top.stdout:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def report(results):
     failed = 0
     for case, problems, detail in results:
         if problems:
