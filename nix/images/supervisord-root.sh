@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Builds the root filesystem of a pair's supervisord image (run by nix/images/supervisord.nix;
+# Builds the root filesystem of a pair's supervisord image (run by nix/images/layered.nix;
 # plain bash + coreutils so tests/nix/test_image_roots.sh runs it without Nix).
 #
 # usage: bash supervisord-root.sh OUT PYTHON BASE PROGRAMS_CONF --program PATH...

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Builds the root filesystem of a pair's systemd image (run by nix/images/systemd.nix in a
+# Builds the root filesystem of a pair's systemd image (run by nix/images/layered.nix in a
 # runCommand; plain bash + coreutils so tests/nix/test_image_roots.sh runs it without Nix).
 #
 # usage: bash systemd-root.sh OUT NAME SYSTEMD BASE UNITS [OPTION]...

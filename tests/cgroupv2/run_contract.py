@@ -55,6 +55,8 @@ def csv(allowed):
         bad = [x for x in items if x not in allowed]
         if bad or not items:
             raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}")
+        if len(set(items)) != len(items):
+            raise argparse.ArgumentTypeError(f"each at most once: {text}")
         return items
 
     return parse
@@ -172,10 +174,14 @@ def side_by_side(args, spec, port):
         thread = threading.Thread(target=relay, args=(engine, child))
         thread.start()
         children.append((engine, child, thread))
+    expected = len(args.approach) + (1 if args.systemd_layout else 0)
     for engine, child, thread in children:
         thread.join()
-        if child.wait() != 0 and not any(r[0] == engine and not r[2] for r in results):
-            results.append((engine, "(all)", False, 0.0, f" (exit {child.returncode}, no run finished)"))
+        reported = sum(1 for result in results if result[0] == engine)
+        if child.wait() != 0 and reported < expected:
+            # The child ended before it reported every run: say so, or those runs would vanish.
+            where = f" (exit {child.returncode}, {reported} of {expected} runs reported)"
+            results.append((engine, "(rest)", False, 0.0, where))
     results.sort(key=lambda result: args.engine.index(result[0]))  # stable: each engine's own order
     return summary(spec.name, args.time_scale, results)
 
