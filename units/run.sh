@@ -361,8 +361,15 @@ follow_until_stopped() { # foreground: logs until Ctrl-C, or until a container s
 
 main() {
   trap on_exit EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  # bash before 5.3 runs a trap left pending when it next parses a command substitution,
+  # with its parser still waiting for that substitution's `)`: a plain `exit 130` then
+  # fails to parse and the signal is lost. There the action reads on to the `)` of its
+  # second line; anywhere else the exit on its first line comes before it.
+  local close=$'\n)'
+  # shellcheck disable=SC2064  # expanded now on purpose: the action's second line
+  trap "exit 130$close" INT
+  # shellcheck disable=SC2064
+  trap "exit 143$close" TERM
   parse_args "$@"
   [ "$check_args" = 0 ] || exit 0
   [ "$mode" = help ] || load_spec
