@@ -38,10 +38,10 @@ need_option() {
     || fail "$* does not take $option yet: that piece of the library is missing"
 }
 
-# The programs as the images carry them: the scripts under their executable names.
+# The programs as the images carry them: the script under each executable name.
 make_bin_dir() { # dir
-  install -m 0755 tests/second-pair/server.py "$1/$(spec_field server executable)"
-  install -m 0755 tests/second-pair/client.py "$1/$(spec_field client executable)"
+  install -m 0755 tests/second-pair/seed.py "$1/$(spec_field server executable)"
+  install -m 0755 tests/second-pair/seed.py "$1/$(spec_field client executable)"
 }
 
 main() {

@@ -1,6 +1,6 @@
 # seed-server and seed-client, the second pair's programs (python3's standard library only),
-# as packages with bin/seed-server and bin/seed-client: each script with its first line
-# pointing at nixpkgs' python3. The programs' own tests are test_programs.py.
+# as packages with bin/seed-server and bin/seed-client: seed.py under each name, its first
+# line pointing at nixpkgs' python3. The programs' own tests are test_programs.py.
 { runCommand, python3 }:
 let
   program =
@@ -12,6 +12,6 @@ let
     '';
 in
 {
-  server = program "seed-server" ./server.py;
-  client = program "seed-client" ./client.py;
+  server = program "seed-server" ./seed.py;
+  client = program "seed-client" ./seed.py;
 }

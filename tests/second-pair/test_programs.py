@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """seed-server and seed-client against each other on loopback: real processes, real
-sockets, no engine. The scripts run as the images carry them: copies named seed-server
-and seed-client, executed through their first line.
+sockets, no engine. The script runs as the images carry it: copies of seed.py named
+seed-server and seed-client, executed through their first line.
 usage: python3 tests/second-pair/test_programs.py [-v] (about 15 s)"""
 
 import http.client
@@ -25,8 +25,8 @@ CLIENT = os.path.join(BIN, "seed-client")
 
 
 def setUpModule():
-    for source, target in (("server.py", SERVER), ("client.py", CLIENT)):
-        shutil.copyfile(os.path.join(HERE, source), target)
+    for target in (SERVER, CLIENT):
+        shutil.copyfile(os.path.join(HERE, "seed.py"), target)
         os.chmod(target, 0o755)
 
 
