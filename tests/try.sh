@@ -55,8 +55,15 @@ option_value() { # NAME DEFAULT ARG...: the value of run.sh's option NAME among 
   echo "$value"
 }
 
-ensure_docker() { # the engine DOCKER_HOST names, or the host's dockerd, started if it is not up
-  docker info >/dev/null 2>&1 && return 0
+ensure_docker() { # ANSWERED_BEFORE: the engine DOCKER_HOST names, or the host's dockerd, started if it is not up
+  if docker info >/dev/null 2>&1; then
+    # On a systemd host, installing docker.io starts (and enables) docker.service.
+    if [ "$1" = no ] && [ -d /run/systemd/system ]; then
+      dockerd_started="systemctl stop docker docker.socket"
+      say "installing docker.io started dockerd (docker.service); it keeps running after this script; stop it with: $dockerd_started"
+    fi
+    return 0
+  fi
   [ -z "${DOCKER_HOST:-}" ] || die "no Docker engine answers at DOCKER_HOST=$DOCKER_HOST"
   if [ -d /run/systemd/system ]; then
     say "no Docker engine answers: starting dockerd (systemctl start docker)"
@@ -84,13 +91,14 @@ main() {
     *" --stop "* | *" --print-names "* | *" --print-flags "*) exec units/run.sh "$@" ;;
   esac
   [ "$(id -u)" = 0 ] || die "run as root (apt, debootstrap and the engines need it)"
-  local start=$SECONDS engine image_dir
+  local start=$SECONDS engine image_dir docker_answered=no
   engine=$(option_value --engine docker "$@")
   image_dir=$(option_value --image-dir "${DUET_IMAGE_DIR:-}" "$@")
 
+  ! docker info >/dev/null 2>&1 || docker_answered=yes
   tests/install-deps.sh --for try
   export PATH=$HOME/.cargo/bin:$PATH
-  [ "$engine" = docker ] && ensure_docker
+  [ "$engine" = docker ] && ensure_docker "$docker_answered"
 
   say "cargo build --release (the first time takes several minutes)"
   cargo build --locked --release --bins --quiet
