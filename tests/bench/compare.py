@@ -313,7 +313,7 @@ def distinct_panels(panels):
     return kept
 
 
-def svg(summary, facts, args, approaches, pair):
+def svg(summary, facts, args, approaches, pair, when="date not recorded"):
     panels = distinct_panels(
         [
             (
@@ -327,7 +327,7 @@ def svg(summary, facts, args, approaches, pair):
     footnote = (
         f"bars: median of {args.rounds} rounds; whiskers: min-max. "
         f"{facts['engine']}, cgroup {facts['cgroup']}, {facts['cpus']} CPUs, "
-        f"{facts.get('systemd in image', '')}"
+        f"{facts.get('systemd in image', '')}, {when}"
     )
     return svgchart.chart(
         f"{pair}: the three approaches side by side", panels, approaches, columns=3, footnote=footnote
@@ -453,8 +453,10 @@ def render(path, out):
         table = (
             conditions_line(run) + "\n\n" + markdown(summary, run["rounds"], run["facts"], args, approaches)
         )
+        measured = run.get("measured")
+        when = f"{measured['from_utc']} UTC" if measured else "date not recorded"
         # compare.json files from before the spec measured duet and do not say so.
-        chart = svg(summary, run["facts"], args, approaches, run.get("pair", "duet"))
+        chart = svg(summary, run["facts"], args, approaches, run.get("pair", "duet"), when)
     except RENDER_ERRORS as error:
         raise BenchError(
             f"{path}: not a compare.json of this tool: {type(error).__name__}: {error}"

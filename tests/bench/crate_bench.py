@@ -28,6 +28,7 @@ import time
 
 from benchlib import (
     BenchError,
+    add_host_note_argument,
     child_pids,
     format_number,
     loadavg,
@@ -237,7 +238,18 @@ def host_facts():
         "wrk": first_line(["wrk", "-v"]).split(" Copyright")[0],
         "nginx": first_line(["nginx", "-v"]),
         "python": platform.python_version(),
+        "revision": first_line(["git", "-C", REPO, "describe", "--always", "--dirty"]),
     }
+
+
+def measured_line(facts, note):
+    """The line the output opens with: when, on what host, which commit of duet, what load."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    return (
+        f"Measured {when} UTC on {facts['cpus']} CPUs ({facts['cpu']}), kernel {facts['kernel']}, "
+        f"loopback, no containers; duet at commit {facts['revision']}; load average {loadavg()} "
+        f"at the start{f'; {note}' if note else ''}."
+    )
 
 
 def main():
@@ -270,6 +282,7 @@ def main():
     parser.add_argument(
         "--baseline", metavar="BIN", help="also load this duet-server binary (same flags), named baseline"
     )
+    add_host_note_argument(parser)
     args = parser.parse_args()
     if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.threads < 1:
         parser.error("--rounds, --duration, --connections and --threads must be >= 1")
@@ -291,13 +304,14 @@ def main():
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} is not installed")
 
+    facts = host_facts()
+    print(measured_line(facts, args.host_note), flush=True)
     if not args.no_build:
         build()
     server_bin = binary("target/release/duet-server")
     client_bin = binary("target/release/duet-client")
     bare_bin = binary("target/release/examples/bare-hyper")
 
-    facts = host_facts()
     print(
         f"host: {facts['cpus']} CPUs ({facts['cpu']}), kernel {facts['kernel']}, "
         f"{facts['wrk']}, {facts['nginx']}, python {facts['python']}"

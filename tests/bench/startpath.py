@@ -15,7 +15,8 @@ of the program alone, default network): what the engine itself costs. The pair i
 --spec describes (default units/pair.json, duet's); requests go to --path (default /).
 
 Prints a markdown table and writes it as startpath.md, with the figures of every round as
-startpath.json, to --out (default: outside the repository, printed).
+startpath.json, to --out (default: outside the repository, printed); both open with when it
+ran, on what host and under what load (--host-note adds the host's state in words).
 
 Usage: tests/bench/startpath.py [--rounds 3] [--engine docker|podman] [--spec FILE] [--approaches a,b] [--out DIR]
 """
@@ -32,8 +33,11 @@ import time
 
 from benchlib import (
     BenchError,
+    add_host_note_argument,
+    conditions_line,
     default_out_dir,
     loadavg,
+    measured,
     run_main,
     summarize,
     then_clean_up,
@@ -41,6 +45,7 @@ from benchlib import (
 )
 import containers
 import runscript
+from enginefacts import host_facts
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -192,6 +197,7 @@ def main():
         "--out",
         help="directory for startpath.md and startpath.json (default: outside the repository, printed)",
     )
+    add_host_note_argument(parser)
     args = parser.parse_args()
     approaches = args.approaches.split(",")
     if any(a not in runscript.APPROACHES for a in approaches) or len(set(approaches)) != len(approaches):
@@ -208,6 +214,7 @@ def main():
     script = runscript.RunScript(args.run, args.engine, args.project, spec, tool="startpath")
     engine = args.engine
     results = {}
+    started, start_load = time.time(), loadavg()
     print(
         f"startpath: {', '.join(approaches)} + floor; {args.rounds} rounds; loadavg {loadavg()}", flush=True
     )
@@ -259,7 +266,7 @@ def main():
     columns = list(results)
     lines = [
         f"Seconds from the serving container's StartedAt; stop: from `{engine} stop`. "
-        f"Median (min–max) of {args.rounds} rounds; loadavg {loadavg()}.",
+        f"Median (min–max) of {args.rounds} rounds.",
         "",
         "| step | " + " | ".join(columns) + " |",
         "|---|" + "---|" * len(columns),
@@ -275,15 +282,15 @@ def main():
             cells.append(f"{s['median']:.3f} ({s['min']:.3f}–{s['max']:.3f})")
         if any(cells):
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
+    run = {
+        "measured": measured(started, start_load, args.host_note),
+        "facts": host_facts(engine),
+        "args": vars(args),
+        "results": results,
+    }
+    table = conditions_line(run) + "\n\n" + "\n".join(lines)
     out = args.out or default_out_dir("startpath")
-    write_outputs(
-        out,
-        {
-            "startpath.json": json.dumps({"args": vars(args), "results": results}, indent=1),
-            "startpath.md": table + "\n",
-        },
-    )
+    write_outputs(out, {"startpath.json": json.dumps(run, indent=1), "startpath.md": table + "\n"})
     print()
     print(table)
     print(f"wrote {out}/startpath.md, startpath.json")
