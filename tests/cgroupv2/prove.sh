@@ -6,7 +6,7 @@
 #   prove.sh [--engine docker,podman] [--approach systemd,supervisord,separate] [--keep] [--reuse] [--time-scale N]
 # --keep leaves the guest running afterwards (vm.sh ssh … to look inside, vm.sh stop);
 # --reuse runs in an already running guest (and leaves it running).
-# --time-scale N (default 6, as in CI) stretches the contract's time bounds for the emulated guest.
+# --time-scale N (default 10, as in CI) stretches the contract's time bounds for the emulated guest.
 set -euo pipefail
 # shellcheck source=tests/cgroupv2/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -18,7 +18,7 @@ usage() {
 }
 
 main() {
-  local engines=docker,podman approaches=systemd,supervisord,separate keep=0 reuse=0 scale=6
+  local engines=docker,podman approaches=systemd,supervisord,separate keep=0 reuse=0 scale=10
   while [ $# -gt 0 ]; do
     case $1 in
       --engine) [ $# -ge 2 ] || usage; engines=$2; shift 2 ;;

@@ -23,6 +23,6 @@ echo "cgroupv2: python syntax"
 python3 -m py_compile tests/contract/machine.py tests/cgroupv2/run_contract.py
 
 start=$SECONDS
-echo "cgroupv2: approaches $approaches on docker and podman; the guest runs under qemu TCG (slow: time bounds x${CG2_TIME_SCALE:-6})"
-tests/cgroupv2/prove.sh --engine docker,podman --approach "$approaches" --time-scale "${CG2_TIME_SCALE:-6}"
+echo "cgroupv2: approaches $approaches on docker and podman; the guest runs under qemu TCG (slow: time bounds x${CG2_TIME_SCALE:-10})"
+tests/cgroupv2/prove.sh --engine docker,podman --approach "$approaches" --time-scale "${CG2_TIME_SCALE:-10}"
 echo "cgroupv2: stage took $((SECONDS - start)) s"
